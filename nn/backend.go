@@ -1,0 +1,154 @@
+// Package nn is the shared core of the training engine: the Backend
+// interface that the cpu and gpu packages implement, the registry that picks
+// one at run time, model specs and layers, optimisers and the trainer.
+//
+// Everything above a Backend (models, the trainer) is written once in terms
+// of its op-shaped methods; everything below it (loops, SIMD, CUDA kernels)
+// is the backend's business.
+package nn
+
+import "fmt"
+
+// DType is the element type of a Buffer.
+type DType uint8
+
+// The element types a Buffer may hold.
+const (
+	Float32 DType = iota + 1
+	Int32
+	Uint8
+)
+
+func (t DType) String() string {
+	switch t {
+	case Float32:
+		return "float32"
+	case Int32:
+		return "int32"
+	case Uint8:
+		return "uint8"
+	}
+	return fmt.Sprintf("DType(%d)", uint8(t))
+}
+
+// Size returns the size in bytes of one element.
+func (t DType) Size() int {
+	switch t {
+	case Float32, Int32:
+		return 4
+	case Uint8:
+		return 1
+	}
+	return 0
+}
+
+// Buffer is an array of one DType in a backend's memory (host memory for the
+// CPU, device memory for a GPU). Only the backend that allocated it may use it.
+type Buffer interface {
+	DType() DType
+	Len() int
+	// Slice returns a view of elements [off, off+n) that shares memory with
+	// the buffer. It panics when the range is out of bounds, like a Go slice.
+	Slice(off, n int) Buffer
+}
+
+// Gemm describes one general matrix multiply with an optional fused epilogue.
+// All matrices are row-major and dense:
+//
+//	C = Alpha·op(A)·op(B) + Beta·C        op(A) is M×K, op(B) is K×N, C is M×N
+//	C = C + Bias                           when Bias is set (N elements, added to every row)
+//	C = max(C, 0)                          when ReLU is set
+//	C = C where Mask > 0, else 0           when Mask is set (M×N; ReLU's backward pass)
+//
+// A is stored M×K, or K×M when TransA is set; B is stored K×N, or N×K when
+// TransB is set. With Beta 0, C's old content is ignored (NaN included).
+//
+// For a linear layer y = x·Wᵀ + b with W stored [out, in] as PyTorch does:
+//
+//	forward   y  = x·Wᵀ + b   Gemm{TransB: true, M: batch, N: out, K: in, A: x, B: W, Bias: b}
+//	weights   dW = dyᵀ·x      Gemm{TransA: true, M: out, N: in, K: batch, A: dy, B: x}
+//	inputs    dx = dy·W       Gemm{M: batch, N: in, K: out, A: dy, B: W}
+type Gemm struct {
+	TransA, TransB bool
+	M, N, K        int
+	Alpha, Beta    float32
+	A, B, C        Buffer
+	Bias           Buffer // optional: N elements
+	ReLU           bool
+	Mask           Buffer // optional: M×N, typically the activation of a ReLU layer
+}
+
+// Backend runs the ops of training and inference on one device.
+//
+// Ops are queued in order and may run asynchronously (a GPU backend returns
+// before the work is done). Ops do not return errors: the first failure (a
+// shape mismatch, a foreign buffer, a failed launch) is kept, later ops are
+// skipped, and Sync and Download return it. Shapes are checked against buffer
+// lengths; a buffer may be longer than an op needs.
+//
+// A Backend is not safe for concurrent use: use it from one goroutine (a GPU
+// backend documents which).
+type Backend interface {
+	// Name is the registry name ("cpu", "cuda").
+	Name() string
+	// Device describes the hardware for people, e.g. "AMD EPYC (2 threads)".
+	Device() string
+
+	// Alloc returns a zeroed buffer of n elements.
+	Alloc(t DType, n int) (Buffer, error)
+	// Free releases a buffer allocated by Alloc (not a Slice of one).
+	Free(b Buffer)
+	// Upload copies src ([]float32, []int32 or []uint8, matching dst's DType
+	// and at most dst.Len() long) to the start of dst.
+	Upload(dst Buffer, src any) error
+	// Download waits for queued work and copies the start of src into dst
+	// ([]float32, []int32 or []uint8 matching src's DType, at most src.Len() long).
+	Download(dst any, src Buffer) error
+
+	// Gemm computes g.C as Gemm describes.
+	Gemm(g Gemm)
+	// AddBias adds bias (cols) to every row of x (rows×cols).
+	AddBias(x, bias Buffer, rows, cols int)
+	// ReLU sets x[i] = max(x[i], 0) for i < n.
+	ReLU(x Buffer, n int)
+	// ReLUBackward sets grad[i] = 0 where out[i] <= 0, for i < n; out is the ReLU's output.
+	ReLUBackward(grad, out Buffer, n int)
+	// SoftmaxCrossEntropy computes, for logits (rows×cols) and int32 labels
+	// (rows), the mean over rows of -log softmax(logits[r])[labels[r]] into
+	// loss[0], stably (max-subtracted). When grad is not nil it also writes the
+	// gradient of that mean with respect to the logits into grad (rows×cols):
+	// (softmax(logits[r]) - onehot(labels[r])) / rows.
+	SoftmaxCrossEntropy(loss, grad, logits, labels Buffer, rows, cols int)
+	// ColumnSums sets dst[c] = Σ_r src[r,c] for src (rows×cols): the bias gradient.
+	ColumnSums(dst, src Buffer, rows, cols int)
+	// Argmax sets dst[r] (int32) to the index of the largest of src[r,:]
+	// (rows×cols), the first one on ties.
+	Argmax(dst, src Buffer, rows, cols int)
+	// Gather builds a batch from a uint8 data set in the backend's memory: for
+	// r < rows, with i = order[start+r],
+	//	x[r,j] = float32(images[i·pixels+j])·scale + shift   (x is rows×pixels)
+	//	y[r]   = int32(labels[i])
+	// order is int32, images and labels are uint8.
+	Gather(x, y, images, labels, order Buffer, start, rows, pixels int, scale, shift float32)
+
+	// SGD updates params in place (all buffers of equal length, velocity may
+	// be nil when momentum is 0), exactly as torch.optim.SGD does:
+	//	g = grad + weightDecay·p
+	//	v = momentum·v + g                        (momentum ≠ 0)
+	//	g = nesterov ? g + momentum·v : v         (momentum ≠ 0)
+	//	p = p - lr·g
+	SGD(params, grads, velocity Buffer, lr, momentum, weightDecay float32, nesterov bool)
+	// Adam updates params in place exactly as torch.optim.Adam does, with
+	// step t ≥ 1 counting this update and weight decay added to the gradient:
+	//	g = grad + weightDecay·p
+	//	m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²
+	//	p = p - lr·(m/(1-β1^t)) / (sqrt(v/(1-β2^t)) + eps)
+	Adam(params, grads, m, v Buffer, lr, beta1, beta2, eps, weightDecay float32, t int)
+
+	// Sync waits for queued work and returns the first error an op met.
+	// Errors are sticky: after one, later ops are skipped and Sync keeps
+	// returning it, since the buffers' contents can no longer be trusted.
+	Sync() error
+	// Close releases everything the backend holds; buffers become invalid.
+	Close() error
+}

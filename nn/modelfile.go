@@ -1,0 +1,172 @@
+package nn
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mnist-go/mnist/nn/safetensors"
+)
+
+// ModelFormat is the value of the "format" metadata key in files we write.
+const ModelFormat = "mnist-go/model/v1"
+
+// ModelInfo is what a model file records besides the weights: the
+// architecture, the preprocessing it was trained with, and how it was trained.
+type ModelInfo struct {
+	Spec         Spec          `json:"spec"`
+	Norm         Normalization `json:"normalization"`
+	Dataset      string        `json:"dataset,omitempty"`
+	DataID       string        `json:"dataset_id,omitempty"` // see DataID
+	Epochs       int           `json:"epochs,omitempty"`
+	TestAccuracy float64       `json:"test_accuracy,omitempty"`
+	TestLoss     float64       `json:"test_loss,omitempty"`
+	Seed         uint64        `json:"seed,omitempty"`
+	Optimizer    string        `json:"optimizer,omitempty"` // e.g. "sgd lr=0.05 momentum=0.9"
+	Batch        int           `json:"batch,omitempty"`
+	Backend      string        `json:"backend,omitempty"`
+}
+
+// modelTensors converts a flat parameter vector into the named tensors of
+// spec, shaped as in PyTorch's state_dict.
+func modelTensors(spec Spec, params []float32) ([]safetensors.Tensor, error) {
+	if len(params) != spec.NumParams() {
+		return nil, fmt.Errorf("%d parameters for a %s, which has %d", len(params), spec, spec.NumParams())
+	}
+	var ts []safetensors.Tensor
+	for _, p := range spec.Params() {
+		ts = append(ts, safetensors.FromFloat32s(p.Name, p.Shape, params[p.Offset:p.Offset+p.Size()]))
+	}
+	return ts, nil
+}
+
+// metadata renders info as the string map a safetensors header holds: a JSON
+// copy for us plus flat keys that people and other tools can read.
+func (info ModelInfo) metadata() (map[string]string, error) {
+	raw, err := json.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	md := map[string]string{
+		"format":        ModelFormat,
+		"mnist_go":      string(raw),
+		"architecture":  info.Spec.String(),
+		"input":         fmt.Sprintf("%dx%d", info.Spec.Rows, info.Spec.Cols),
+		"classes":       strconv.Itoa(info.Spec.Classes),
+		"normalization": fmt.Sprintf("mean=%g std=%g", info.Norm.Mean, info.Norm.Std),
+	}
+	if info.Dataset != "" {
+		md["dataset"] = info.Dataset
+	}
+	if info.Epochs > 0 {
+		md["epochs"] = strconv.Itoa(info.Epochs)
+		md["test_accuracy"] = strconv.FormatFloat(info.TestAccuracy, 'f', 4, 64)
+		md["seed"] = strconv.FormatUint(info.Seed, 10)
+		md["optimizer"] = info.Optimizer
+	}
+	return md, nil
+}
+
+// SaveModel writes the parameters of info.Spec to path as safetensors, with
+// PyTorch's tensor names and shapes (so the tutorial's module loads them with
+// load_state_dict) and info in the metadata. The file is written to a
+// temporary name and renamed.
+func SaveModel(path string, params []float32, info ModelInfo) error {
+	ts, err := modelTensors(info.Spec, params)
+	if err != nil {
+		return fmt.Errorf("save model %s: %w", path, err)
+	}
+	md, err := info.metadata()
+	if err != nil {
+		return fmt.Errorf("save model %s: %w", path, err)
+	}
+	return safetensors.WriteFile(path, &safetensors.File{Tensors: ts, Metadata: md})
+}
+
+// LoadModel reads a model file: ours, or a state_dict of a PyTorch MLP saved
+// with safetensors (the architecture is then inferred from the tensor shapes,
+// for square images, without normalisation). Every tensor is checked against
+// the architecture.
+func LoadModel(path string) ([]float32, ModelInfo, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, ModelInfo{}, err
+	}
+	return modelFromFile(path, f)
+}
+
+func modelFromFile(path string, f *safetensors.File) ([]float32, ModelInfo, error) {
+	var info ModelInfo
+	if raw, ok := f.Metadata["mnist_go"]; ok {
+		if err := json.Unmarshal([]byte(raw), &info); err != nil {
+			return nil, info, fmt.Errorf("%s: metadata mnist_go is not valid: %v", path, err)
+		}
+	} else {
+		spec, err := inferMLP(f)
+		if err != nil {
+			return nil, info, fmt.Errorf("%s: not a model file of ours and %v", path, err)
+		}
+		info.Spec = spec
+	}
+	if err := info.Spec.Validate(); err != nil {
+		return nil, info, fmt.Errorf("%s: %v", path, err)
+	}
+	params := make([]float32, info.Spec.NumParams())
+	for _, p := range info.Spec.Params() {
+		t, err := f.Expect(p.Name, safetensors.F32, p.Shape...)
+		if err != nil {
+			return nil, info, fmt.Errorf("%s: %v (the file does not hold a %s)", path, err, info.Spec)
+		}
+		v, err := t.Float32s()
+		if err != nil {
+			return nil, info, fmt.Errorf("%s: %v", path, err)
+		}
+		copy(params[p.Offset:], v)
+	}
+	for i, v := range params {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, info, fmt.Errorf("%s: parameter %d is %v: the model diverged when it was trained", path, i, v)
+		}
+	}
+	return params, info, nil
+}
+
+// inferMLP recovers an mlp's spec from the shapes of model.<i>.weight
+// tensors (i = 1, 3, 5, …), as PyTorch's tutorial module names them.
+func inferMLP(f *safetensors.File) (Spec, error) {
+	var idx []int
+	shapes := map[int][]int{}
+	for _, t := range f.Tensors {
+		var i int
+		if _, err := fmt.Sscanf(t.Name, "model.%d.weight", &i); err == nil && strings.HasSuffix(t.Name, ".weight") {
+			idx = append(idx, i)
+			shapes[i] = t.Shape
+		}
+	}
+	if len(idx) == 0 {
+		return Spec{}, fmt.Errorf("holds no model.<n>.weight tensors of an MLP")
+	}
+	sort.Ints(idx)
+	var hidden []int
+	for k, i := range idx {
+		s := shapes[i]
+		if len(s) != 2 || i != 2*k+1 {
+			return Spec{}, fmt.Errorf("tensor model.%d.weight does not fit the tutorial's MLP layout (Flatten, Linear, ReLU, …)", i)
+		}
+		if k > 0 && s[1] != shapes[idx[k-1]][0] {
+			return Spec{}, fmt.Errorf("model.%d.weight takes %d inputs but the layer before has %d outputs", i, s[1], shapes[idx[k-1]][0])
+		}
+		if k < len(idx)-1 {
+			hidden = append(hidden, s[0])
+		}
+	}
+	in := shapes[idx[0]][1]
+	side := int(math.Round(math.Sqrt(float64(in))))
+	if side*side != in {
+		return Spec{}, fmt.Errorf("the first layer takes %d inputs, not a square image", in)
+	}
+	return MLP(side, side, hidden, shapes[idx[len(idx)-1]][0]), nil
+}
