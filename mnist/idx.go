@@ -318,7 +318,7 @@ func decodeIDX(r io.Reader, name string) (*IDX, error) {
 // On a short stream it returns what it read and io.EOF or io.ErrUnexpectedEOF.
 func readData(r io.Reader, n int) ([]byte, error) {
 	const firstChunk = 64 << 10
-	buf := make([]byte, 0, n)
+	buf := make([]byte, 0, min(n, firstChunk))
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
 			grown := make([]byte, len(buf), min(n, 2*cap(buf)))

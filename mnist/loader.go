@@ -58,6 +58,9 @@ func NewLoader(d *Dataset, opt LoaderOptions) (*Loader, error) {
 	if d.Len() == 0 {
 		return nil, fmt.Errorf("%s holds no samples: nothing to load", d.Name)
 	}
+	if d.Rows < 1 || d.Cols < 1 || len(d.Images) != d.Len()*d.Pixels() {
+		return nil, fmt.Errorf("%s: %d pixels for %d images of %d×%d: the data set is inconsistent", d.Name, len(d.Images), d.Len(), d.Rows, d.Cols)
+	}
 	if opt.BatchSize < 1 {
 		return nil, fmt.Errorf("batch size %d: must be at least 1", opt.BatchSize)
 	}

@@ -102,6 +102,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			dataCommand(),
 			infoCommand(),
+			showCommand(),
 			trainCommand(),
 			evalCommand(),
 		},

@@ -1,0 +1,6 @@
+package mnist
+
+import "time"
+
+// SetStallTimeout shortens how long f waits for a stalled download, for tests.
+func SetStallTimeout(f *Fetcher, d time.Duration) { f.stallTimeout = d }

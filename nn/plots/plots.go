@@ -1,0 +1,79 @@
+// Package plots draws training pictures: loss and accuracy curves of one or
+// more runs, confusion matrices, and grids of digit images.
+//
+// Curves and Confusion write a file whose format follows its extension
+// (.png, .jpg, .svg, .pdf), atomically: a reader never sees half a picture.
+// Sizes are in pixels; vector formats take them at 96 per inch.
+package plots
+
+import (
+	"fmt"
+	"image"
+	"image/draw"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/mnist-go/mnist/nn/atomicfile"
+	"gonum.org/v1/plot/vg"
+	vgdraw "gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgpdf"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// dpi is the resolution at which a pixel size becomes a length.
+const dpi = 96
+
+// Formats lists the file extensions Curves and Confusion can write.
+var Formats = []string{".png", ".jpg", ".jpeg", ".svg", ".pdf"}
+
+// save renders paint onto a width×height pixel canvas in the format named by
+// path's extension and writes it to path atomically.
+func save(path string, width, height int, paint func(vgdraw.Canvas)) error {
+	if width <= 0 || height <= 0 {
+		return fmt.Errorf("plots: %s: size %dx%d pixels must be positive", path, width, height)
+	}
+	var canvas vg.CanvasWriterTo
+	w, h := vg.Length(width)*vg.Inch/dpi, vg.Length(height)*vg.Inch/dpi
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".png", ".jpg", ".jpeg":
+		img := image.NewRGBA(image.Rect(0, 0, width, height))
+		c := vgimg.NewWith(vgimg.UseImage(img), vgimg.UseDPI(dpi))
+		if ext == ".png" {
+			canvas = vgimg.PngCanvas{Canvas: c}
+		} else {
+			canvas = vgimg.JpegCanvas{Canvas: c}
+		}
+	case ".svg":
+		canvas = vgsvg.New(w, h)
+	case ".pdf":
+		canvas = vgpdf.New(w, h)
+	default:
+		return fmt.Errorf("plots: %s: unknown picture format %q; use one of %s",
+			path, ext, strings.Join(Formats, " "))
+	}
+	paint(vgdraw.New(canvas))
+	return atomicfile.Write(path, func(out io.Writer) error {
+		_, err := canvas.WriteTo(out)
+		return err
+	})
+}
+
+// render draws onto a width×height RGBA image, for callers that want
+// pixels (a TensorBoard image summary, say) rather than a file.
+func render(width, height int, paint func(vgdraw.Canvas)) (*image.RGBA, error) {
+	if width <= 0 || height <= 0 {
+		return nil, fmt.Errorf("plots: size %dx%d pixels must be positive", width, height)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	c := vgimg.NewWith(vgimg.UseImage(img), vgimg.UseDPI(dpi))
+	paint(vgdraw.New(c))
+	if out, ok := c.Image().(*image.RGBA); ok {
+		return out, nil
+	}
+	// vgimg may draw into an image of its own; copy it out.
+	out := image.NewRGBA(c.Image().Bounds())
+	draw.Draw(out, out.Bounds(), c.Image(), c.Image().Bounds().Min, draw.Src)
+	return out, nil
+}
