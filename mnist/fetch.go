@@ -143,10 +143,9 @@ func (f *Fetcher) Ensure(ctx context.Context) ([]Fetched, error) {
 		files = StandardFiles
 	}
 	var out []Fetched
-	var moduleDir string // resolved once, on first use
-	var moduleErr error
+	sess := &fetchSession{unreachable: map[string]error{}}
 	for _, spec := range files {
-		got, err := f.ensureOne(ctx, spec, &moduleDir, &moduleErr)
+		got, err := f.ensureOne(ctx, spec, sess)
 		if err != nil {
 			return out, err
 		}
@@ -175,7 +174,22 @@ func (f *Fetcher) logf(format string, args ...any) {
 	}
 }
 
-func (f *Fetcher) ensureOne(ctx context.Context, spec FileSpec, moduleDir *string, moduleErr *error) (Fetched, error) {
+// fetchSession is what one Ensure call learns about its sources and reuses
+// for the next file: the Go module's directory, and mirrors that could not
+// be reached at all (no DNS, no route), which are not tried again.
+type fetchSession struct {
+	moduleDir   string
+	moduleErr   error
+	unreachable map[string]error // base URL → connection error
+}
+
+// unreachableError marks a download that failed before any HTTP response.
+type unreachableError struct{ err error }
+
+func (e unreachableError) Error() string { return e.err.Error() }
+func (e unreachableError) Unwrap() error { return e.err }
+
+func (f *Fetcher) ensureOne(ctx context.Context, spec FileSpec, sess *fetchSession) (Fetched, error) {
 	path := filepath.Join(f.Dir, spec.Name)
 	fe := &FetchError{File: spec.Name}
 
@@ -209,6 +223,10 @@ func (f *Fetcher) ensureOne(ctx context.Context, spec FileSpec, moduleDir *strin
 			return Fetched{}, fmt.Errorf("fetch %s: %w", spec.Name, err)
 		}
 		url := strings.TrimRight(base, "/") + "/" + spec.Name
+		if err, ok := sess.unreachable[base]; ok {
+			fe.Attempts = append(fe.Attempts, fmt.Sprintf("%s: not tried, the mirror was unreachable for an earlier file (%v)", url, err))
+			continue
+		}
 		f.logf("%-28s trying %s\n", spec.Name, url)
 		n, err := f.install(path, spec, func(w io.Writer) (int64, error) { return f.download(ctx, url, w) })
 		if err == nil {
@@ -218,22 +236,27 @@ func (f *Fetcher) ensureOne(ctx context.Context, spec FileSpec, moduleDir *strin
 			return Fetched{}, fmt.Errorf("fetch %s from %s: %w", spec.Name, url, ctx.Err())
 		}
 		fe.Attempts = append(fe.Attempts, fmt.Sprintf("%s: %v", url, err))
+		f.logf("%-28s   failed: %v\n", "", err)
+		var unreachable unreachableError
+		if errors.As(err, &unreachable) {
+			sess.unreachable[base] = unreachable.err
+		}
 	}
 
 	// 3. The Go module that ships the original files.
 	if f.GoModule != "" {
-		if *moduleDir == "" && *moduleErr == nil {
+		if sess.moduleDir == "" && sess.moduleErr == nil {
 			f.logf("%-28s trying Go module %s\n", spec.Name, f.GoModule)
-			*moduleDir, *moduleErr = f.downloadModule(ctx)
+			sess.moduleDir, sess.moduleErr = f.downloadModule(ctx)
 		}
 		source := "go module " + f.GoModule
-		if *moduleErr != nil {
+		if sess.moduleErr != nil {
 			if ctx.Err() != nil {
 				return Fetched{}, fmt.Errorf("fetch %s from %s: %w", spec.Name, source, ctx.Err())
 			}
-			fe.Attempts = append(fe.Attempts, fmt.Sprintf("%s: %v", source, *moduleErr))
+			fe.Attempts = append(fe.Attempts, fmt.Sprintf("%s: %v", source, sess.moduleErr))
 		} else {
-			src := filepath.Join(*moduleDir, "data", spec.Name)
+			src := filepath.Join(sess.moduleDir, "data", spec.Name)
 			n, err := f.install(path, spec, func(w io.Writer) (int64, error) { return copyFile(src, w) })
 			if err == nil {
 				return Fetched{File: spec.Name, Source: source, Bytes: n}, nil
@@ -328,6 +351,9 @@ func (f *Fetcher) download(ctx context.Context, url string, w io.Writer) (int64,
 	}
 	resp, err := f.client().Do(req)
 	if err != nil {
+		if ctx.Err() == nil {
+			return 0, unreachableError{err}
+		}
 		return 0, stalled(err)
 	}
 	defer resp.Body.Close()

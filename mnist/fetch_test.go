@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -253,6 +254,30 @@ func TestFetchFallsThrough(t *testing.T) {
 	if got := srv.requests(); !slices.Equal(got, want) {
 		t.Errorf("requests\n%q\nwant\n%q", got, want)
 	}
+}
+
+// A mirror that cannot be reached at all (nothing listens) is tried for the
+// first file only; later files skip it and say why.
+func TestFetchSkipsUnreachableMirror(t *testing.T) {
+	files, specs := syntheticFiles(t)
+	srv := newMirrorServer(t, files)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/"
+	ln.Close() // connections to it are now refused
+	specs = append(specs, mnist.FileSpec{Name: "missing-everywhere.gz", SHA256: strings.Repeat("0", 64)})
+	var log bytes.Buffer
+	f := &mnist.Fetcher{Dir: t.TempDir(), Files: specs, Mirrors: []string{dead, srv.url("good")}, Log: &log}
+	_, err = f.Ensure(testContext(t))
+	if err == nil {
+		t.Fatal("fetching a file no source has succeeded")
+	}
+	if n := strings.Count(log.String(), "trying "+dead); n != 1 {
+		t.Errorf("the unreachable mirror was tried %d times, want once:\n%s", n, log.String())
+	}
+	wantErr(t, err, dead+"missing-everywhere.gz: not tried, the mirror was unreachable for an earlier file", "connection refused")
 }
 
 // When every source fails, the error lists what each said, in order, and the
