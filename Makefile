@@ -1,35 +1,50 @@
 # mnist: build, test and run the digit-recognition engine.
 #
 #   make run     fetch MNIST, train on the best backend, report test accuracy, save the model
-#   make test    everything CI checks: formatting, vet, tests (race where concurrent), bounded fuzzing
+#   make test    what CI checks: formatting, vet, tests (race where concurrent), bounded
+#                fuzzing, and with the CUDA toolkit present the cuda build, its tests and
+#                the PTX check
 #
-# CUDA: when nvcc and cuda.h are found, `make build` also builds bin/mnist-cuda
-# (-tags cuda), which bin/mnist hands over to when a GPU answers. See gpu/cuda.mk.
+# CUDA: when nvcc and cuda.h are found (make cuda-toolkit installs them),
+# `make build` also builds bin/mnist-cuda (-tags cuda). bin/mnist is pure Go
+# and starts everywhere; it hands over to bin/mnist-cuda when a GPU answers.
+# The CUDA targets (kernels, kernels-check, gpu-bins, gpu-check) are in gpu/cuda.mk.
 
-GO      ?= go
-BIN     ?= bin
-DATA    ?= data
-OUT     ?= model.safetensors
-# Packages whose tests start goroutines: run them under the race detector too.
-RACE_PKGS ?= ./cpu/... ./nn/... ./mnist/... ./cmd/...
-FUZZTIME  ?= 20s
+GO        ?= go
+BIN       ?= bin
+DATA      ?= data
+MODEL     ?= model.safetensors
+# Packages whose tests start goroutines: also run under the race detector.
+RACE_PKGS ?= ./cpu/... ./nn/... ./mnist/... ./gpu/handover ./cmd/...
+# Bounded fuzzing of every parser of untrusted input: target, package, time.
+FUZZ      ?= FuzzReadIDX:./mnist:20s FuzzDecode:./nn/safetensors:5s \
+             FuzzReader:./nn/tfevents:5s FuzzDecode:./mnist/digitize:5s
 
+include gpu/cuda.mk
 
-.PHONY: all build run data test unit race fuzz lint clean
+.PHONY: all build run data test lint unit race fuzz test-cuda clean
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/mnist ./cmd/mnist
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mnist ./cmd/mnist
+ifeq ($(HAVE_CUDA),yes)
+	CGO_ENABLED=1 $(GO) build -tags cuda -trimpath -o $(BIN)/mnist-cuda ./cmd/mnist
+	@echo "built $(BIN)/mnist (pure Go) and $(BIN)/mnist-cuda (CUDA: used when a GPU answers)"
+else
+	@echo "built $(BIN)/mnist (pure Go; no nvcc/cuda.h here, so no CUDA build: see make cuda-toolkit)"
+endif
 
 data: build
 	$(BIN)/mnist --data-dir $(DATA) data
 
+# The main job: fetch and verify MNIST, train the default recipe on the best
+# backend, print the test accuracy and save the model.
 run: data
-	$(BIN)/mnist --data-dir $(DATA) info
+	$(BIN)/mnist --data-dir $(DATA) train --out $(MODEL)
 
-test: lint unit race fuzz
+test: lint unit race fuzz test-cuda
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -42,9 +57,23 @@ unit:
 race:
 	CGO_ENABLED=1 $(GO) test -count=1 -race $(RACE_PKGS)
 
-# Bounded fuzzing of every parser that reads untrusted files.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./mnist
+	@set -e; for f in $(FUZZ); do \
+		target=$${f%%:*}; rest=$${f#*:}; pkg=$${rest%%:*}; time=$${rest#*:}; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$target\$$' -fuzztime $$time $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $$time $$pkg; \
+	done
+
+# With the CUDA toolkit: vet and test the cuda build (GPU tests skip with the
+# driver's reason where no device answers) and check the committed PTX.
+test-cuda:
+ifeq ($(HAVE_CUDA),yes)
+	CGO_ENABLED=1 $(GO) vet -tags cuda ./gpu/... ./kernels/... ./cmd/... ./bench/...
+	CGO_ENABLED=1 $(GO) test -count=1 -tags cuda ./gpu/... ./kernels/... ./cmd/...
+	$(MAKE) --no-print-directory kernels-check
+else
+	@echo "test-cuda: skipped: no nvcc and cuda.h here (make cuda-toolkit installs them)"
+endif
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(GPU_DIR)

@@ -1,0 +1,624 @@
+package gpu
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/mnist-go/mnist/nn"
+)
+
+// Backend runs nn's ops as CUDA kernels on one device, queued in order on
+// one stream. It returns from ops before the GPU has run them; Sync and
+// Download wait. It may be used from any goroutine, one at a time (see the
+// package comment).
+type Backend struct {
+	dev    device
+	desc   string
+	sms    int
+	err    error // the first failure; sticky
+	closed bool
+
+	allocs    map[*allocation]struct{}
+	status    uint64 // device word the kernels set STATUS_* bits in
+	recording bool
+
+	// gemmConfig forces a gemm_f32 tile configuration when ≥ 0, so tests
+	// can check every configuration; -1 lets planGemm choose.
+	gemmConfig int
+}
+
+var _ nn.Backend = (*Backend)(nil)
+
+// newBackend makes a Backend on dev, described for people by desc.
+func newBackend(dev device, desc string) (*Backend, error) {
+	b := &Backend{dev: dev, desc: desc, sms: dev.multiprocessors(), allocs: map[*allocation]struct{}{}, gemmConfig: -1}
+	ptr, err := dev.alloc(4)
+	if err == nil {
+		b.status = ptr
+		err = dev.zero(ptr, 4)
+	}
+	if err != nil {
+		dev.close()
+		return nil, fmt.Errorf("allocate the status word: %w", err)
+	}
+	return b, nil
+}
+
+// Name returns "cuda".
+func (b *Backend) Name() string { return Name }
+
+// Device describes the GPU, e.g. "NVIDIA H100 80GB HBM3 (compute 9.0, ...)".
+func (b *Backend) Device() string { return b.desc }
+
+// fail keeps the first error: later ops are skipped, Sync returns it.
+func (b *Backend) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+func (b *Backend) failf(op, format string, args ...any) {
+	b.fail(fmt.Errorf("cuda %s: %s", op, fmt.Sprintf(format, args...)))
+}
+
+// ready reports whether op may run: no earlier failure, not closed.
+func (b *Backend) ready(op string) bool {
+	if b.err != nil {
+		return false
+	}
+	if b.closed {
+		b.failf(op, "the backend is closed")
+		return false
+	}
+	return true
+}
+
+// hostOnly fails op when called inside Record, where only kernels can be
+// captured.
+func (b *Backend) hostOnly(op string) error {
+	if b.recording {
+		err := fmt.Errorf("cuda %s: not allowed inside Record (only ops that launch kernels can be recorded)", op)
+		b.fail(err)
+		return err
+	}
+	return nil
+}
+
+// buf checks that x is a live buffer of this backend, of type t, with at
+// least need elements, and returns it; on failure it records the error and
+// returns nil.
+func (b *Backend) buf(op, role string, x nn.Buffer, t nn.DType, need int) *buffer {
+	if x == nil {
+		b.failf(op, "%s is nil", role)
+		return nil
+	}
+	bb, ok := x.(*buffer)
+	if !ok || bb.owner != b {
+		b.failf(op, "%s is not a buffer of this cuda backend", role)
+		return nil
+	}
+	if bb.alloc.freed {
+		b.failf(op, "%s was freed", role)
+		return nil
+	}
+	if bb.dtype != t {
+		b.failf(op, "%s is %v, want %v", role, bb.dtype, t)
+		return nil
+	}
+	if bb.n < need {
+		b.failf(op, "%s has %d elements, needs %d", role, bb.n, need)
+		return nil
+	}
+	return bb
+}
+
+// optBuf is buf for an optional input: nil stays nil (address 0).
+func (b *Backend) optBuf(op, role string, x nn.Buffer, t nn.DType, need int) (bb *buffer, ok bool) {
+	if x == nil {
+		return nil, true
+	}
+	bb = b.buf(op, role, x, t, need)
+	return bb, bb != nil
+}
+
+func addr(bb *buffer) uint64 {
+	if bb == nil {
+		return 0
+	}
+	return bb.ptr
+}
+
+// dims checks that every dimension is in [0, MaxInt32] and the product fits.
+func (b *Backend) dims(op string, ds ...int) bool {
+	total := 1
+	for _, d := range ds {
+		if d < 0 || d > math.MaxInt32 {
+			b.failf(op, "dimension %d out of range [0, %d]", d, math.MaxInt32)
+			return false
+		}
+		if d != 0 && total > math.MaxInt64/d {
+			b.failf(op, "dimensions %v overflow", ds)
+			return false
+		}
+		total *= d
+	}
+	return true
+}
+
+func (b *Backend) launch(op string, k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) {
+	if err := b.dev.launch(k, grid, block, params, size); err != nil {
+		b.fail(fmt.Errorf("cuda %s: launch %s: %w", op, k, err))
+	}
+}
+
+// strideGrid is the grid of a grid-stride loop over n elements with
+// 256-thread blocks: enough blocks to fill the GPU, no more.
+func (b *Backend) strideGrid(n int) [3]uint32 {
+	g := ceilDiv(n, 256)
+	if limit := 16 * b.sms; g > limit {
+		g = limit
+	}
+	if g < 1 {
+		g = 1
+	}
+	return [3]uint32{uint32(g), 1, 1}
+}
+
+var block256 = [3]uint32{256, 1, 1}
+
+// Alloc returns a zeroed buffer of n elements of t.
+func (b *Backend) Alloc(t nn.DType, n int) (nn.Buffer, error) {
+	if !b.ready("Alloc") {
+		return nil, b.err
+	}
+	if err := b.hostOnly("Alloc"); err != nil {
+		return nil, err
+	}
+	if t.Size() == 0 {
+		return nil, fmt.Errorf("cuda Alloc: unknown element type %v", t)
+	}
+	if n < 0 || n > math.MaxInt64/8 {
+		return nil, fmt.Errorf("cuda Alloc: bad length %d", n)
+	}
+	bytes := n * t.Size()
+	ptr, err := b.dev.alloc(max(bytes, 4))
+	if err != nil {
+		return nil, fmt.Errorf("cuda Alloc %d×%v: %w", n, t, err)
+	}
+	if err := b.dev.zero(ptr, max(bytes, 4)); err != nil {
+		b.dev.free(ptr)
+		b.fail(fmt.Errorf("cuda Alloc: zero %d bytes: %w", bytes, err))
+		return nil, b.err
+	}
+	a := &allocation{ptr: ptr, bytes: bytes}
+	b.allocs[a] = struct{}{}
+	return &buffer{owner: b, alloc: a, ptr: ptr, n: n, dtype: t}, nil
+}
+
+// Free releases a buffer from Alloc once the work queued before it is done.
+func (b *Backend) Free(x nn.Buffer) {
+	if x == nil || !b.ready("Free") || b.hostOnly("Free") != nil {
+		return
+	}
+	bb, ok := x.(*buffer)
+	switch {
+	case !ok || bb.owner != b:
+		b.failf("Free", "not a buffer of this cuda backend")
+	case bb.view:
+		b.failf("Free", "the buffer is a Slice: free the buffer Alloc returned")
+	case bb.alloc.freed:
+		b.failf("Free", "the buffer was already freed")
+	default:
+		bb.alloc.freed = true
+		delete(b.allocs, bb.alloc)
+		if err := b.dev.free(bb.ptr); err != nil {
+			b.fail(fmt.Errorf("cuda Free: %w", err))
+		}
+	}
+}
+
+// hostBytes returns the bytes of a []float32, []int32 or []uint8 and its
+// element type.
+func hostBytes(s any) ([]byte, nn.DType, int, error) {
+	switch v := s.(type) {
+	case []float32:
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v)), nn.Float32, len(v), nil
+	case []int32:
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v)), nn.Int32, len(v), nil
+	case []uint8:
+		return v, nn.Uint8, len(v), nil
+	}
+	return nil, 0, 0, fmt.Errorf("host slice is %T, want []float32, []int32 or []uint8", s)
+}
+
+// Upload copies src to the start of dst, in order with the queued ops; src
+// may be reused as soon as Upload returns.
+func (b *Backend) Upload(dst nn.Buffer, src any) error {
+	if !b.ready("Upload") {
+		return b.err
+	}
+	if err := b.hostOnly("Upload"); err != nil {
+		return err
+	}
+	data, t, n, err := hostBytes(src)
+	if err != nil {
+		return fmt.Errorf("cuda Upload: %w", err)
+	}
+	d, ok := dst.(*buffer)
+	switch {
+	case !ok || d.owner != b:
+		return errors.New("cuda Upload: dst is not a buffer of this cuda backend")
+	case d.alloc.freed:
+		return errors.New("cuda Upload: dst was freed")
+	case d.dtype != t:
+		return fmt.Errorf("cuda Upload: dst is %v, src is %v", d.dtype, t)
+	case n > d.n:
+		return fmt.Errorf("cuda Upload: src has %d elements, dst only %d", n, d.n)
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := b.dev.upload(d.ptr, data); err != nil {
+		b.fail(fmt.Errorf("cuda Upload %d bytes: %w", len(data), err))
+		return b.err
+	}
+	return nil
+}
+
+// Download waits for the queued ops and copies the start of src into dst.
+func (b *Backend) Download(dst any, src nn.Buffer) error {
+	if !b.ready("Download") {
+		return b.err
+	}
+	if err := b.hostOnly("Download"); err != nil {
+		return err
+	}
+	data, t, n, err := hostBytes(dst)
+	if err != nil {
+		return fmt.Errorf("cuda Download: %w", err)
+	}
+	s, ok := src.(*buffer)
+	switch {
+	case !ok || s.owner != b:
+		return errors.New("cuda Download: src is not a buffer of this cuda backend")
+	case s.alloc.freed:
+		return errors.New("cuda Download: src was freed")
+	case s.dtype != t:
+		return fmt.Errorf("cuda Download: src is %v, dst is %v", s.dtype, t)
+	case n > s.n:
+		return fmt.Errorf("cuda Download: dst has %d elements, src only %d", n, s.n)
+	}
+	if n > 0 {
+		if err := b.dev.download(data, s.ptr); err != nil {
+			b.fail(fmt.Errorf("cuda Download %d bytes: %w", len(data), err))
+			return b.err
+		}
+	} else if err := b.dev.sync(); err != nil {
+		b.fail(fmt.Errorf("cuda Download: %w", err))
+		return b.err
+	}
+	b.checkStatus()
+	return b.err
+}
+
+// checkStatus reads the status word the kernels set on bad data.
+func (b *Backend) checkStatus() {
+	var w [4]byte
+	if err := b.dev.download(w[:], b.status); err != nil {
+		b.fail(fmt.Errorf("cuda: read the kernels' status word: %w", err))
+		return
+	}
+	s := binary.LittleEndian.Uint32(w[:])
+	if s&statusGatherIndex != 0 {
+		b.failf("Gather", "an index in order is outside the data set (images.Len()/pixels images)")
+	}
+	if s&statusLabel != 0 {
+		b.failf("SoftmaxCrossEntropy", "a label is outside [0, cols)")
+	}
+}
+
+// Gemm computes g.C as nn.Gemm describes.
+func (b *Backend) Gemm(g nn.Gemm) {
+	const op = "Gemm"
+	if !b.ready(op) || !b.dims(op, g.M, g.N) || !b.dims(op, g.M, g.K) || !b.dims(op, g.K, g.N) {
+		return
+	}
+	a := b.buf(op, "A", g.A, nn.Float32, g.M*g.K)
+	bm := b.buf(op, "B", g.B, nn.Float32, g.K*g.N)
+	c := b.buf(op, "C", g.C, nn.Float32, g.M*g.N)
+	bias, ok1 := b.optBuf(op, "Bias", g.Bias, nn.Float32, g.N)
+	mask, ok2 := b.optBuf(op, "Mask", g.Mask, nn.Float32, g.M*g.N)
+	if a == nil || bm == nil || c == nil || !ok1 || !ok2 {
+		return
+	}
+	if overlaps(c, g.M*g.N, a, g.M*g.K) || overlaps(c, g.M*g.N, bm, g.K*g.N) ||
+		overlaps(c, g.M*g.N, bias, g.N) || overlaps(c, g.M*g.N, mask, g.M*g.N) {
+		b.failf(op, "C shares memory with A, B, Bias or Mask")
+		return
+	}
+	if g.M == 0 || g.N == 0 {
+		return
+	}
+	plan := planGemm(g.M, g.N, g.K, b.sms)
+	if b.gemmConfig >= 0 {
+		c := gemmConfigs[b.gemmConfig]
+		plan = gemmPlan{config: b.gemmConfig, tilesM: ceilDiv(g.M, c.bm), tilesN: ceilDiv(g.N, c.bn)}
+	}
+	if plan.blocks() > math.MaxInt32 {
+		b.failf(op, "%d×%d is too large", g.M, g.N)
+		return
+	}
+	p := gemmParams{
+		a: a.ptr, b: bm.ptr, c: c.ptr, bias: addr(bias), mask: addr(mask),
+		m: int32(g.M), n: int32(g.N), k: int32(g.K),
+		transA: b2i(g.TransA), transB: b2i(g.TransB), relu: b2i(g.ReLU),
+		alpha: g.Alpha, beta: g.Beta,
+		config: int32(plan.config), tilesN: int32(plan.tilesN),
+	}
+	b.launch(op, kGemm, [3]uint32{uint32(plan.blocks()), 1, 1}, [3]uint32{gemmThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
+}
+
+func b2i(v bool) int32 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// AddBias adds bias (cols) to every row of x (rows×cols).
+func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
+	const op = "AddBias"
+	if !b.ready(op) || !b.dims(op, rows, cols) {
+		return
+	}
+	xb := b.buf(op, "x", x, nn.Float32, rows*cols)
+	bb := b.buf(op, "bias", bias, nn.Float32, cols)
+	if xb == nil || bb == nil || rows*cols == 0 {
+		return
+	}
+	p := eltwiseParams{x: xb.ptr, y: bb.ptr, rows: int32(rows), cols: int32(cols)}
+	b.launch(op, kAddBias, b.strideGrid(rows*cols), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+}
+
+// ReLU sets x[i] = max(x[i], 0) for i < n.
+func (b *Backend) ReLU(x nn.Buffer, n int) {
+	const op = "ReLU"
+	if !b.ready(op) || !b.dims(op, n) {
+		return
+	}
+	xb := b.buf(op, "x", x, nn.Float32, n)
+	if xb == nil || n == 0 {
+		return
+	}
+	p := eltwiseParams{x: xb.ptr, rows: int32(n)}
+	b.launch(op, kReLU, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+}
+
+// ReLUBackward sets grad[i] = 0 where out[i] <= 0, for i < n.
+func (b *Backend) ReLUBackward(grad, out nn.Buffer, n int) {
+	const op = "ReLUBackward"
+	if !b.ready(op) || !b.dims(op, n) {
+		return
+	}
+	g := b.buf(op, "grad", grad, nn.Float32, n)
+	o := b.buf(op, "out", out, nn.Float32, n)
+	if g == nil || o == nil || n == 0 {
+		return
+	}
+	p := eltwiseParams{x: g.ptr, y: o.ptr, rows: int32(n)}
+	b.launch(op, kReLUBackward, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+}
+
+// SoftmaxCrossEntropy writes the mean cross-entropy into loss[0] and, when
+// grad is not nil, its gradient (see nn.Backend). A label outside [0, cols)
+// makes the loss NaN and Sync return an error.
+func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows, cols int) {
+	const op = "SoftmaxCrossEntropy"
+	if !b.ready(op) || !b.dims(op, rows, cols) {
+		return
+	}
+	if rows > 0 && cols == 0 {
+		b.failf(op, "cols is 0: a softmax needs at least one class")
+		return
+	}
+	l := b.buf(op, "loss", loss, nn.Float32, 1)
+	g, ok := b.optBuf(op, "grad", grad, nn.Float32, rows*cols)
+	z := b.buf(op, "logits", logits, nn.Float32, rows*cols)
+	y := b.buf(op, "labels", labels, nn.Int32, rows)
+	if l == nil || !ok || z == nil || y == nil {
+		return
+	}
+	p := xentParams{loss: l.ptr, grad: addr(g), logits: z.ptr, labels: y.ptr, status: b.status, rows: int32(rows), cols: int32(cols)}
+	b.launch(op, kSoftmaxXent, [3]uint32{1, 1, 1}, [3]uint32{xentThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
+}
+
+// ColumnSums sets dst[c] = Σ_r src[r,c] for src (rows×cols).
+func (b *Backend) ColumnSums(dst, src nn.Buffer, rows, cols int) {
+	const op = "ColumnSums"
+	if !b.ready(op) || !b.dims(op, rows, cols) {
+		return
+	}
+	d := b.buf(op, "dst", dst, nn.Float32, cols)
+	s := b.buf(op, "src", src, nn.Float32, rows*cols)
+	if d == nil || s == nil || cols == 0 {
+		return
+	}
+	if overlaps(d, cols, s, rows*cols) {
+		b.failf(op, "dst shares memory with src")
+		return
+	}
+	p := colsumParams{dst: d.ptr, src: s.ptr, rows: int32(rows), cols: int32(cols)}
+	b.launch(op, kColumnSums, [3]uint32{uint32(ceilDiv(cols, colsumCols)), 1, 1}, [3]uint32{colsumThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
+}
+
+// Argmax sets dst[r] to the index of the largest of src[r,:], the first on ties.
+func (b *Backend) Argmax(dst, src nn.Buffer, rows, cols int) {
+	const op = "Argmax"
+	if !b.ready(op) || !b.dims(op, rows, cols) {
+		return
+	}
+	if rows > 0 && cols == 0 {
+		b.failf(op, "cols must be positive")
+		return
+	}
+	d := b.buf(op, "dst", dst, nn.Int32, rows)
+	s := b.buf(op, "src", src, nn.Float32, rows*cols)
+	if d == nil || s == nil || rows == 0 {
+		return
+	}
+	p := argmaxParams{dst: d.ptr, src: s.ptr, rows: int32(rows), cols: int32(cols)}
+	b.launch(op, kArgmax, [3]uint32{uint32(ceilDiv(rows, 256)), 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+}
+
+// maxGridY is the largest gridDim.y CUDA allows.
+const maxGridY = 65535
+
+// Gather builds a batch from the uint8 data set on the device (nn.Backend).
+// An index in order outside the data set makes Sync return an error.
+func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pixels int, scale, shift float32) {
+	const op = "Gather"
+	if !b.ready(op) || !b.dims(op, rows, pixels) || !b.dims(op, start) || !b.dims(op, start+rows) {
+		return
+	}
+	if pixels == 0 {
+		b.failf(op, "pixels must be positive")
+		return
+	}
+	xb := b.buf(op, "x", x, nn.Float32, rows*pixels)
+	yb := b.buf(op, "y", y, nn.Int32, rows)
+	img := b.buf(op, "images", images, nn.Uint8, 0)
+	lab := b.buf(op, "labels", labels, nn.Uint8, 0)
+	ord := b.buf(op, "order", order, nn.Int32, start+rows)
+	if xb == nil || yb == nil || img == nil || lab == nil || ord == nil || rows == 0 {
+		return
+	}
+	count := min(img.n/pixels, lab.n, math.MaxInt32)
+	for r := 0; r < rows; r += maxGridY {
+		n := min(rows-r, maxGridY)
+		p := gatherParams{
+			x: xb.ptr + uint64(r*pixels*4), y: yb.ptr + uint64(r*4),
+			images: img.ptr, labels: lab.ptr, order: ord.ptr, status: b.status,
+			start: int32(start + r), rows: int32(n), pixels: int32(pixels), count: int32(count),
+			scale: scale, shift: shift,
+		}
+		grid := [3]uint32{uint32(ceilDiv(pixels, 256)), uint32(n), 1}
+		b.launch(op, kGather, grid, block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	}
+}
+
+// optimBufs checks the buffers of an optimiser step: all of params' length.
+func (b *Backend) optimBufs(op string, params nn.Buffer, others map[string]nn.Buffer) (n int, bufs map[string]*buffer, ok bool) {
+	p := b.buf(op, "params", params, nn.Float32, 0)
+	if p == nil {
+		return 0, nil, false
+	}
+	bufs = map[string]*buffer{"params": p}
+	for role, x := range others {
+		bb := b.buf(op, role, x, nn.Float32, p.n)
+		if bb == nil {
+			return 0, nil, false
+		}
+		if bb.n != p.n {
+			b.failf(op, "%s has %d elements, params %d", role, bb.n, p.n)
+			return 0, nil, false
+		}
+		bufs[role] = bb
+	}
+	if !b.dims(op, p.n) {
+		return 0, nil, false
+	}
+	return p.n, bufs, true
+}
+
+// SGD updates params in place exactly as torch.optim.SGD does (nn.Backend).
+func (b *Backend) SGD(params, grads, velocity nn.Buffer, lr, momentum, weightDecay float32, nesterov bool) {
+	const op = "SGD"
+	if !b.ready(op) {
+		return
+	}
+	others := map[string]nn.Buffer{"grads": grads}
+	if momentum != 0 {
+		others["velocity"] = velocity
+	}
+	n, bufs, ok := b.optimBufs(op, params, others)
+	if !ok || n == 0 {
+		return
+	}
+	p := optimParams{
+		params: bufs["params"].ptr, grads: bufs["grads"].ptr, m: addr(bufs["velocity"]),
+		n: int32(n), nesterov: b2i(nesterov), lr: lr, momentum: momentum, weightDecay: weightDecay,
+	}
+	b.launch(op, kSGD, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+}
+
+// Adam updates params in place exactly as torch.optim.Adam does (nn.Backend).
+func (b *Backend) Adam(params, grads, m, v nn.Buffer, lr, beta1, beta2, eps, weightDecay float32, t int) {
+	const op = "Adam"
+	if !b.ready(op) {
+		return
+	}
+	if t < 1 {
+		b.failf(op, "step t is %d, want ≥ 1", t)
+		return
+	}
+	n, bufs, ok := b.optimBufs(op, params, map[string]nn.Buffer{"grads": grads, "m": m, "v": v})
+	if !ok || n == 0 {
+		return
+	}
+	p := optimParams{
+		params: bufs["params"].ptr, grads: bufs["grads"].ptr, m: bufs["m"].ptr, v: bufs["v"].ptr,
+		n: int32(n), lr: lr, weightDecay: weightDecay, beta1: beta1, beta2: beta2, eps: eps,
+		stepSize:      float32(float64(lr) / (1 - math.Pow(float64(beta1), float64(t)))),
+		biasCorr2Sqrt: float32(math.Sqrt(1 - math.Pow(float64(beta2), float64(t)))),
+	}
+	b.launch(op, kAdam, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+}
+
+// Sync waits for the queued ops and returns the first error an op met.
+func (b *Backend) Sync() error {
+	if !b.ready("Sync") {
+		return b.err
+	}
+	if err := b.hostOnly("Sync"); err != nil {
+		return err
+	}
+	if err := b.dev.sync(); err != nil {
+		b.fail(fmt.Errorf("cuda Sync: %w", err))
+		return b.err
+	}
+	b.checkStatus()
+	return b.err
+}
+
+// Close releases the device memory and the device; buffers become invalid.
+// It returns what went wrong while releasing them.
+func (b *Backend) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	var errs []error
+	if err := b.dev.sync(); err != nil {
+		errs = append(errs, err)
+	}
+	for a := range b.allocs {
+		a.freed = true
+		if err := b.dev.free(a.ptr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	b.allocs = nil
+	if err := b.dev.free(b.status); err != nil {
+		errs = append(errs, err)
+	}
+	if err := b.dev.close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cuda Close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,497 @@
+//go:build cuda
+
+package gpu
+
+/*
+#cgo LDFLAGS: -lcuda -ldl
+#include <cuda.h>
+#include <string.h>
+
+CUresult mnist_cuinit_result(void);
+int mnist_cuinit_called(void);
+
+// The wrappers below exist because gorgonia.org/cu lacks these calls, or
+// because the hot path must make the context current and call the driver in
+// one cgo call (cu.Function.Launch also mallocs twice per launch and copies
+// every parameter as 8 bytes, which cannot pass a parameter struct).
+
+static CUresult use_ctx(CUcontext ctx) {
+	CUcontext cur = NULL;
+	if (cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == ctx)
+		return CUDA_SUCCESS;
+	return cuCtxSetCurrent(ctx);
+}
+
+static CUresult mnist_launch(CUcontext ctx, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+		unsigned bx, unsigned by, unsigned bz, CUstream s, void *params) {
+	CUresult r = use_ctx(ctx);
+	if (r != CUDA_SUCCESS)
+		return r;
+	void *args[1] = {params};
+	return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, 0, s, args, NULL);
+}
+
+static CUresult mnist_htod(CUcontext ctx, CUdeviceptr dst, const void *src, size_t n, CUstream s) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuMemcpyHtoDAsync(dst, src, n, s);
+}
+
+static CUresult mnist_dtoh_sync(CUcontext ctx, void *dst, CUdeviceptr src, size_t n, CUstream s) {
+	CUresult r = use_ctx(ctx);
+	if (r == CUDA_SUCCESS)
+		r = cuMemcpyDtoHAsync(dst, src, n, s);
+	return r != CUDA_SUCCESS ? r : cuStreamSynchronize(s);
+}
+
+static CUresult mnist_memset0(CUcontext ctx, CUdeviceptr dst, size_t n, CUstream s) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuMemsetD8Async(dst, 0, n, s);
+}
+
+static CUresult mnist_stream_sync(CUcontext ctx, CUstream s) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuStreamSynchronize(s);
+}
+
+static CUresult mnist_event_record(CUcontext ctx, CUevent e, CUstream s) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuEventRecord(e, s);
+}
+
+static CUresult mnist_event_sync(CUcontext ctx, CUevent e) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuEventSynchronize(e);
+}
+
+static CUresult mnist_host_alloc(CUcontext ctx, void **p, size_t n) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuMemAllocHost(p, n);
+}
+
+static CUresult mnist_host_free(CUcontext ctx, void *p) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuMemFreeHost(p);
+}
+
+static CUresult mnist_begin_capture(CUcontext ctx, CUstream s) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED);
+}
+
+static CUresult mnist_end_capture(CUcontext ctx, CUstream s, CUgraphExec *exec) {
+	CUresult r = use_ctx(ctx);
+	if (r != CUDA_SUCCESS)
+		return r;
+	CUgraph g = NULL;
+	r = cuStreamEndCapture(s, &g);
+	if (r != CUDA_SUCCESS)
+		return r;
+	r = cuGraphInstantiateWithFlags(exec, g, 0);
+	cuGraphDestroy(g);
+	return r;
+}
+
+static CUresult mnist_graph_launch(CUcontext ctx, CUgraphExec e, CUstream s) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuGraphLaunch(e, s);
+}
+
+static CUresult mnist_graph_destroy(CUcontext ctx, CUgraphExec e) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : cuGraphExecDestroy(e);
+}
+
+static const char *mnist_err_name(CUresult r) {
+	const char *s = NULL;
+	if (cuGetErrorName(r, &s) != CUDA_SUCCESS || s == NULL)
+		return "CUDA_ERROR_UNKNOWN";
+	return s;
+}
+
+static const char *mnist_err_string(CUresult r) {
+	const char *s = NULL;
+	if (cuGetErrorString(r, &s) != CUDA_SUCCESS || s == NULL)
+		return "";
+	return s;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"unsafe"
+
+	"github.com/mnist-go/mnist/kernels"
+	"github.com/mnist-go/mnist/nn"
+	"gorgonia.org/cu"
+)
+
+func init() {
+	nn.Register(Name, Priority, func() (nn.Backend, error) { return Open() })
+}
+
+// Available reports whether this binary was built with CUDA support.
+const Available = true
+
+// driverError turns a CUresult into an error naming op, or nil on success.
+func driverError(op string, r C.CUresult) error {
+	if r == C.CUDA_SUCCESS {
+		return nil
+	}
+	return &DriverError{Op: op, Code: int(r), Name: C.GoString(C.mnist_err_name(r)), Desc: C.GoString(C.mnist_err_string(r))}
+}
+
+// cuError turns an error from gorgonia.org/cu (its unexported cuResult, an
+// int) into a DriverError naming op.
+func cuError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(err); v.Kind() == reflect.Int {
+		return driverError(op, C.CUresult(v.Int()))
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// initError is the driver's cuInit result as an error wrapping ErrNoDevice.
+func initError() error {
+	if C.mnist_cuinit_called() == 0 {
+		return fmt.Errorf("%w: cuInit was never called", ErrNoDevice)
+	}
+	if err := driverError("cuInit", C.mnist_cuinit_result()); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoDevice, err)
+	}
+	return nil
+}
+
+// withContext runs f on a locked OS thread with ctx current, for the calls
+// that go through gorgonia.org/cu (each a separate cgo call).
+func withContext(ctx cu.CUContext, f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cu.SetCurrentContext(ctx); err != nil {
+		return cuError("cuCtxSetCurrent", err)
+	}
+	return f()
+}
+
+// Probe describes device 0, or returns why there is no usable CUDA device
+// (an error wrapping ErrNoDevice with the driver's reason). It creates the
+// device's primary context to read the free memory, then releases it.
+func Probe() (Info, error) {
+	if err := initError(); err != nil {
+		return Info{}, err
+	}
+	n, err := cu.NumDevices()
+	if err != nil {
+		return Info{}, fmt.Errorf("%w: %v", ErrNoDevice, cuError("cuDeviceGetCount", err))
+	}
+	if n == 0 {
+		return Info{}, fmt.Errorf("%w: the driver sees no device (check CUDA_VISIBLE_DEVICES)", ErrNoDevice)
+	}
+	dev, err := cu.GetDevice(0)
+	if err != nil {
+		return Info{}, fmt.Errorf("%w: %v", ErrNoDevice, cuError("cuDeviceGet 0", err))
+	}
+	info, err := describe(dev)
+	if err != nil {
+		return Info{}, err
+	}
+	ctx, err := dev.RetainPrimaryCtx()
+	if err != nil {
+		return Info{}, fmt.Errorf("%w: %v", ErrNoDevice, cuError("cuDevicePrimaryCtxRetain", err))
+	}
+	defer dev.ReleasePrimaryCtx()
+	err = withContext(ctx, func() error {
+		free, _, err := cu.MemInfo()
+		info.FreeMemory = free
+		return cuError("cuMemGetInfo", err)
+	})
+	return info, err
+}
+
+func describe(dev cu.Device) (Info, error) {
+	var info Info
+	var err error
+	if info.Name, err = dev.Name(); err != nil {
+		return info, cuError("cuDeviceGetName", err)
+	}
+	if info.TotalMemory, err = dev.TotalMem(); err != nil {
+		return info, cuError("cuDeviceTotalMem", err)
+	}
+	for _, a := range []struct {
+		attr cu.DeviceAttribute
+		dst  *int
+	}{
+		{cu.ComputeCapabilityMajor, &info.Major},
+		{cu.ComputeCapabilityMinor, &info.Minor},
+		{cu.MultiprocessorCount, &info.Multiprocs},
+	} {
+		if *a.dst, err = dev.Attribute(a.attr); err != nil {
+			return info, cuError("cuDeviceGetAttribute", err)
+		}
+	}
+	info.DriverVersion = cu.Version()
+	return info, nil
+}
+
+// stagingBytes is the size of the pinned host buffer that uploads and
+// downloads go through.
+const stagingBytes = 4 << 20
+
+// cudaDevice is the device interface over the CUDA driver: the primary
+// context of device 0, one non-blocking stream, the kernels' modules loaded
+// once, a pinned staging buffer.
+type cudaDevice struct {
+	dev     cu.Device
+	ctx     cu.CUContext
+	cctx    C.CUcontext
+	stream  C.CUstream
+	cstream cu.Stream
+	modules []cu.Module
+	funcs   [numKernels]C.CUfunction
+	sms     int
+
+	staging     unsafe.Pointer // pinned, stagingBytes
+	stagingBusy C.CUevent      // recorded after the last copy out of staging
+	event       cu.Event
+	graphs      map[C.CUgraphExec]struct{}
+}
+
+// Open opens device 0 as a Backend, or returns why it cannot: no device
+// (wrapping ErrNoDevice, with the driver's reason), a PTX the driver cannot
+// JIT-compile, or out of memory.
+func Open() (*Backend, error) {
+	info, err := Probe()
+	if err != nil {
+		return nil, err
+	}
+	d, err := openDevice()
+	if err != nil {
+		return nil, err
+	}
+	return newBackend(d, info.String())
+}
+
+func openDevice() (d *cudaDevice, err error) {
+	defer func() {
+		// gorgonia.org/cu must not panic through us; make it an error.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cuda: open device: %v", p)
+		}
+	}()
+	dev, err := cu.GetDevice(0)
+	if err != nil {
+		return nil, cuError("cuDeviceGet 0", err)
+	}
+	d = &cudaDevice{dev: dev, graphs: map[C.CUgraphExec]struct{}{}}
+	if d.ctx, err = dev.RetainPrimaryCtx(); err != nil {
+		return nil, cuError("cuDevicePrimaryCtxRetain", err)
+	}
+	d.cctx = *(*C.CUcontext)(unsafe.Pointer(&d.ctx))
+	if d.sms, err = dev.Attribute(cu.MultiprocessorCount); err != nil {
+		d.close()
+		return nil, cuError("cuDeviceGetAttribute", err)
+	}
+	err = withContext(d.ctx, func() error {
+		var err error
+		if d.cstream, err = cu.MakeStream(cu.NonBlocking); err != nil {
+			return cuError("cuStreamCreate", err)
+		}
+		d.stream = C.CUstream(unsafe.Pointer(d.cstream.C()))
+		for _, m := range kernels.Modules {
+			mod, err := cu.LoadData(m.PTX)
+			if err != nil {
+				return fmt.Errorf("load the %s kernels (PTX for compute_80; the driver JIT-compiles it): %w", m.Name, cuError("cuModuleLoadData", err))
+			}
+			d.modules = append(d.modules, mod)
+			for _, e := range kernels.Entries(m.PTX) {
+				for k, name := range kernelNames {
+					if name == e.Name {
+						fn, err := mod.Function(name)
+						if err != nil {
+							return cuError("cuModuleGetFunction "+name, err)
+						}
+						d.funcs[k] = *(*C.CUfunction)(unsafe.Pointer(&fn))
+					}
+				}
+			}
+		}
+		for k, f := range d.funcs {
+			if f == nil {
+				return fmt.Errorf("kernel %s is missing from the embedded PTX: run make kernels", kernel(k))
+			}
+		}
+		if d.event, err = cu.MakeEvent(cu.DisableTiming); err != nil {
+			return cuError("cuEventCreate", err)
+		}
+		d.stagingBusy = *(*C.CUevent)(unsafe.Pointer(&d.event))
+		if r := C.mnist_host_alloc(d.cctx, &d.staging, stagingBytes); r != C.CUDA_SUCCESS {
+			d.staging = nil
+			return driverError(fmt.Sprintf("cuMemAllocHost %d bytes", stagingBytes), r)
+		}
+		return nil
+	})
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("open device 0: %w", err)
+	}
+	return d, nil
+}
+
+// Compile-time checks that the cu handle types are exactly one C handle,
+// which the conversions above rely on.
+var (
+	_ [unsafe.Sizeof(cu.CUContext{}) - unsafe.Sizeof(C.CUcontext(nil))]byte
+	_ [unsafe.Sizeof(C.CUcontext(nil)) - unsafe.Sizeof(cu.CUContext{})]byte
+	_ [unsafe.Sizeof(cu.Function{}) - unsafe.Sizeof(C.CUfunction(nil))]byte
+	_ [unsafe.Sizeof(C.CUfunction(nil)) - unsafe.Sizeof(cu.Function{})]byte
+	_ [unsafe.Sizeof(cu.Event{}) - unsafe.Sizeof(C.CUevent(nil))]byte
+	_ [unsafe.Sizeof(C.CUevent(nil)) - unsafe.Sizeof(cu.Event{})]byte
+)
+
+func (d *cudaDevice) multiprocessors() int { return d.sms }
+
+func (d *cudaDevice) alloc(n int) (uint64, error) {
+	var ptr cu.DevicePtr
+	err := withContext(d.ctx, func() error {
+		var err error
+		ptr, err = cu.MemAlloc(int64(n))
+		if err == nil {
+			return nil
+		}
+		err = cuError(fmt.Sprintf("cuMemAlloc %d bytes", n), err)
+		var de *DriverError
+		if errors.As(err, &de) && de.Name == "CUDA_ERROR_OUT_OF_MEMORY" {
+			if free, total, ierr := cu.MemInfo(); ierr == nil {
+				err = fmt.Errorf("%w: asked for %.1f MiB, %.1f MiB of %.1f MiB free", err,
+					float64(n)/(1<<20), float64(free)/(1<<20), float64(total)/(1<<20))
+			}
+		}
+		return err
+	})
+	return uint64(ptr), err
+}
+
+func (d *cudaDevice) free(ptr uint64) error {
+	if err := d.sync(); err != nil {
+		return err
+	}
+	return withContext(d.ctx, func() error { return cuError("cuMemFree", cu.MemFree(cu.DevicePtr(ptr))) })
+}
+
+func (d *cudaDevice) zero(ptr uint64, n int) error {
+	return driverError("cuMemsetD8Async", C.mnist_memset0(d.cctx, C.CUdeviceptr(ptr), C.size_t(n), d.stream))
+}
+
+// upload copies through the pinned staging buffer, chunk by chunk: each
+// chunk waits until the previous copy out of staging is done, is copied in,
+// and is queued; the last copy may still run when upload returns.
+func (d *cudaDevice) upload(dst uint64, src []byte) error {
+	staging := unsafe.Slice((*byte)(d.staging), stagingBytes)
+	for off := 0; off < len(src); off += stagingBytes {
+		if err := driverError("cuEventSynchronize", C.mnist_event_sync(d.cctx, d.stagingBusy)); err != nil {
+			return err
+		}
+		n := copy(staging, src[off:min(off+stagingBytes, len(src))])
+		if err := driverError("cuMemcpyHtoDAsync", C.mnist_htod(d.cctx, C.CUdeviceptr(dst+uint64(off)), d.staging, C.size_t(n), d.stream)); err != nil {
+			return err
+		}
+		if err := driverError("cuEventRecord", C.mnist_event_record(d.cctx, d.stagingBusy, d.stream)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// download waits for the queued work and copies through the staging buffer.
+func (d *cudaDevice) download(dst []byte, src uint64) error {
+	staging := unsafe.Slice((*byte)(d.staging), stagingBytes)
+	for off := 0; off < len(dst); off += stagingBytes {
+		n := min(stagingBytes, len(dst)-off)
+		if err := driverError("cuMemcpyDtoHAsync", C.mnist_dtoh_sync(d.cctx, d.staging, C.CUdeviceptr(src+uint64(off)), C.size_t(n), d.stream)); err != nil {
+			return err
+		}
+		copy(dst[off:off+n], staging[:n])
+	}
+	return nil
+}
+
+func (d *cudaDevice) launch(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error {
+	r := C.mnist_launch(d.cctx, d.funcs[k], C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]),
+		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), d.stream, params)
+	return driverError("cuLaunchKernel", r)
+}
+
+func (d *cudaDevice) sync() error {
+	return driverError("cuStreamSynchronize", C.mnist_stream_sync(d.cctx, d.stream))
+}
+
+func (d *cudaDevice) beginCapture() error {
+	return driverError("cuStreamBeginCapture", C.mnist_begin_capture(d.cctx, d.stream))
+}
+
+func (d *cudaDevice) endCapture() (graph, error) {
+	var exec C.CUgraphExec
+	if err := driverError("cuStreamEndCapture/cuGraphInstantiate", C.mnist_end_capture(d.cctx, d.stream, &exec)); err != nil {
+		return nil, err
+	}
+	d.graphs[exec] = struct{}{}
+	return &cudaGraph{d: d, exec: exec}, nil
+}
+
+// cudaGraph is an instantiated CUDA graph.
+type cudaGraph struct {
+	d    *cudaDevice
+	exec C.CUgraphExec
+}
+
+func (g *cudaGraph) launch() error {
+	return driverError("cuGraphLaunch", C.mnist_graph_launch(g.d.cctx, g.exec, g.d.stream))
+}
+
+func (g *cudaGraph) destroy() error {
+	if _, ok := g.d.graphs[g.exec]; !ok {
+		return nil
+	}
+	delete(g.d.graphs, g.exec)
+	return driverError("cuGraphExecDestroy", C.mnist_graph_destroy(g.d.cctx, g.exec))
+}
+
+// close releases everything: graphs, staging, modules, stream, context.
+func (d *cudaDevice) close() error {
+	var errs []error
+	if d.stream != nil {
+		errs = append(errs, d.sync())
+	}
+	for exec := range d.graphs {
+		errs = append(errs, driverError("cuGraphExecDestroy", C.mnist_graph_destroy(d.cctx, exec)))
+	}
+	d.graphs = nil
+	if d.staging != nil {
+		errs = append(errs, driverError("cuMemFreeHost", C.mnist_host_free(d.cctx, d.staging)))
+		d.staging = nil
+	}
+	if d.ctx != (cu.CUContext{}) {
+		errs = append(errs, withContext(d.ctx, func() error {
+			var errs []error
+			if d.stagingBusy != nil {
+				errs = append(errs, cuError("cuEventDestroy", cu.DestroyEvent(&d.event)))
+			}
+			for _, m := range d.modules {
+				errs = append(errs, cuError("cuModuleUnload", m.Unload()))
+			}
+			if d.stream != nil {
+				errs = append(errs, cuError("cuStreamDestroy", d.cstream.Destroy()))
+			}
+			return errors.Join(errs...)
+		}))
+		errs = append(errs, cuError("cuDevicePrimaryCtxRelease", d.dev.ReleasePrimaryCtx()))
+		d.ctx = cu.CUContext{}
+	}
+	d.modules, d.stream, d.stagingBusy = nil, nil, nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,75 @@
+package gpu
+
+import "unsafe"
+
+// device is what a Backend needs from the layer below it: the CUDA driver
+// (cuda.go) or, in tests, the CPU emulator of the same kernels. Addresses
+// are device addresses. Work is queued in order on one stream.
+type device interface {
+	// alloc returns n bytes of device memory (contents undefined).
+	alloc(n int) (uint64, error)
+	// free releases memory from alloc once queued work is done.
+	free(ptr uint64) error
+	// zero queues setting n bytes at ptr to 0.
+	zero(ptr uint64, n int) error
+	// upload queues a copy of src to dst; src may be reused when it returns.
+	upload(dst uint64, src []byte) error
+	// download waits for queued work and copies from src into dst.
+	download(dst []byte, src uint64) error
+	// launch queues kernel k with one parameter struct of size bytes.
+	launch(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error
+	// sync waits for queued work.
+	sync() error
+	// beginCapture makes the following launches recorded instead of run,
+	// until endCapture returns them as a graph.
+	beginCapture() error
+	endCapture() (graph, error)
+	// multiprocessors is the number of SMs, for launch shapes.
+	multiprocessors() int
+	// close releases the device; the backend is done with it.
+	close() error
+}
+
+// graph is a recorded sequence of launches (a CUDA graph).
+type graph interface {
+	launch() error // queue one replay
+	destroy() error
+}
+
+// kernel names one entry point of package kernels.
+type kernel int
+
+const (
+	kGemm kernel = iota
+	kAddBias
+	kReLU
+	kReLUBackward
+	kSoftmaxXent
+	kColumnSums
+	kArgmax
+	kGather
+	kSGD
+	kAdam
+	numKernels
+)
+
+// kernelNames are the extern "C" names in kernels/*.cu, by kernel.
+var kernelNames = [numKernels]string{
+	kGemm:         "gemm_f32",
+	kAddBias:      "add_bias_f32",
+	kReLU:         "relu_f32",
+	kReLUBackward: "relu_backward_f32",
+	kSoftmaxXent:  "softmax_xent_f32",
+	kColumnSums:   "column_sums_f32",
+	kArgmax:       "argmax_f32",
+	kGather:       "gather_f32",
+	kSGD:          "sgd_f32",
+	kAdam:         "adam_f32",
+}
+
+func (k kernel) String() string {
+	if k >= 0 && k < numKernels {
+		return kernelNames[k]
+	}
+	return "kernel?"
+}

@@ -1,0 +1,302 @@
+// emu_runtime.cpp runs the kernels of kernels/*.cu, compiled for the CPU
+// with cuda_emu.h, block after block, each CUDA thread a fiber with its own
+// stack (x86-64 only).
+//
+// Threads run until they reach a barrier; the scheduler then releases a
+// warp when all its live lanes wait at a shuffle, and the block when all its
+// live threads wait at __syncthreads. Between barriers the threads run in
+// ascending or, with emu_set_reverse(1), descending order, so a kernel that
+// reads what another thread writes without a barrier between them gives
+// different results in the two orders: the tests run both.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "cuda_emu.h"
+#include "params.h"
+
+uint3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+
+extern "C" {
+void gemm_f32(const gemm_params p);
+void add_bias_f32(const eltwise_params p);
+void relu_f32(const eltwise_params p);
+void relu_backward_f32(const eltwise_params p);
+void softmax_xent_f32(const xent_params p);
+void column_sums_f32(const colsum_params p);
+void argmax_f32(const argmax_params p);
+void gather_f32(const gather_params p);
+void sgd_f32(const optim_params p);
+void adam_f32(const optim_params p);
+}
+
+namespace {
+
+struct Kernel {
+	const char *name;
+	size_t param_size;
+	void (*call)(const void *params);
+};
+
+#define KERNEL(fn, type) {#fn, sizeof(type), [](const void *p) { fn(*(const type *)p); }}
+const Kernel kernels[] = {
+	KERNEL(gemm_f32, gemm_params),
+	KERNEL(add_bias_f32, eltwise_params),
+	KERNEL(relu_f32, eltwise_params),
+	KERNEL(relu_backward_f32, eltwise_params),
+	KERNEL(softmax_xent_f32, xent_params),
+	KERNEL(column_sums_f32, colsum_params),
+	KERNEL(argmax_f32, argmax_params),
+	KERNEL(gather_f32, gather_params),
+	KERNEL(sgd_f32, optim_params),
+	KERNEL(adam_f32, optim_params),
+};
+#undef KERNEL
+
+enum State { RUNNABLE, AT_BARRIER, AT_WARP, DONE };
+
+const size_t kStack = 256 * 1024;
+
+// A fiber switch saves the callee-saved registers on the current stack and
+// moves to the other stack (x86-64 System V; the scheduler and the kernels
+// change no other state that must survive a call). It makes no system call,
+// unlike swapcontext, which sets the signal mask on every switch.
+extern "C" void emu_switch(void **save_sp, void *new_sp);
+asm(R"(
+	.text
+	.globl emu_switch
+	.type emu_switch, @function
+emu_switch:
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rsp, (%rdi)
+	movq %rsi, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.size emu_switch, .-emu_switch
+	.section .note.GNU-stack,"",@progbits
+	.text
+)");
+
+struct Fiber {
+	void *sp;
+	State state;
+	std::vector<char> stack;
+};
+
+std::mutex mu;
+bool reverse_order = false;
+void *sched_sp;
+std::vector<Fiber> fibers;
+int cur;                        // the running fiber
+const Kernel *kernel;           // the kernel being run
+std::vector<char> param_bytes;  // its parameters
+float warp_buf[32][32];         // shuffle exchange: [warp][lane]
+
+void set_thread(int t)
+{
+	cur = t;
+	threadIdx.x = t % blockDim.x;
+	threadIdx.y = (t / blockDim.x) % blockDim.y;
+	threadIdx.z = t / (blockDim.x * blockDim.y);
+}
+
+[[noreturn]] void fiber_main()
+{
+	kernel->call(param_bytes.data());
+	fibers[cur].state = DONE;
+	void *dead;
+	emu_switch(&dead, sched_sp); // never resumed
+	abort();
+}
+
+void wait(State s)
+{
+	fibers[cur].state = s;
+	emu_switch(&fibers[cur].sp, sched_sp);
+}
+
+// start_fiber lays out f's stack so that the first switch to it "returns"
+// into fiber_main with the stack aligned as after a call.
+void start_fiber(Fiber &f)
+{
+	uintptr_t top = ((uintptr_t)f.stack.data() + f.stack.size()) & ~(uintptr_t)15;
+	void **sp = (void **)top;
+	*--sp = nullptr;                   // fiber_main's (unused) return address slot
+	*--sp = (void *)&fiber_main;       // where emu_switch's ret goes
+	for (int i = 0; i < 6; ++i)
+		*--sp = nullptr;           // rbp, rbx, r12-r15
+	f.sp = sp;
+	f.state = RUNNABLE;
+}
+
+// run_block runs all threads of the current block; false on deadlock.
+bool run_block(int nt)
+{
+	for (int t = 0; t < nt; ++t)
+		start_fiber(fibers[t]);
+	for (;;) {
+		for (int i = 0; i < nt; ++i) {
+			const int t = reverse_order ? nt - 1 - i : i;
+			if (fibers[t].state != RUNNABLE)
+				continue;
+			set_thread(t);
+			emu_switch(&sched_sp, fibers[t].sp);
+		}
+		bool released = false;
+		for (int w = 0; w * 32 < nt; ++w) {
+			int waiting = 0, live = 0;
+			for (int t = w * 32; t < nt && t < w * 32 + 32; ++t) {
+				live += fibers[t].state != DONE;
+				waiting += fibers[t].state == AT_WARP;
+			}
+			if (waiting > 0 && waiting == live) {
+				for (int t = w * 32; t < nt && t < w * 32 + 32; ++t)
+					if (fibers[t].state == AT_WARP)
+						fibers[t].state = RUNNABLE;
+				released = true;
+			}
+		}
+		if (released)
+			continue;
+		int live = 0, at_barrier = 0;
+		for (int t = 0; t < nt; ++t) {
+			live += fibers[t].state != DONE;
+			at_barrier += fibers[t].state == AT_BARRIER;
+		}
+		if (live == 0)
+			return true;
+		if (at_barrier != live)
+			return false; // some wait at a shuffle, others at __syncthreads
+		for (int t = 0; t < nt; ++t)
+			if (fibers[t].state == AT_BARRIER)
+				fibers[t].state = RUNNABLE;
+	}
+}
+
+} // namespace
+
+void __syncthreads() { wait(AT_BARRIER); }
+
+float __shfl_xor_sync(unsigned, float v, int lane_mask)
+{
+	const int w = cur / 32, lane = cur % 32;
+	warp_buf[w][lane] = v;
+	wait(AT_WARP);
+	const float r = warp_buf[w][lane ^ lane_mask];
+	wait(AT_WARP);
+	return r;
+}
+
+extern "C" void emu_set_reverse(int on)
+{
+	std::lock_guard<std::mutex> lock(mu);
+	reverse_order = on != 0;
+}
+
+// emu_launch runs kernel name over the grid; it returns 0, or writes why not
+// into err and returns -1.
+extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+			  unsigned bz, const void *params, size_t size, char *err, size_t errlen)
+{
+	std::lock_guard<std::mutex> lock(mu);
+	kernel = nullptr;
+	for (const Kernel &k : kernels)
+		if (strcmp(k.name, name) == 0)
+			kernel = &k;
+	if (!kernel) {
+		snprintf(err, errlen, "no kernel %s", name);
+		return -1;
+	}
+	if (size != kernel->param_size) {
+		snprintf(err, errlen, "%s: parameters are %zu bytes, the kernel takes %zu", name, size, kernel->param_size);
+		return -1;
+	}
+	const unsigned nt = bx * by * bz;
+	if (nt == 0 || nt > 1024 || gx == 0 || gy == 0 || gz == 0) {
+		snprintf(err, errlen, "%s: bad launch shape grid (%u,%u,%u) block (%u,%u,%u)", name, gx, gy, gz, bx, by, bz);
+		return -1;
+	}
+	param_bytes.assign((const char *)params, (const char *)params + size);
+	if (fibers.size() < nt)
+		fibers.resize(nt);
+	for (unsigned t = 0; t < nt; ++t)
+		if (fibers[t].stack.empty())
+			fibers[t].stack.resize(kStack);
+	blockDim = dim3{bx, by, bz};
+	gridDim = dim3{gx, gy, gz};
+	for (unsigned z = 0; z < gz; ++z)
+		for (unsigned y = 0; y < gy; ++y)
+			for (unsigned x = 0; x < gx; ++x) {
+				blockIdx = uint3{x, y, z};
+				if (!run_block((int)nt)) {
+					snprintf(err, errlen, "%s: block (%u,%u,%u) deadlocks: threads wait at different barriers",
+						 name, x, y, z);
+					return -1;
+				}
+			}
+	return 0;
+}
+
+#define FIELD(type, f) offsetof(type, f)
+// emu_layout writes the field offsets of parameter struct which (in the
+// order params.h declares them) into offs and returns the struct's size, so
+// that package gpu can check its Go mirrors against the C layout.
+extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
+{
+	int n = 0;
+#define OFF(type, f) \
+	if (n < max) offs[n++] = offsetof(type, f)
+	if (strcmp(which, "gemm_params") == 0) {
+		OFF(gemm_params, a); OFF(gemm_params, b); OFF(gemm_params, c); OFF(gemm_params, bias);
+		OFF(gemm_params, mask); OFF(gemm_params, m); OFF(gemm_params, n); OFF(gemm_params, k);
+		OFF(gemm_params, trans_a); OFF(gemm_params, trans_b); OFF(gemm_params, relu);
+		OFF(gemm_params, alpha); OFF(gemm_params, beta); OFF(gemm_params, config); OFF(gemm_params, tiles_n);
+		return sizeof(gemm_params);
+	}
+	if (strcmp(which, "eltwise_params") == 0) {
+		OFF(eltwise_params, x); OFF(eltwise_params, y); OFF(eltwise_params, rows); OFF(eltwise_params, cols);
+		return sizeof(eltwise_params);
+	}
+	if (strcmp(which, "xent_params") == 0) {
+		OFF(xent_params, loss); OFF(xent_params, grad); OFF(xent_params, logits); OFF(xent_params, labels);
+		OFF(xent_params, status); OFF(xent_params, rows); OFF(xent_params, cols);
+		return sizeof(xent_params);
+	}
+	if (strcmp(which, "colsum_params") == 0) {
+		OFF(colsum_params, dst); OFF(colsum_params, src); OFF(colsum_params, rows); OFF(colsum_params, cols);
+		return sizeof(colsum_params);
+	}
+	if (strcmp(which, "argmax_params") == 0) {
+		OFF(argmax_params, dst); OFF(argmax_params, src); OFF(argmax_params, labels); OFF(argmax_params, correct);
+		OFF(argmax_params, rows); OFF(argmax_params, cols);
+		return sizeof(argmax_params);
+	}
+	if (strcmp(which, "gather_params") == 0) {
+		OFF(gather_params, x); OFF(gather_params, y); OFF(gather_params, images); OFF(gather_params, labels);
+		OFF(gather_params, order); OFF(gather_params, status); OFF(gather_params, start); OFF(gather_params, rows);
+		OFF(gather_params, pixels); OFF(gather_params, count); OFF(gather_params, scale); OFF(gather_params, shift);
+		return sizeof(gather_params);
+	}
+	if (strcmp(which, "optim_params") == 0) {
+		OFF(optim_params, params); OFF(optim_params, grads); OFF(optim_params, m); OFF(optim_params, v);
+		OFF(optim_params, n); OFF(optim_params, nesterov); OFF(optim_params, lr); OFF(optim_params, momentum);
+		OFF(optim_params, weight_decay); OFF(optim_params, beta1); OFF(optim_params, beta2); OFF(optim_params, eps);
+		OFF(optim_params, step_size); OFF(optim_params, bias_corr2_sqrt);
+		return sizeof(optim_params);
+	}
+#undef OFF
+	return 0;
+}

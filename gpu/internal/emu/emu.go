@@ -1,0 +1,247 @@
+// Package emu runs the CUDA kernels of kernels/*.cu on the CPU, for tests on
+// machines without a GPU. It compiles the kernel sources with g++ and
+// csrc/cuda_emu.h into a shared library (cached by content hash), loads it with
+// dlopen and launches kernels by name, block after block, every CUDA thread a
+// fiber (see emu_runtime.cpp). Device memory is host memory with guard bands
+// that Check verifies, so an out-of-bounds write is caught.
+//
+// It tests kernel logic: indexing, bounds, barriers and shuffles, the
+// parameter layout shared with Go. It says nothing about speed, the CUDA
+// memory model beyond barriers, or the driver.
+package emu
+
+/*
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*launch_fn)(const char *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+	const void *, size_t, char *, size_t);
+typedef void (*reverse_fn)(int);
+typedef size_t (*layout_fn)(const char *, size_t *, int);
+
+static int call_launch(void *f, const char *name, unsigned gx, unsigned gy, unsigned gz,
+	unsigned bx, unsigned by, unsigned bz, const void *params, size_t size, char *err, size_t errlen) {
+	return ((launch_fn)f)(name, gx, gy, gz, bx, by, bz, params, size, err, errlen);
+}
+static void call_reverse(void *f, int on) { ((reverse_fn)f)(on); }
+static size_t call_layout(void *f, const char *which, size_t *offs, int max) {
+	return ((layout_fn)f)(which, offs, max);
+}
+*/
+import "C"
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// Guard is the size in bytes of the bands before and after every allocation.
+const Guard = 256
+
+const guardByte = 0xA5
+
+// Lib is a loaded emulator library.
+type Lib struct {
+	handle  unsafe.Pointer
+	launch  unsafe.Pointer
+	reverse unsafe.Pointer
+	layout  unsafe.Pointer
+
+	mu     sync.Mutex
+	allocs map[uint64]allocation // by device address
+}
+
+type allocation struct {
+	base unsafe.Pointer // C memory, guard band included
+	size int            // bytes between the guard bands
+}
+
+var (
+	loadOnce sync.Once
+	loaded   *Lib
+	loadErr  error
+)
+
+// Load builds (or finds in the cache) and loads the emulator library for the
+// current kernel sources. It is loaded once per process.
+func Load() (*Lib, error) {
+	loadOnce.Do(func() { loaded, loadErr = load() })
+	return loaded, loadErr
+}
+
+func sourceDirs() (emuDir, kernelDir string) {
+	_, file, _, _ := runtime.Caller(0)
+	pkg := filepath.Dir(file)
+	return filepath.Join(pkg, "csrc"), filepath.Join(pkg, "..", "..", "..", "kernels")
+}
+
+func load() (*Lib, error) {
+	emuDir, kernelDir := sourceDirs()
+	runtimeSrc := filepath.Join(emuDir, "emu_runtime.cpp")
+	header := filepath.Join(emuDir, "cuda_emu.h")
+	cuFiles, err := filepath.Glob(filepath.Join(kernelDir, "*.cu"))
+	if err != nil || len(cuFiles) == 0 {
+		return nil, fmt.Errorf("emu: no kernel sources in %s", kernelDir)
+	}
+	inputs := append([]string{runtimeSrc, header, filepath.Join(kernelDir, "params.h")}, cuFiles...)
+	h := sha256.New()
+	for _, f := range inputs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("emu: %w", err)
+		}
+		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
+		h.Write(b)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "mnist-gpu-emu")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("emu: %w", err)
+	}
+	so := filepath.Join(dir, hex.EncodeToString(h.Sum(nil))[:24]+".so")
+	if _, err := os.Stat(so); err != nil {
+		cxx := os.Getenv("CXX")
+		if cxx == "" {
+			cxx = "g++"
+		}
+		tmp := so + fmt.Sprintf(".tmp%d", os.Getpid())
+		args := []string{"-O1", "-g", "-std=c++17", "-shared", "-fPIC", "-Wall", "-Wno-unknown-pragmas",
+			"-I", kernelDir, "-I", emuDir, "-o", tmp, runtimeSrc, "-x", "c++", "-include", "cuda_emu.h"}
+		args = append(args, cuFiles...)
+		out, err := exec.Command(cxx, args...).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("emu: compile kernels with %s: %v\n%s", cxx, err, out)
+		}
+		if err := os.Rename(tmp, so); err != nil {
+			return nil, fmt.Errorf("emu: %w", err)
+		}
+	}
+	cso := C.CString(so)
+	defer C.free(unsafe.Pointer(cso))
+	handle := C.dlopen(cso, C.RTLD_NOW|C.RTLD_LOCAL)
+	if handle == nil {
+		return nil, fmt.Errorf("emu: dlopen %s: %s", so, C.GoString(C.dlerror()))
+	}
+	l := &Lib{handle: handle, allocs: map[uint64]allocation{}}
+	for name, dst := range map[string]*unsafe.Pointer{"emu_launch": &l.launch, "emu_set_reverse": &l.reverse, "emu_layout": &l.layout} {
+		cname := C.CString(name)
+		*dst = C.dlsym(handle, cname)
+		C.free(unsafe.Pointer(cname))
+		if *dst == nil {
+			return nil, fmt.Errorf("emu: %s has no symbol %s", so, name)
+		}
+	}
+	return l, nil
+}
+
+// SetReverse makes threads between barriers run in descending (true) or
+// ascending order.
+func (l *Lib) SetReverse(on bool) {
+	v := 0
+	if on {
+		v = 1
+	}
+	C.call_reverse(l.reverse, C.int(v))
+}
+
+// Launch runs kernel name over grid×block threads with params (the bytes of
+// one parameter struct).
+func (l *Lib) Launch(name string, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var msg [256]C.char
+	if C.call_launch(l.launch, cname, C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]),
+		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), params, C.size_t(size), &msg[0], C.size_t(len(msg))) != 0 {
+		return fmt.Errorf("emu: %s", C.GoString(&msg[0]))
+	}
+	return nil
+}
+
+// Layout returns the size of parameter struct which and the offsets of its
+// fields in declaration order, as g++ lays them out.
+func (l *Lib) Layout(which string) (size uintptr, offsets []uintptr) {
+	cw := C.CString(which)
+	defer C.free(unsafe.Pointer(cw))
+	var offs [32]C.size_t
+	n := C.call_layout(l.layout, cw, &offs[0], C.int(len(offs)))
+	for _, o := range offs {
+		offsets = append(offsets, uintptr(o))
+	}
+	// Trim the unused tail: offsets after the last field are zero.
+	last := len(offsets)
+	for last > 1 && offsets[last-1] == 0 {
+		last--
+	}
+	return uintptr(n), offsets[:last]
+}
+
+// Alloc returns zeroed "device" memory of n bytes between two guard bands.
+func (l *Lib) Alloc(n int) uint64 {
+	p := C.malloc(C.size_t(n + 2*Guard))
+	base := unsafe.Slice((*byte)(p), n+2*Guard)
+	for i := range base {
+		base[i] = guardByte
+	}
+	clear(base[Guard : Guard+n])
+	ptr := uint64(uintptr(p)) + Guard
+	l.mu.Lock()
+	l.allocs[ptr] = allocation{p, n}
+	l.mu.Unlock()
+	return ptr
+}
+
+// Free releases memory from Alloc.
+func (l *Lib) Free(ptr uint64) {
+	l.mu.Lock()
+	a, ok := l.allocs[ptr]
+	delete(l.allocs, ptr)
+	l.mu.Unlock()
+	if ok {
+		C.free(a.base)
+	}
+}
+
+// Bytes returns the n bytes at device address ptr, which must lie inside
+// one allocation, as a Go slice.
+func (l *Lib) Bytes(ptr uint64, n int) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for start, a := range l.allocs {
+		if ptr >= start && ptr+uint64(n) <= start+uint64(a.size) {
+			all := unsafe.Slice((*byte)(a.base), a.size+2*Guard)
+			off := Guard + int(ptr-start)
+			return all[off : off+n : off+n], nil
+		}
+	}
+	return nil, fmt.Errorf("emu: %d bytes at %#x are not inside one allocation", n, ptr)
+}
+
+// Check reports the first allocation whose guard bands were written.
+func (l *Lib) Check() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ptr, a := range l.allocs {
+		all := unsafe.Slice((*byte)(a.base), a.size+2*Guard)
+		for i := 0; i < Guard; i++ {
+			if all[i] != guardByte {
+				return fmt.Errorf("emu: write %d bytes before the %d-byte buffer at %#x", Guard-i, a.size, ptr)
+			}
+			if all[Guard+a.size+i] != guardByte {
+				return fmt.Errorf("emu: write %d bytes after the end of the %d-byte buffer at %#x", i+1, a.size, ptr)
+			}
+		}
+	}
+	return nil
+}

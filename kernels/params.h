@@ -1,0 +1,115 @@
+// Kernel parameter blocks, shared by the CUDA kernels (*.cu) and the Go
+// package gpu, which includes this header through cgo so that both sides see
+// one layout by construction.
+//
+// Every kernel takes exactly one of these structs by value. Device pointers
+// are uint64_t (0 means "absent" for optional inputs) so that the layout is
+// the same in CUDA C, in host C and in the Go types cgo derives from it.
+// Fields are ordered 8-byte first, then 4-byte, so there is no padding
+// between them.
+#ifndef MNIST_KERNELS_PARAMS_H
+#define MNIST_KERNELS_PARAMS_H
+
+#include <stdint.h>
+
+// Threads per block of gemm_f32; every tile configuration uses all of them.
+#define GEMM_THREADS 256
+// Shared memory of gemm_f32 in floats: the largest configuration's need.
+#define GEMM_SMEM_FLOATS 2304
+
+// Tile configurations of gemm_f32 (gemm_params.config). The host picks one per
+// problem from the shape (see gpu/gemmplan.go); all use GEMM_THREADS threads.
+enum {
+	GEMM_CFG_64X64 = 0,   // 64×64 tile, 4×4 per thread: large problems
+	GEMM_CFG_32X32 = 1,   // 32×32 tile, 2×2 per thread
+	GEMM_CFG_16X16K4 = 2, // 16×16 tile, 2×2 per thread, K split over 4 thread groups
+	GEMM_CFG_8X8K16 = 3,  // 8×8 tile, 2×2 per thread, K split over 16 thread groups
+	GEMM_CFG_COUNT = 4
+};
+
+// Status bits a kernel sets (atomicOr into status) when its input data is
+// bad in a way the host cannot check without reading device memory.
+enum {
+	STATUS_GATHER_INDEX = 1, // gather: order[start+r] outside the data set
+	STATUS_LABEL = 2         // softmax_xent: a label outside [0, cols)
+};
+
+// gemm_f32: C = alpha·op(A)·op(B) + beta·C, then + bias, ReLU, mask (nn.Gemm).
+typedef struct {
+	uint64_t a, b, c;   // float*: A (M×K or K×M), B (K×N or N×K), C (M×N)
+	uint64_t bias;      // float*, N elements, or 0
+	uint64_t mask;      // float*, M×N, or 0
+	int32_t m, n, k;
+	int32_t trans_a, trans_b; // 0 or 1
+	int32_t relu;             // 0 or 1
+	float alpha, beta;
+	int32_t config;  // GEMM_CFG_*
+	int32_t tiles_n; // ceil(n / tile width of config); the grid is tiles_m·tiles_n blocks
+} gemm_params;
+
+// add_bias_f32: x[r,c] += bias[c]; relu_f32: x[i] = max(x[i], 0);
+// relu_backward_f32: grad[i] = 0 where out[i] <= 0.
+typedef struct {
+	uint64_t x;    // float*: x, or grad for relu_backward_f32
+	uint64_t y;    // float*: bias, or out for relu_backward_f32; 0 for relu_f32
+	int32_t rows;  // rows for add_bias_f32, n for the others
+	int32_t cols;  // cols for add_bias_f32, unused by the others
+} eltwise_params;
+
+// softmax_xent_f32: mean cross-entropy of softmax(logits) into loss[0] and,
+// when grad is not 0, its gradient with respect to the logits.
+typedef struct {
+	uint64_t loss;   // float*, 1 element
+	uint64_t grad;   // float*, rows×cols, or 0
+	uint64_t logits; // float*, rows×cols
+	uint64_t labels; // int32*, rows
+	uint64_t status; // uint32*, STATUS_LABEL is set on a bad label
+	int32_t rows, cols;
+} xent_params;
+
+// column_sums_f32: dst[c] = Σ_r src[r,c].
+typedef struct {
+	uint64_t dst, src; // float*
+	int32_t rows, cols;
+} colsum_params;
+
+// argmax_f32: dst[r] = first index of the largest of src[r,:]; when labels is
+// not 0 it also adds to correct[0] the number of rows where dst[r] == labels[r].
+typedef struct {
+	uint64_t dst;     // int32*, rows
+	uint64_t src;     // float*, rows×cols
+	uint64_t labels;  // int32*, rows, or 0
+	uint64_t correct; // uint32*, 1 element (only with labels)
+	int32_t rows, cols;
+} argmax_params;
+
+// gather_f32: x[r,j] = images[i·pixels+j]·scale + shift, y[r] = labels[i],
+// with i = order[start+r].
+typedef struct {
+	uint64_t x;      // float*, rows×pixels
+	uint64_t y;      // int32*, rows
+	uint64_t images; // uint8*, count×pixels
+	uint64_t labels; // uint8*, count
+	uint64_t order;  // int32*
+	uint64_t status; // uint32*, STATUS_GATHER_INDEX is set on a bad index
+	int32_t start, rows, pixels;
+	int32_t count; // number of images: valid indices are [0, count)
+	float scale, shift;
+} gather_params;
+
+// sgd_f32 and adam_f32: one update of n parameters (nn.Backend.SGD, .Adam).
+typedef struct {
+	uint64_t params, grads; // float*
+	uint64_t m;             // float*: velocity (SGD, 0 when momentum is 0) or first moment (Adam)
+	uint64_t v;             // float*: second moment (Adam only)
+	int32_t n;
+	int32_t nesterov;  // SGD
+	float lr;
+	float momentum;    // SGD
+	float weight_decay;
+	float beta1, beta2, eps;      // Adam
+	float step_size;      // Adam: lr/(1-β1^t)
+	float bias_corr2_sqrt; // Adam: sqrt(1-β2^t)
+} optim_params;
+
+#endif
