@@ -76,7 +76,9 @@ type Observer interface {
 	// at step first (0-based within the epoch); global is the run-wide index of that step.
 	Losses(epoch, first, global int, losses []float32)
 	// EpochEnd reports a finished epoch and its evaluation on the test set.
-	EpochEnd(r EpochResult)
+	// An error (a checkpoint that cannot be written, say) stops the run:
+	// Run returns it.
+	EpochEnd(r EpochResult) error
 }
 
 // Trainer runs the training loop for a model on one backend.
@@ -263,7 +265,7 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 	t.History = append(t.History, r)
 	t.Pos = Position{Epoch: epoch + 1, Updates: t.Pos.Updates}
 	if t.Observer != nil {
-		t.Observer.EpochEnd(r)
+		return t.Observer.EpochEnd(r)
 	}
 	return nil
 }

@@ -46,6 +46,14 @@ func evalAction(c *cli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
+	b, why, err := openBackend(c)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if !c.Bool("json") {
+		fmt.Fprintf(c.App.ErrWriter, "backend %s\n", why)
+	}
 	path := c.String("model")
 	params, info, err := nn.LoadModel(path)
 	if err != nil {
@@ -57,14 +65,6 @@ func evalAction(c *cli.Context) error {
 	}
 	if ds.Rows != info.Spec.Rows || ds.Cols != info.Spec.Cols {
 		return fmt.Errorf("%s takes %d×%d images but %s holds %d×%d images", path, info.Spec.Rows, info.Spec.Cols, ds.Name, ds.Rows, ds.Cols)
-	}
-	b, why, err := openBackend(c)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if !c.Bool("json") {
-		fmt.Fprintf(c.App.ErrWriter, "backend %s\n", why)
 	}
 	ev, err := evaluate(b, params, info, ds)
 	if err != nil {

@@ -11,25 +11,27 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
 
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	ctx, stop := handleSignals()
+	defer stop()
+	os.Exit(run(ctx, os.Args, os.Stdout, os.Stderr))
 }
 
 // run executes the command line and returns the process exit status.
-func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return 0
+	}
+	if code := signalStatus(ctx); code != 0 && errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "mnist: interrupted\n")
+		return code
 	}
 	var ue usageError
 	var ee exitError
@@ -105,6 +107,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			showCommand(),
 			trainCommand(),
 			evalCommand(),
+			predictCommand(),
+			summaryCommand(),
+			plotCommand(),
+			benchCommand(),
+			serveCommand(),
+			probeGPUCommand(),
 		},
 		// Errors are printed and mapped to exit codes by run, never by the library.
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -81,15 +81,16 @@ func (p *progress) Losses(epoch, first, global int, losses []float32) {
 }
 
 // EpochEnd implements nn.Observer.
-func (p *progress) EpochEnd(r nn.EpochResult) {
+func (p *progress) EpochEnd(r nn.EpochResult) error {
 	p.window = p.window[:0]
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		p.bar = nil
 	}
 	if p.quiet {
-		return
+		return nil
 	}
 	fmt.Fprintf(p.w, "epoch %d/%d  lr %.4g  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.2f s (%.0f samples/s)\n",
 		r.Epoch+1, p.epochs, r.LR, r.TrainLoss, r.Test.Loss, 100*r.Test.Accuracy, r.Seconds, r.SamplesPerSec)
+	return nil
 }

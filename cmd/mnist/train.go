@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,7 +33,10 @@ func trainCommand() *cli.Command {
 		Description: "Trains on the training split, reports test loss and accuracy after every epoch and saves\n" +
 			"the weights with the tutorial's PyTorch names. --preset tutorial reproduces the PyTorch tutorial\n" +
 			"exactly (100 epochs, plain SGD, lr 0.005, batch 64, no shuffle, no normalisation); flags given\n" +
-			"explicitly override the preset.",
+			"explicitly override the preset.\n\n" +
+			"A checkpoint (<out>.ckpt.safetensors: weights, optimizer state, position) is written every\n" +
+			"--checkpoint-every epochs and when training is interrupted (Ctrl-C or SIGTERM: the step in\n" +
+			"progress finishes first; a second signal exits at once). --resume continues exactly.",
 		Flags: append(backendFlags(),
 			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "architecture: mlp"},
 			&cli.StringFlag{Name: "hidden", Value: "64,32", Usage: "hidden layer widths of the mlp"},
@@ -47,6 +53,9 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-normalize", Usage: "feed pixels as p/255 instead of normalising with MNIST's mean and std"},
 			&cli.StringFlag{Name: "preset", Usage: "tutorial: the PyTorch tutorial's exact settings"},
 			&cli.StringFlag{Name: "out", Value: "model.safetensors", Usage: "where to save the trained model"},
+			&cli.IntFlag{Name: "checkpoint-every", Value: 1, Usage: "epochs between checkpoints (0: only when interrupted)"},
+			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint"},
+			&cli.StringFlag{Name: "logdir", Usage: "TensorBoard run directory (default runs/<time>; none to disable)"},
 			&cli.BoolFlag{Name: "json", Usage: "progress to stderr, one JSON object with the results to stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 		),
@@ -54,96 +63,17 @@ func trainCommand() *cli.Command {
 	}
 }
 
-// trainOptions is the parsed, validated command line of `mnist train`.
-type trainOptions struct {
-	spec    nn.Spec
-	cfg     nn.TrainConfig
-	backend string
-	out     string
-	json    bool
-	quiet   bool
-}
-
-// applyPreset sets the preset's values on every flag the user did not set.
-func applyPreset(c *cli.Context) error {
-	switch p := c.String("preset"); p {
-	case "":
-		return nil
-	case "tutorial":
-		preset := map[string]string{
-			"epochs": "100", "batch": "64", "lr": "0.005", "optimizer": "sgd", "momentum": "0",
-			"schedule": "constant", "no-shuffle": "true", "no-normalize": "true", "hidden": "64,32",
-		}
-		for name, v := range preset {
-			if !c.IsSet(name) {
-				if err := c.Set(name, v); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	default:
-		return usageErrorf("unknown preset %q: the available preset is tutorial", p)
-	}
-}
-
-func parseTrainOptions(c *cli.Context, rows, cols int) (*trainOptions, error) {
-	if err := applyPreset(c); err != nil {
-		return nil, err
-	}
-	hidden, err := nn.ParseHidden(c.String("hidden"))
-	if err != nil {
-		return nil, usageError{err}
-	}
-	spec := nn.Spec{Model: c.String("model"), Rows: rows, Cols: cols, Hidden: hidden, Classes: mnist.Classes}
-	if err := spec.Validate(); err != nil {
-		return nil, usageError{err}
-	}
-	norm := nn.MNISTNormalization
-	if c.Bool("no-normalize") {
-		norm = nn.Normalization{}
-	}
-	cfg := nn.TrainConfig{
-		Epochs:   c.Int("epochs"),
-		Batch:    c.Int("batch"),
-		Schedule: nn.Schedule{Name: c.String("schedule"), Base: float32(c.Float64("lr")), Epochs: c.Int("epochs"), Every: 3, Gamma: 0.3},
-		Optimizer: nn.OptimizerConfig{
-			Name:        strings.ToLower(c.String("optimizer")),
-			Momentum:    float32(c.Float64("momentum")),
-			Nesterov:    c.Bool("nesterov"),
-			WeightDecay: float32(c.Float64("weight-decay")),
-		},
-		Seed:    c.Uint64("seed"),
-		Shuffle: !c.Bool("no-shuffle"),
-		Norm:    norm,
-	}
-	if cfg.Optimizer.Name == "adam" && !c.IsSet("momentum") {
-		cfg.Optimizer.Momentum = 0 // the sgd default does not apply
-	}
-	if !(c.Float64("lr") > 0) {
-		return nil, usageErrorf("--lr %g: the learning rate must be positive", c.Float64("lr"))
-	}
-	if cfg.Epochs < 1 {
-		return nil, usageErrorf("--epochs %d: must be at least 1", cfg.Epochs)
-	}
-	if cfg.Batch < 1 {
-		return nil, usageErrorf("--batch %d: must be at least 1", cfg.Batch)
-	}
-	if err := cfg.Schedule.Validate(); err != nil {
-		return nil, usageError{err}
-	}
-	if err := cfg.Optimizer.WithDefaults().Validate(); err != nil {
-		return nil, usageError{err}
-	}
-	return &trainOptions{
-		spec: spec, cfg: cfg, backend: c.String("backend"),
-		out: c.String("out"), json: c.Bool("json"), quiet: c.Bool("quiet"),
-	}, nil
-}
-
 func trainAction(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
+	}
+	b, why, err := openBackend(c)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if !c.Bool("quiet") {
+		fmt.Fprintf(c.App.ErrWriter, "backend %s\n", why)
 	}
 	dir := c.String("data-dir")
 	train, test, err := mnist.LoadBoth(dir)
@@ -157,45 +87,72 @@ func trainAction(c *cli.Context) error {
 	if opt.cfg.Batch > train.Len() {
 		return usageErrorf("--batch %d is larger than the training set (%d samples in %s)", opt.cfg.Batch, train.Len(), dir)
 	}
-	if err := checkWritable(opt.out); err != nil {
-		return err
+	for _, path := range []string{opt.out, opt.checkpoint} {
+		if err := checkWritable(path); err != nil {
+			return err
+		}
 	}
 	// Progress goes to stderr when stdout carries the JSON result.
 	var log io.Writer = c.App.Writer
 	if opt.json {
 		log = c.App.ErrWriter
 	}
-	b, why, err := openBackend(c)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	fmt.Fprintf(c.App.ErrWriter, "backend %s\n", why)
 
 	t, err := nn.NewTrainer(b, opt.spec, opt.cfg, train, test)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	if opt.resume != nil {
+		if err := t.Restore(opt.resume); err != nil {
+			return fmt.Errorf("resume from %s: %w", c.String("resume"), err)
+		}
+		if !opt.quiet {
+			fmt.Fprintf(log, "resuming %s at epoch %d, step %d\n", c.String("resume"), t.Pos.Epoch+1, t.Pos.Step+1)
+		}
+	}
 	if !opt.quiet {
 		fmt.Fprintf(log, "training %s (%d parameters) on %d images of %s for %d epochs, batch %d, %s\n",
 			opt.spec, opt.spec.NumParams(), train.Len(), dir, opt.cfg.Epochs, opt.cfg.Batch, describeOptimizer(opt.cfg))
 	}
-	t.Observer = newProgress(log, opt.cfg.Epochs, t.StepsPerEpoch(), opt.cfg.Batch, train.Len(), opt.quiet)
-	if err := t.Run(c.Context); err != nil {
+
+	obs := observers{newProgress(log, opt.cfg.Epochs, t.StepsPerEpoch(), opt.cfg.Batch, train.Len(), opt.quiet)}
+	var runlog *runLog
+	if opt.logdir != "none" {
+		if runlog, err = newRunLog(opt.logdir, opt.hyperparameters(b), opt.spec, train, test, firstOrder(opt.cfg, train.Len())); err != nil {
+			return err
+		}
+		obs = append(obs, runlog)
+		if !opt.quiet {
+			fmt.Fprintf(log, "logging to %s (tensorboard --logdir %s)\n", opt.logdir, filepath.Dir(opt.logdir))
+		}
+	}
+	obs = append(obs, &checkpointer{t: t, opt: opt, b: b, dir: dir, train: train})
+	t.Observer = obs
+	err = t.Run(c.Context)
+	if runlog != nil {
+		if lerr := runlog.Close(); lerr != nil && err == nil {
+			err = fmt.Errorf("run log %s: %w", opt.logdir, lerr)
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return interrupted(c, t, opt, b, dir, train, log)
+	}
+	if err != nil {
+		if errors.Is(err, nn.ErrDiverged) {
+			if _, serr := os.Stat(opt.checkpoint); serr == nil {
+				err = fmt.Errorf("%w\nthe last good checkpoint is %s", err, opt.checkpoint)
+			}
+		}
 		return err
 	}
+
+	last := t.History[len(t.History)-1]
 	params, err := t.Model.ParamsHost()
 	if err != nil {
 		return err
 	}
-	last := t.History[len(t.History)-1]
-	info := nn.ModelInfo{
-		Spec: opt.spec, Norm: opt.cfg.Norm, Dataset: dir, DataID: nn.DataID(train),
-		Epochs: opt.cfg.Epochs, TestAccuracy: last.Test.Accuracy, TestLoss: last.Test.Loss,
-		Seed: opt.cfg.Seed, Optimizer: describeOptimizer(opt.cfg), Batch: opt.cfg.Batch, Backend: b.Name(),
-	}
-	if err := nn.SaveModel(opt.out, params, info); err != nil {
+	if err := nn.SaveModel(opt.out, params, opt.modelInfo(b, dir, train, &last)); err != nil {
 		return err
 	}
 	if opt.json {
@@ -205,22 +162,46 @@ func trainAction(c *cli.Context) error {
 	return nil
 }
 
-func describeOptimizer(cfg nn.TrainConfig) string {
-	o := cfg.Optimizer
-	s := fmt.Sprintf("%s lr=%g", o.Name, cfg.Schedule.Base)
-	if cfg.Schedule.Name != "constant" {
-		s += " schedule=" + cfg.Schedule.Name
+// checkpointer saves a checkpoint every opt.every epochs (and after the last).
+type checkpointer struct {
+	t     *nn.Trainer
+	opt   *trainOptions
+	b     nn.Backend
+	dir   string
+	train *mnist.Dataset
+}
+
+func (k *checkpointer) Losses(int, int, int, []float32) {}
+
+func (k *checkpointer) EpochEnd(r nn.EpochResult) error {
+	done := r.Epoch + 1
+	if k.opt.every == 0 || (done%k.opt.every != 0 && done != k.opt.cfg.Epochs) {
+		return nil
 	}
-	if o.Name == "sgd" && o.Momentum != 0 {
-		s += fmt.Sprintf(" momentum=%g", o.Momentum)
-		if o.Nesterov {
-			s += " nesterov"
-		}
+	return saveCheckpoint(k.t, k.opt, k.b, k.dir, k.train, &r)
+}
+
+func saveCheckpoint(t *nn.Trainer, opt *trainOptions, b nn.Backend, dir string, train *mnist.Dataset, last *nn.EpochResult) error {
+	ck, err := t.Capture(opt.modelInfo(b, dir, train, last))
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
-	if o.WeightDecay != 0 {
-		s += fmt.Sprintf(" weight_decay=%g", o.WeightDecay)
+	return nn.SaveCheckpoint(opt.checkpoint, ck)
+}
+
+// interrupted saves a checkpoint at the step training stopped on, says how
+// to resume, and ends the program with the signal's exit status.
+func interrupted(c *cli.Context, t *nn.Trainer, opt *trainOptions, b nn.Backend, dir string, train *mnist.Dataset, log io.Writer) error {
+	var last *nn.EpochResult
+	if n := len(t.History); n > 0 {
+		last = &t.History[n-1]
 	}
-	return s
+	if err := saveCheckpoint(t, opt, b, dir, train, last); err != nil {
+		return exitError{code: signalStatus(c.Context), err: fmt.Errorf("interrupted, and the checkpoint could not be saved: %w", err)}
+	}
+	fmt.Fprintf(c.App.ErrWriter, "\ninterrupted at epoch %d, step %d of %d: checkpoint saved to %s\nresume with: mnist --data-dir %s train --resume %s\n",
+		t.Pos.Epoch+1, t.Pos.Step, t.StepsPerEpoch(), opt.checkpoint, quoteArgs([]string{dir}), quoteArgs([]string{opt.checkpoint}))
+	return exitError{code: signalStatus(c.Context)}
 }
 
 // trainResult is the JSON object `mnist train --json` prints.

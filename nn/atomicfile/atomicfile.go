@@ -9,7 +9,25 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
+
+// pending holds the temporary files of writes in progress, so that a
+// process that must exit at once (a second Ctrl-C) can remove them first.
+var pending sync.Map // temporary path → struct{}
+
+// RemovePending deletes the temporary files of every write in progress and
+// returns how many there were. Call it only just before the process exits:
+// those writes then fail. Files at their final paths are never touched.
+func RemovePending() int {
+	n := 0
+	pending.Range(func(k, _ any) bool {
+		os.Remove(k.(string))
+		n++
+		return true
+	})
+	return n
+}
 
 // Write creates or replaces path with what write produces. It writes to a
 // temporary file in the same directory (so the rename cannot cross file
@@ -25,6 +43,8 @@ func Write(path string, write func(w io.Writer) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	pending.Store(f.Name(), struct{}{})
+	defer pending.Delete(f.Name())
 	defer func() {
 		if err != nil {
 			f.Close()

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mnist-go/mnist/nn/plots"
+	"github.com/mnist-go/mnist/nn/tfevents"
+)
+
+func plotCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "plot",
+		Usage:     "overlay the loss and accuracy curves of runs from their TensorBoard event files",
+		ArgsUsage: "RUNDIR...",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Value: "curves.png", Usage: "image to write (.png, .svg or .pdf)"},
+			&cli.IntFlag{Name: "width", Value: 1200, Usage: "width in pixels"},
+			&cli.IntFlag{Name: "height", Value: 480, Usage: "height in pixels"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageErrorf("plot needs at least one run directory (written by mnist train --logdir)")
+			}
+			var runs []plots.Run
+			for _, dir := range c.Args().Slice() {
+				run, err := plots.RunFromDir(dir)
+				switch {
+				case errors.Is(err, tfevents.ErrTruncated):
+					// A run still being written ends in a partial record.
+					fmt.Fprintf(c.App.ErrWriter, "mnist: %s: %v (plotting what is there)\n", dir, err)
+				case err != nil:
+					return err
+				}
+				if len(run.TrainLoss)+len(run.TestLoss)+len(run.TestAccuracy) == 0 {
+					return fmt.Errorf("%s: no epoch results in its event files (a run from mnist train --logdir, finished at least one epoch?)", dir)
+				}
+				runs = append(runs, run)
+			}
+			out := c.String("out")
+			if err := checkWritable(out); err != nil {
+				return err
+			}
+			if err := plots.Curves(out, runs, c.Int("width"), c.Int("height")); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s (%d runs)\n", out, len(runs))
+			return nil
+		},
+	}
+}

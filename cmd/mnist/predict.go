@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mnist-go/mnist/mnist/digitize"
+	"github.com/mnist-go/mnist/nn"
+)
+
+func predictCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "predict",
+		Usage:     "read the digit in each image (PNG, JPEG or GIF of any size, either polarity)",
+		ArgsUsage: "IMAGE...",
+		Description: "Each image is prepared the way MNIST was made: grey, ink made bright, cropped to the ink,\n" +
+			"scaled so the longer side is 20 px and centred by mass in 28×28. Images that cannot be read are\n" +
+			"reported and skipped; the exit status is then 1.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Value: "model.safetensors", Usage: "model file written by `mnist train`"},
+			&cli.IntFlag{Name: "top", Value: 3, Usage: "how many of the most probable digits to show"},
+			&cli.StringFlag{Name: "ink", Value: "auto", Usage: "ink colour: auto, dark (on light paper) or bright (on dark)"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object per image per line"},
+		},
+		Action: predictAction,
+	}
+}
+
+// prediction is one line of `mnist predict --json`.
+type prediction struct {
+	File          string      `json:"file"`
+	Digit         int         `json:"digit"`
+	Probabilities []float64   `json:"probabilities"`
+	Top           []nn.Ranked `json:"top"`
+	Inverted      bool        `json:"inverted"` // the image had dark ink on light paper
+	Error         string      `json:"error,omitempty"`
+}
+
+func predictAction(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return usageErrorf("predict needs at least one image file (mnist predict --model FILE IMAGE...)")
+	}
+	top := c.Int("top")
+	if top < 1 {
+		return usageErrorf("--top %d: must be at least 1", top)
+	}
+	ink, err := digitize.ParsePolarity(c.String("ink"))
+	if err != nil {
+		return usageError{err}
+	}
+	model, err := nn.LoadClassifier(c.String("model"))
+	if err != nil {
+		return err
+	}
+	spec := model.Info.Spec
+	opt := digitize.Options{Rows: spec.Rows, Cols: spec.Cols, Ink: ink}
+	enc := json.NewEncoder(c.App.Writer)
+	failed := 0
+	for _, path := range c.Args().Slice() {
+		p, err := predictFile(model, path, opt, top)
+		if err != nil {
+			failed++
+			if c.Bool("json") {
+				_ = enc.Encode(prediction{File: path, Digit: -1, Error: err.Error()})
+			} else {
+				fmt.Fprintf(c.App.ErrWriter, "mnist: %v\n", err)
+			}
+			continue
+		}
+		if c.Bool("json") {
+			if err := enc.Encode(p); err != nil {
+				return err
+			}
+			continue
+		}
+		var alts []string
+		for _, r := range p.Top {
+			alts = append(alts, fmt.Sprintf("%d %.1f%%", r.Class, 100*r.Probability))
+		}
+		fmt.Fprintf(c.App.Writer, "%s: %d   (%s)\n", path, p.Digit, strings.Join(alts, ", "))
+	}
+	if failed > 0 {
+		return exitError{code: 1, err: fmt.Errorf("%d of %d images could not be read", failed, c.NArg())}
+	}
+	return nil
+}
+
+func predictFile(model *nn.Classifier, path string, opt digitize.Options, top int) (prediction, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return prediction{}, err
+	}
+	defer f.Close()
+	res, err := digitize.Read(f, path, digitize.DefaultMaxPixels, opt)
+	if err != nil {
+		return prediction{}, err
+	}
+	probs, err := model.Probabilities(res.Pixels)
+	if err != nil {
+		return prediction{}, fmt.Errorf("%s: %w", path, err)
+	}
+	ranked := nn.Top(probs, top)
+	return prediction{File: path, Digit: ranked[0].Class, Probabilities: probs, Top: ranked, Inverted: res.Inverted}, nil
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mnist-go/mnist/mnist"
+	"github.com/mnist-go/mnist/nn"
+)
+
+// trainOptions is the parsed, validated command line of `mnist train`.
+type trainOptions struct {
+	spec       nn.Spec
+	cfg        nn.TrainConfig
+	out        string // the model file
+	checkpoint string // the checkpoint file, <out without .safetensors>.ckpt.safetensors
+	every      int    // epochs between checkpoints
+	resume     *nn.Checkpoint
+	logdir     string
+	json       bool
+	quiet      bool
+}
+
+// hyperFlags are the flags that define a run; a resumed run takes them from
+// its checkpoint, and refuses them on the command line (but --epochs, which
+// may extend the run).
+var hyperFlags = []string{"model", "hidden", "batch", "lr", "schedule", "optimizer", "momentum",
+	"nesterov", "weight-decay", "seed", "no-shuffle", "no-normalize", "preset"}
+
+// applyPreset sets the preset's values on every flag the user did not set.
+func applyPreset(c *cli.Context) error {
+	switch p := c.String("preset"); p {
+	case "":
+		return nil
+	case "tutorial":
+		preset := map[string]string{
+			"epochs": "100", "batch": "64", "lr": "0.005", "optimizer": "sgd", "momentum": "0",
+			"schedule": "constant", "no-shuffle": "true", "no-normalize": "true", "hidden": "64,32",
+		}
+		for name, v := range preset {
+			if !c.IsSet(name) {
+				if err := c.Set(name, v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	default:
+		return usageErrorf("unknown preset %q: the available preset is tutorial", p)
+	}
+}
+
+// parseTrainOptions reads and checks the flags for data of rows×cols images.
+// With --resume it loads the checkpoint and takes the run's definition from it.
+func parseTrainOptions(c *cli.Context, rows, cols int) (*trainOptions, error) {
+	opt := &trainOptions{out: c.String("out"), logdir: c.String("logdir"), json: c.Bool("json"), quiet: c.Bool("quiet"), every: c.Int("checkpoint-every")}
+	if opt.every < 0 {
+		return nil, usageErrorf("--checkpoint-every %d: must be 0 (never) or a number of epochs", opt.every)
+	}
+	if path := c.String("resume"); path != "" {
+		if err := opt.fromCheckpoint(c, path); err != nil {
+			return nil, err
+		}
+	} else if err := opt.fromFlags(c, rows, cols); err != nil {
+		return nil, err
+	}
+	if opt.logdir == "" {
+		opt.logdir = defaultLogDir(time.Now())
+	}
+	opt.checkpoint = strings.TrimSuffix(opt.out, ".safetensors") + ".ckpt.safetensors"
+	return opt, nil
+}
+
+func (opt *trainOptions) fromFlags(c *cli.Context, rows, cols int) error {
+	if err := applyPreset(c); err != nil {
+		return err
+	}
+	hidden, err := nn.ParseHidden(c.String("hidden"))
+	if err != nil {
+		return usageError{err}
+	}
+	opt.spec = nn.Spec{Model: c.String("model"), Rows: rows, Cols: cols, Hidden: hidden, Classes: mnist.Classes}
+	if err := opt.spec.Validate(); err != nil {
+		return usageError{err}
+	}
+	norm := nn.MNISTNormalization
+	if c.Bool("no-normalize") {
+		norm = nn.Normalization{}
+	}
+	epochs := c.Int("epochs")
+	opt.cfg = nn.TrainConfig{
+		Epochs:   epochs,
+		Batch:    c.Int("batch"),
+		Schedule: nn.Schedule{Name: c.String("schedule"), Base: float32(c.Float64("lr")), Epochs: epochs, Every: 3, Gamma: 0.3},
+		Optimizer: nn.OptimizerConfig{
+			Name:        strings.ToLower(c.String("optimizer")),
+			Momentum:    float32(c.Float64("momentum")),
+			Nesterov:    c.Bool("nesterov"),
+			WeightDecay: float32(c.Float64("weight-decay")),
+		},
+		Seed:    c.Uint64("seed"),
+		Shuffle: !c.Bool("no-shuffle"),
+		Norm:    norm,
+	}
+	if opt.cfg.Optimizer.Name == "adam" && !c.IsSet("momentum") {
+		opt.cfg.Optimizer.Momentum = 0 // the sgd default does not apply
+	}
+	if lr := c.Float64("lr"); !(lr > 0) {
+		return usageErrorf("--lr %g: the learning rate must be positive", lr)
+	}
+	if epochs < 1 {
+		return usageErrorf("--epochs %d: must be at least 1", epochs)
+	}
+	if opt.cfg.Batch < 1 {
+		return usageErrorf("--batch %d: must be at least 1", opt.cfg.Batch)
+	}
+	if err := opt.cfg.Schedule.Validate(); err != nil {
+		return usageError{err}
+	}
+	if err := opt.cfg.Optimizer.WithDefaults().Validate(); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// fromCheckpoint takes the run's definition from the checkpoint at path.
+func (opt *trainOptions) fromCheckpoint(c *cli.Context, path string) error {
+	for _, name := range hyperFlags {
+		if c.IsSet(name) {
+			return usageErrorf("--%s cannot be combined with --resume: a resumed run keeps the settings it was started with (only --epochs may change, to extend it)", name)
+		}
+	}
+	ck, err := nn.LoadCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	opt.resume, opt.spec, opt.cfg = ck, ck.Info.Spec, ck.State.Config
+	if c.IsSet("epochs") {
+		epochs := c.Int("epochs")
+		if done := ck.State.Position.Epoch; epochs < max(done, 1) {
+			return usageErrorf("--epochs %d: the checkpoint has already finished %d epochs", epochs, done)
+		}
+		opt.cfg.Epochs = epochs
+	}
+	if !c.IsSet("out") && strings.HasSuffix(path, ".ckpt.safetensors") {
+		opt.out = strings.TrimSuffix(path, ".ckpt.safetensors") + ".safetensors"
+	}
+	return nil
+}
+
+// hyperparameters lists the run's settings for the run log.
+func (opt *trainOptions) hyperparameters(b nn.Backend) map[string]string {
+	c := opt.cfg
+	return map[string]string{
+		"model": opt.spec.String(), "params": fmt.Sprint(opt.spec.NumParams()), "epochs": fmt.Sprint(c.Epochs),
+		"batch": fmt.Sprint(c.Batch), "optimizer": describeOptimizer(c), "seed": fmt.Sprint(c.Seed),
+		"shuffle": fmt.Sprint(c.Shuffle), "normalization": fmt.Sprintf("mean=%g std=%g", c.Norm.Mean, c.Norm.Std),
+		"backend": b.Name(), "device": b.Device(),
+	}
+}
+
+// modelInfo is what the model file and checkpoints record about the run.
+func (opt *trainOptions) modelInfo(b nn.Backend, dir string, train *mnist.Dataset, last *nn.EpochResult) nn.ModelInfo {
+	info := nn.ModelInfo{
+		Spec: opt.spec, Norm: opt.cfg.Norm, Dataset: dir, DataID: nn.DataID(train), Seed: opt.cfg.Seed,
+		Optimizer: describeOptimizer(opt.cfg), Batch: opt.cfg.Batch, Backend: b.Name(),
+	}
+	if last != nil {
+		info.Epochs = last.Epoch + 1
+		info.TestAccuracy, info.TestLoss = last.Test.Accuracy, last.Test.Loss
+	}
+	return info
+}
+
+func describeOptimizer(cfg nn.TrainConfig) string {
+	o := cfg.Optimizer
+	s := fmt.Sprintf("%s lr=%g", o.Name, cfg.Schedule.Base)
+	if cfg.Schedule.Name != "constant" {
+		s += " schedule=" + cfg.Schedule.Name
+	}
+	if o.Name == "sgd" && o.Momentum != 0 {
+		s += fmt.Sprintf(" momentum=%g", o.Momentum)
+		if o.Nesterov {
+			s += " nesterov"
+		}
+	}
+	if o.WeightDecay != 0 {
+		s += fmt.Sprintf(" weight_decay=%g", o.WeightDecay)
+	}
+	return s
+}
+
+// firstOrder returns the order in which the first epoch visits the training set.
+func firstOrder(cfg nn.TrainConfig, n int) []int32 {
+	order := make([]int32, n)
+	if cfg.Shuffle {
+		mnist.Permutation(order, cfg.Seed, 0)
+	} else {
+		for i := range order {
+			order[i] = int32(i)
+		}
+	}
+	return order
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// quoteArgs renders a command line for people to copy.
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,179 @@
+package nn
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/mnist-go/mnist/nn/safetensors"
+)
+
+// Checkpoint is everything needed to continue a run exactly where it
+// stopped: the model file's content (weights with PyTorch's names, and
+// ModelInfo), the optimiser's state, the position (epoch, step, updates, the
+// epoch's loss so far), the configuration and the history of finished
+// epochs. Shuffles and initialisation derive from the seed, so the position
+// is the whole random state.
+type Checkpoint struct {
+	Info      ModelInfo
+	Params    []float32
+	Optimizer map[string][]float32 // state buffers by Optimizer.StateNames
+	State     CheckpointState
+}
+
+// CheckpointState is the JSON part of a checkpoint.
+type CheckpointState struct {
+	Position Position       `json:"position"`
+	Config   TrainConfig    `json:"config"`
+	History  []EpochSummary `json:"history"`
+}
+
+// EpochSummary is an EpochResult without the per-sample predictions.
+type EpochSummary struct {
+	Epoch         int     `json:"epoch"`
+	LR            float32 `json:"lr"`
+	TrainLoss     float64 `json:"train_loss"`
+	TestLoss      float64 `json:"test_loss"`
+	TestAccuracy  float64 `json:"test_accuracy"`
+	Seconds       float64 `json:"seconds"`
+	SamplesPerSec float64 `json:"samples_per_sec"`
+}
+
+// Summary drops the predictions of r.
+func (r EpochResult) Summary() EpochSummary {
+	return EpochSummary{r.Epoch, r.LR, r.TrainLoss, r.Test.Loss, r.Test.Accuracy, r.Seconds, r.SamplesPerSec}
+}
+
+// Result restores an EpochResult (without predictions) from a summary.
+func (s EpochSummary) Result() EpochResult {
+	return EpochResult{
+		Epoch: s.Epoch, LR: s.LR, TrainLoss: s.TrainLoss, Seconds: s.Seconds, SamplesPerSec: s.SamplesPerSec,
+		Test: &Evaluation{Loss: s.TestLoss, Accuracy: s.TestAccuracy},
+	}
+}
+
+// CheckpointFormat is the value of the "format" metadata key of checkpoints.
+const CheckpointFormat = "mnist-go/checkpoint/v1"
+
+// Capture downloads what a checkpoint of t needs. info describes the model
+// as SaveModel would record it.
+func (t *Trainer) Capture(info ModelInfo) (*Checkpoint, error) {
+	params, err := t.Model.ParamsHost()
+	if err != nil {
+		return nil, err
+	}
+	ck := &Checkpoint{Info: info, Params: params, Optimizer: map[string][]float32{}}
+	for i, buf := range t.Optimizer.State() {
+		v := make([]float32, buf.Len())
+		if err := t.Model.Backend.Download(v, buf); err != nil {
+			return nil, err
+		}
+		ck.Optimizer[t.Optimizer.StateNames()[i]] = v
+	}
+	ck.State = CheckpointState{Position: t.Pos, Config: t.Config}
+	for _, h := range t.History {
+		ck.State.History = append(ck.State.History, h.Summary())
+	}
+	return ck, nil
+}
+
+// Restore puts a checkpoint's parameters, optimiser state, position and
+// history into t, after checking that they belong to t's model, optimiser
+// and data.
+func (t *Trainer) Restore(ck *Checkpoint) error {
+	if got, want := ck.Info.Spec.String(), t.Model.Spec.String(); got != want || ck.Info.Spec.Inputs() != t.Model.Spec.Inputs() {
+		return fmt.Errorf("the checkpoint holds a %s on %d×%d images, this run builds a %s on %d×%d images",
+			got, ck.Info.Spec.Rows, ck.Info.Spec.Cols, want, t.Model.Spec.Rows, t.Model.Spec.Cols)
+	}
+	if id := DataID(t.Train.Source); ck.Info.DataID != "" && ck.Info.DataID != id {
+		return fmt.Errorf("the checkpoint was trained on other data (%s, data id %s; %s has data id %s)",
+			ck.Info.Dataset, ck.Info.DataID, t.Train.Source.Name, id)
+	}
+	if err := t.Model.SetParams(ck.Params); err != nil {
+		return err
+	}
+	names := t.Optimizer.StateNames()
+	if len(names) != len(ck.Optimizer) {
+		return fmt.Errorf("the checkpoint's optimizer state (%d buffers) does not fit %s (%d buffers)", len(ck.Optimizer), t.Config.Optimizer.Name, len(names))
+	}
+	for i, name := range names {
+		v, ok := ck.Optimizer[name]
+		if !ok || len(v) != t.Optimizer.State()[i].Len() {
+			return fmt.Errorf("the checkpoint has no %s state of %d values for %s", name, t.Optimizer.State()[i].Len(), t.Config.Optimizer.Name)
+		}
+		if err := t.Model.Backend.Upload(t.Optimizer.State()[i], v); err != nil {
+			return err
+		}
+	}
+	t.Pos = ck.State.Position
+	t.Optimizer.Steps = t.Pos.Updates
+	t.History = t.History[:0]
+	for _, h := range ck.State.History {
+		t.History = append(t.History, h.Result())
+	}
+	return nil
+}
+
+// SaveCheckpoint writes ck to path (temporary name, fsync, rename). The file
+// is also a model file: LoadModel reads its weights.
+func SaveCheckpoint(path string, ck *Checkpoint) error {
+	ts, err := modelTensors(ck.Info.Spec, ck.Params)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	for _, name := range sortedStateNames(ck.Optimizer) {
+		v := ck.Optimizer[name]
+		ts = append(ts, safetensors.FromFloat32s(name, []int{len(v)}, v))
+	}
+	md, err := ck.Info.metadata()
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	state, err := json.Marshal(ck.State)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	md["format"] = CheckpointFormat
+	md["checkpoint"] = string(state)
+	return safetensors.WriteFile(path, &safetensors.File{Tensors: ts, Metadata: md})
+}
+
+func sortedStateNames(m map[string][]float32) []string {
+	var names []string
+	for _, n := range []string{"optimizer.momentum_buffer", "optimizer.exp_avg", "optimizer.exp_avg_sq"} {
+		if _, ok := m[n]; ok {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// LoadCheckpoint reads a checkpoint written by SaveCheckpoint, checking the
+// weights against the recorded architecture.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := f.Metadata["checkpoint"]
+	if !ok || f.Metadata["format"] != CheckpointFormat {
+		return nil, fmt.Errorf("%s is not a training checkpoint (format %q): resume from the <out>.ckpt.safetensors file that mnist train writes", path, f.Metadata["format"])
+	}
+	params, info, err := modelFromFile(path, f)
+	if err != nil {
+		return nil, err
+	}
+	ck := &Checkpoint{Info: info, Params: params, Optimizer: map[string][]float32{}}
+	if err := json.Unmarshal([]byte(raw), &ck.State); err != nil {
+		return nil, fmt.Errorf("%s: checkpoint metadata is not valid: %v", path, err)
+	}
+	for _, t := range f.Tensors {
+		if len(t.Name) > len("optimizer.") && t.Name[:len("optimizer.")] == "optimizer." {
+			v, err := t.Float32s()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %v", path, t.Name, err)
+			}
+			ck.Optimizer[t.Name] = v
+		}
+	}
+	return ck, nil
+}
