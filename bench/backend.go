@@ -8,39 +8,20 @@ import (
 	"github.com/mnist-go/mnist/nn"
 )
 
-// backendRunner trains on an nn.Backend with exactly the ops nn.Trainer
-// queues for a step (Gather, Forward, SoftmaxCrossEntropy, Backward, SGD),
-// from data and parameters resident on the device. It drives the model
-// itself rather than through nn.Trainer so that a single step can be timed
-// and the trainer's per-epoch evaluation stays out of the epoch's time;
-// TestBackendRunnerMatchesTrainer checks that the two compute the same thing.
+// backendRunner trains on an nn.Backend through nn.Trainer, so what is timed
+// is exactly what `mnist train` runs (a recorded epoch included, where the
+// backend can replay one), minus the per-epoch evaluation.
 type backendRunner struct {
-	name  string
-	b     nn.Backend
-	cfg   Config
-	model *nn.Model
-	opt   *nn.Optimizer
-	train *nn.DeviceData
-	test  *nn.DeviceData
-	eval  *nn.Evaluator
-
-	order  nn.Buffer // int32 visiting order of the epoch in progress
-	x      nn.Buffer // batch × pixels
-	y      nn.Buffer // batch labels
-	losses nn.Buffer // one mean loss per step of an epoch
-
+	name   string
+	b      nn.Backend
+	t      *nn.Trainer
 	init   []float32 // the initial parameters Reset restores
-	perm   []int32
-	host   []float32
 	closed bool
-	epoch  int
-	step   int // next step of epoch; steps means the epoch is finished
-	steps  int
 }
 
 // NewBackendRunner makes a Runner that trains cfg on backend b, under name.
 // It takes ownership of b: Close closes it, and so does a failure here.
-func NewBackendRunner(name string, b nn.Backend, cfg Config, train, test *mnist.Dataset) (_ Runner, err error) {
+func NewBackendRunner(name string, b nn.Backend, cfg Config, train, test *mnist.Dataset) (Runner, error) {
 	if err := cfg.Validate(train); err != nil {
 		b.Close()
 		return nil, err
@@ -49,50 +30,23 @@ func NewBackendRunner(name string, b nn.Backend, cfg Config, train, test *mnist.
 		b.Close()
 		return nil, fmt.Errorf("%s holds %d×%d images but %s holds %d×%d", test.Name, test.Rows, test.Cols, train.Name, train.Rows, train.Cols)
 	}
-	r := &backendRunner{name: name, b: b, cfg: cfg, init: nn.InitParams(cfg.Spec, cfg.Seed)}
-	defer func() {
-		if err != nil {
-			r.Close()
-		}
-	}()
-	// Like nn.NewTrainer: room for a training batch or an evaluation batch of up to 1000.
-	if r.model, err = nn.NewModel(b, cfg.Spec, max(cfg.Batch, min(1000, test.Len()))); err != nil {
-		return nil, err
-	}
-	if err = r.model.SetParams(r.init); err != nil {
-		return nil, err
-	}
-	if r.opt, err = nn.NewOptimizer(b, nn.OptimizerConfig{Name: "sgd"}, cfg.Spec.NumParams()); err != nil {
-		return nil, err
-	}
-	if r.train, err = nn.UploadData(b, train); err != nil {
-		return nil, err
-	}
-	if r.test, err = nn.UploadData(b, test); err != nil {
-		return nil, err
-	}
-	if r.eval, err = nn.NewEvaluator(r.model, r.test, cfg.Norm); err != nil {
-		return nil, err
-	}
-	r.steps = (train.Len() + cfg.Batch - 1) / cfg.Batch
-	for _, a := range []struct {
-		dst *nn.Buffer
-		t   nn.DType
-		n   int
-	}{
-		{&r.order, nn.Int32, train.Len()},
-		{&r.x, nn.Float32, cfg.Batch * train.Pixels()},
-		{&r.y, nn.Int32, cfg.Batch},
-		{&r.losses, nn.Float32, r.steps},
-	} {
-		if *a.dst, err = b.Alloc(a.t, a.n); err != nil {
-			return nil, fmt.Errorf("%s: allocate benchmark buffers: %w", name, err)
-		}
-	}
-	r.perm = make([]int32, train.Len())
-	r.host = make([]float32, r.steps)
-	if err = b.Sync(); err != nil {
+	t, err := nn.NewTrainer(b, cfg.Spec, nn.TrainConfig{
+		Epochs:    1,
+		Batch:     cfg.Batch,
+		Schedule:  nn.Schedule{Name: "constant", Base: cfg.LR},
+		Optimizer: nn.OptimizerConfig{Name: "sgd"},
+		Seed:      cfg.Seed,
+		Shuffle:   true,
+		Norm:      cfg.Norm,
+	}, train, test)
+	if err != nil {
+		b.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	r := &backendRunner{name: name, b: b, t: t, init: nn.InitParams(cfg.Spec, cfg.Seed)}
+	if err := r.Sync(); err != nil {
+		r.Close()
+		return nil, err
 	}
 	return r, nil
 }
@@ -102,45 +56,19 @@ func (r *backendRunner) Device() string { return r.b.Device() }
 
 // Step queues one training step.
 func (r *backendRunner) Step() error {
-	if r.step == r.steps {
-		r.epoch++
-		r.step = 0
+	if err := r.t.Step(); err != nil {
+		return fmt.Errorf("%s: %w", r.name, err)
 	}
-	if r.step == 0 {
-		mnist.Permutation(r.perm, r.cfg.Seed, r.epoch)
-		if err := r.b.Upload(r.order, r.perm); err != nil {
-			return fmt.Errorf("%s: upload the epoch's order: %w", r.name, err)
-		}
-	}
-	b, m, s := r.b, r.model, r.step
-	n, pixels := r.train.Len(), r.train.Pixels()
-	first := s * r.cfg.Batch
-	rows := min(r.cfg.Batch, n-first)
-	scale, shift := r.cfg.Norm.ScaleShift()
-	b.Gather(r.x, r.y, r.train.Images, r.train.Labels, r.order, first, rows, pixels, scale, shift)
-	m.Forward(r.x, rows)
-	b.SoftmaxCrossEntropy(r.losses.Slice(s, 1), m.LogitsGrad(), m.Logits(), r.y, rows, m.Spec.Classes)
-	m.Backward(r.x, rows)
-	r.opt.Step(m.Params, m.Grads, r.cfg.LR)
-	r.step++
 	return nil
 }
 
-// Epoch runs the rest of the epoch in progress and syncs.
+// Epoch runs the rest of the epoch in progress (or the next one) and syncs.
 func (r *backendRunner) Epoch(ctx context.Context) error {
-	if r.step == r.steps {
-		r.epoch++
-		r.step = 0
+	r.t.SkipToNextEpoch()
+	if _, err := r.t.TrainEpoch(ctx); err != nil {
+		return fmt.Errorf("%s: %w", r.name, err)
 	}
-	for r.step < r.steps {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := r.Step(); err != nil {
-			return err
-		}
-	}
-	return r.Sync()
+	return nil
 }
 
 func (r *backendRunner) Sync() error {
@@ -151,17 +79,15 @@ func (r *backendRunner) Sync() error {
 }
 
 func (r *backendRunner) Losses() ([]float32, error) {
-	if r.step == 0 {
-		return nil, nil
-	}
-	if err := r.b.Download(r.host[:r.step], r.losses.Slice(0, r.step)); err != nil {
+	l, err := r.t.EpochLosses()
+	if err != nil {
 		return nil, fmt.Errorf("%s: read the losses: %w", r.name, err)
 	}
-	return append([]float32(nil), r.host[:r.step]...), nil
+	return l, nil
 }
 
 func (r *backendRunner) TestAccuracy() (float64, error) {
-	ev, err := r.eval.Run()
+	ev, err := r.t.Evaluate()
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", r.name, err)
 	}
@@ -169,7 +95,7 @@ func (r *backendRunner) TestAccuracy() (float64, error) {
 }
 
 func (r *backendRunner) Params() ([]float32, error) {
-	p, err := r.model.ParamsHost()
+	p, err := r.t.Model.ParamsHost()
 	if err != nil {
 		return nil, fmt.Errorf("%s: read the parameters: %w", r.name, err)
 	}
@@ -177,11 +103,9 @@ func (r *backendRunner) Params() ([]float32, error) {
 }
 
 func (r *backendRunner) Reset() error {
-	if err := r.model.SetParams(r.init); err != nil {
+	if err := r.t.Reset(r.init); err != nil {
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
-	r.opt.Steps = 0
-	r.epoch, r.step = 0, 0
 	return r.Sync()
 }
 
@@ -191,26 +115,6 @@ func (r *backendRunner) Close() error {
 		return nil
 	}
 	r.closed = true
-	if r.eval != nil {
-		r.eval.Close()
-	}
-	for _, d := range []*nn.DeviceData{r.train, r.test} {
-		if d != nil {
-			d.Close()
-		}
-	}
-	for _, buf := range []nn.Buffer{r.order, r.x, r.y, r.losses} {
-		if buf != nil {
-			r.b.Free(buf)
-		}
-	}
-	if r.opt != nil {
-		r.opt.Close()
-	}
-	if r.model != nil {
-		r.model.Close()
-	}
-	r.eval, r.train, r.test, r.opt, r.model = nil, nil, nil, nil, nil
-	r.order, r.x, r.y, r.losses = nil, nil, nil, nil
+	r.t.Close()
 	return r.b.Close()
 }

@@ -3,7 +3,11 @@ package gpu
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mnist-go/mnist/nn"
 )
+
+var _ nn.Recorder = (*Backend)(nil)
 
 // Recording is a sequence of ops captured once by Record (a CUDA graph) and
 // queued again, as one launch, by Replay.
@@ -24,7 +28,15 @@ type Recording struct {
 // or Sync), capturing them instead of running them, and returns the
 // capture. Nothing runs until Replay. An op that fails inside ops fails the
 // backend as it would outside (errors are sticky) and Record returns it.
-func (b *Backend) Record(ops func()) (rec *Recording, err error) {
+func (b *Backend) Record(ops func()) (nn.Recording, error) {
+	rec, err := b.record(ops)
+	if err != nil {
+		return nil, err // a nil interface, not a nil *Recording
+	}
+	return rec, nil
+}
+
+func (b *Backend) record(ops func()) (rec *Recording, err error) {
 	if !b.ready("Record") {
 		return nil, b.err
 	}

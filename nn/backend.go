@@ -152,3 +152,25 @@ type Backend interface {
 	// Close releases everything the backend holds; buffers become invalid.
 	Close() error
 }
+
+// Recorder is implemented by backends that can capture a fixed sequence of
+// ops once and replay it as one launch (CUDA graphs): per-op launch costs
+// then vanish from a training epoch of thousands of small ops.
+//
+// Buffer addresses and scalar arguments (sizes, offsets, the learning rate)
+// are fixed at Record time; buffer contents are read at each replay. So an
+// epoch recorded once replays correctly after a new visiting order is
+// uploaded into the same buffer, but not with another learning rate.
+type Recorder interface {
+	// Record runs ops, which may call only ops that queue work (not Alloc,
+	// Free, Upload, Download or Sync), capturing instead of running them.
+	Record(ops func()) (Recording, error)
+}
+
+// Recording is an op sequence captured by a Recorder.
+type Recording interface {
+	// Replay queues the recorded ops again, in order with other ops.
+	Replay() error
+	// Close releases the recording.
+	Close() error
+}

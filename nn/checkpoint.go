@@ -105,7 +105,6 @@ func (t *Trainer) Restore(ck *Checkpoint) error {
 		}
 	}
 	t.Pos = ck.State.Position
-	t.Optimizer.Steps = t.Pos.Updates
 	t.History = t.History[:0]
 	for _, h := range ck.State.History {
 		t.History = append(t.History, h.Result())

@@ -64,7 +64,6 @@ func (c OptimizerConfig) WithDefaults() OptimizerConfig {
 // keeps whatever state that needs (momentum, Adam's moments) on the backend.
 type Optimizer struct {
 	Config OptimizerConfig
-	Steps  int // updates done so far (Adam's t)
 
 	backend Backend
 	state   []Buffer // sgd with momentum: velocity; adam: m, v
@@ -109,12 +108,12 @@ func (o *Optimizer) StateNames() []string {
 // State returns the state buffers (momentum, or Adam's first and second moments).
 func (o *Optimizer) State() []Buffer { return o.state }
 
-// Step queues one update of params from grads at learning rate lr.
-func (o *Optimizer) Step(params, grads Buffer, lr float32) {
-	o.Steps++
+// Step queues update number t (1 for the first) of params from grads at
+// learning rate lr; Adam's bias correction depends on t.
+func (o *Optimizer) Step(params, grads Buffer, lr float32, t int) {
 	c := o.Config
 	if c.Name == "adam" {
-		o.backend.Adam(params, grads, o.state[0], o.state[1], lr, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, o.Steps)
+		o.backend.Adam(params, grads, o.state[0], o.state[1], lr, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, t)
 		return
 	}
 	var velocity Buffer

@@ -21,6 +21,10 @@ type TrainConfig struct {
 	Norm      Normalization
 	LogEvery  int // steps between loss read-backs; 0 means 100
 	EvalBatch int // batch size for evaluation; 0 means 1000
+
+	// NoRecord keeps a Recorder backend from replaying recorded epochs
+	// (for comparisons; the results are the same either way).
+	NoRecord bool `json:"-"`
 }
 
 // Validate reports nonsense before anything is allocated.
@@ -92,13 +96,16 @@ type Trainer struct {
 	Observer  Observer // may be nil
 	History   []EpochResult
 
-	eval   *Evaluator
-	order  Buffer // int32 visiting order of the current epoch
-	x      Buffer // batch × pixels
-	y      Buffer // batch labels
-	losses Buffer // one mean loss per step of an epoch
-	host   []float32
-	perm   []int32
+	eval       *Evaluator
+	epochRec   Recording // one recorded epoch of steps, see replayable
+	epochRecLR float32   // the learning rate baked into epochRec
+	order      Buffer    // int32 visiting order of the current epoch
+	x          Buffer    // batch × pixels
+	y          Buffer    // batch labels
+	losses     Buffer    // one mean loss per step of an epoch
+	host       []float32
+	perm       []int32
+	orderEpoch int // the epoch whose order is in the order buffer; -1 for none
 }
 
 // NewTrainer uploads both data sets, builds the model with parameters
@@ -114,7 +121,7 @@ func NewTrainer(b Backend, spec Spec, cfg TrainConfig, train, test *mnist.Datase
 	if cfg.EvalBatch == 0 {
 		cfg.EvalBatch = 1000
 	}
-	t := &Trainer{Config: cfg}
+	t := &Trainer{Config: cfg, orderEpoch: -1}
 	var err error
 	defer func() {
 		if err != nil {
@@ -175,6 +182,9 @@ func (t *Trainer) Close() {
 			d.Close()
 		}
 	}
+	if t.epochRec != nil {
+		t.epochRec.Close()
+	}
 	if t.Optimizer != nil {
 		t.Optimizer.Close()
 	}
@@ -192,75 +202,74 @@ func (t *Trainer) Close() {
 // ErrDiverged is wrapped by the error Run returns when a loss stops being finite.
 var ErrDiverged = errors.New("training diverged")
 
-// Run trains from Pos to the end of the last epoch. When ctx is cancelled
-// it finishes the step in progress and returns ctx's error with Pos at the
-// next step, so the run can be checkpointed and resumed exactly.
+// Run trains from Pos to the end of the last epoch, evaluating on the test
+// set after each. When ctx is cancelled it finishes the step in progress
+// and returns ctx's error with Pos at the next step, so the run can be
+// checkpointed and resumed exactly.
 func (t *Trainer) Run(ctx context.Context) error {
 	for t.Pos.Epoch < t.Config.Epochs {
-		if err := t.runEpoch(ctx); err != nil {
+		seconds, err := t.TrainEpoch(ctx)
+		if err != nil {
+			return err
+		}
+		if err := t.FinishEpoch(seconds); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *Trainer) runEpoch(ctx context.Context) error {
-	b, m, cfg := t.Model.Backend, t.Model, t.Config
-	epoch := t.Pos.Epoch
-	lr := cfg.Schedule.At(epoch)
-	n, steps, pixels := t.Train.Len(), t.StepsPerEpoch(), t.Train.Pixels()
-	scale, shift := cfg.Norm.ScaleShift()
-
-	if cfg.Shuffle {
-		mnist.Permutation(t.perm, cfg.Seed, epoch)
-	} else {
-		for i := range t.perm {
-			t.perm[i] = int32(i)
+// TrainEpoch takes the remaining steps of the epoch in progress, reading
+// the losses back every LogEvery steps, and waits for the work to finish.
+// It returns the seconds spent; evaluation is left to FinishEpoch.
+func (t *Trainer) TrainEpoch(ctx context.Context) (float64, error) {
+	b, cfg, steps := t.Model.Backend, t.Config, t.StepsPerEpoch()
+	lr := cfg.Schedule.At(t.Pos.Epoch)
+	start := time.Now()
+	if err := t.beginEpoch(); err != nil {
+		return 0, err
+	}
+	if rec, ok := b.(Recorder); ok && t.replayable(lr) {
+		if err := t.replayEpoch(rec, lr); err != nil {
+			return 0, err
 		}
 	}
-	if err := b.Upload(t.order, t.perm); err != nil {
-		return err
-	}
-	start := time.Now()
 	logged := t.Pos.Step // first step whose loss is not yet read back
 	for t.Pos.Step < steps {
-		s := t.Pos.Step
-		first := s * cfg.Batch
-		rows := min(cfg.Batch, n-first)
-		b.Gather(t.x, t.y, t.Train.Images, t.Train.Labels, t.order, first, rows, pixels, scale, shift)
-		m.Forward(t.x, rows)
-		b.SoftmaxCrossEntropy(t.losses.Slice(s, 1), m.LogitsGrad(), m.Logits(), t.y, rows, m.Spec.Classes)
-		m.Backward(t.x, rows)
-		t.Optimizer.Step(m.Params, m.Grads, lr)
-		t.Pos.Step++
-		t.Pos.Updates = t.Optimizer.Steps
-
+		t.queueStep(lr)
 		cancelled := ctx.Err() != nil
 		if t.Pos.Step-logged >= cfg.logEvery() || t.Pos.Step == steps || cancelled {
 			if err := t.readLosses(logged, t.Pos.Step); err != nil {
-				return err
+				return 0, err
 			}
 			logged = t.Pos.Step
 		}
 		if cancelled {
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
 	if err := b.Sync(); err != nil {
-		return err
+		return 0, err
 	}
-	seconds := time.Since(start).Seconds()
+	return time.Since(start).Seconds(), nil
+}
+
+// FinishEpoch evaluates the model after a finished epoch (TrainEpoch took
+// seconds), records the result in History, tells the Observer and moves
+// Pos to the start of the next epoch.
+func (t *Trainer) FinishEpoch(seconds float64) error {
 	ev, err := t.eval.Run()
 	if err != nil {
 		return err
 	}
+	epoch := t.Pos.Epoch
 	r := EpochResult{
 		Epoch:         epoch,
-		LR:            lr,
+		LR:            t.Config.Schedule.At(epoch),
 		TrainLoss:     t.Pos.LossSum / float64(t.Pos.LossRows),
 		Test:          ev,
 		Seconds:       seconds,
-		SamplesPerSec: float64(n) / seconds,
+		SamplesPerSec: float64(t.Train.Len()) / seconds,
 	}
 	t.History = append(t.History, r)
 	t.Pos = Position{Epoch: epoch + 1, Updates: t.Pos.Updates}
@@ -268,6 +277,139 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 		return t.Observer.EpochEnd(r)
 	}
 	return nil
+}
+
+// Step queues the next training step without reading anything back: at
+// the end of an epoch it moves on to the next one without evaluating. It is
+// for timing single steps; Run is the way to train.
+func (t *Trainer) Step() error {
+	t.SkipToNextEpoch()
+	if err := t.beginEpoch(); err != nil {
+		return err
+	}
+	t.queueStep(t.Config.Schedule.At(t.Pos.Epoch))
+	return nil
+}
+
+// SkipToNextEpoch moves Pos to the start of the next epoch, without
+// evaluating, when the epoch in progress has taken all its steps.
+func (t *Trainer) SkipToNextEpoch() {
+	if t.Pos.Step == t.StepsPerEpoch() {
+		t.Pos = Position{Epoch: t.Pos.Epoch + 1, Updates: t.Pos.Updates}
+	}
+}
+
+// EpochLosses downloads the losses of the steps taken so far in the epoch in progress.
+func (t *Trainer) EpochLosses() ([]float32, error) {
+	losses := make([]float32, t.Pos.Step)
+	if len(losses) == 0 {
+		return losses, nil
+	}
+	return losses, t.Model.Backend.Download(losses, t.losses.Slice(0, len(losses)))
+}
+
+// Evaluate runs the model's current parameters over the test set.
+func (t *Trainer) Evaluate() (*Evaluation, error) { return t.eval.Run() }
+
+// Reset starts the run over from params: zero optimiser state, position
+// and history.
+func (t *Trainer) Reset(params []float32) error {
+	if err := t.Model.SetParams(params); err != nil {
+		return err
+	}
+	for _, buf := range t.Optimizer.State() {
+		if err := t.Model.Backend.Upload(buf, make([]float32, buf.Len())); err != nil {
+			return err
+		}
+	}
+	t.Pos, t.History, t.orderEpoch = Position{}, nil, -1
+	return nil
+}
+
+// beginEpoch uploads the visiting order of the epoch in progress, once:
+// the seeded permutation for that epoch, or file order without Shuffle.
+func (t *Trainer) beginEpoch() error {
+	if t.orderEpoch == t.Pos.Epoch {
+		return nil
+	}
+	if t.Config.Shuffle {
+		mnist.Permutation(t.perm, t.Config.Seed, t.Pos.Epoch)
+	} else {
+		for i := range t.perm {
+			t.perm[i] = int32(i)
+		}
+	}
+	if err := t.Model.Backend.Upload(t.order, t.perm); err != nil {
+		return err
+	}
+	t.orderEpoch = t.Pos.Epoch
+	return nil
+}
+
+// queueStep queues training step Pos.Step of the epoch in progress at
+// learning rate lr and advances Pos.
+func (t *Trainer) queueStep(lr float32) {
+	t.queueStepAt(t.Pos.Step, t.Pos.Updates+1, lr)
+	t.Pos.Step++
+	t.Pos.Updates++
+}
+
+// queueStepAt queues training step s of the epoch in progress (batch s of
+// the order buffer) as optimiser update number update. It only queues ops,
+// touching no host state, so that a recording of it replays faithfully.
+func (t *Trainer) queueStepAt(s, update int, lr float32) {
+	b, m, cfg := t.Model.Backend, t.Model, t.Config
+	scale, shift := cfg.Norm.ScaleShift()
+	first := s * cfg.Batch
+	rows := min(cfg.Batch, t.Train.Len()-first)
+	b.Gather(t.x, t.y, t.Train.Images, t.Train.Labels, t.order, first, rows, t.Train.Pixels(), scale, shift)
+	m.Forward(t.x, rows)
+	b.SoftmaxCrossEntropy(t.losses.Slice(s, 1), m.LogitsGrad(), m.Logits(), t.y, rows, m.Spec.Classes)
+	m.Backward(t.x, rows)
+	t.Optimizer.Step(m.Params, m.Grads, lr, update)
+}
+
+// replayable reports whether a whole epoch can run as one recorded
+// sequence: from its first step, with nothing in it that changes from one
+// step to the next but buffer contents. Adam's bias correction depends on
+// the step number, and a recording bakes in its learning rate, so this is
+// SGD at a learning rate the recording has or that will stay for the next
+// epoch too (re-recording every epoch would cost more than it saves).
+func (t *Trainer) replayable(lr float32) bool {
+	cfg := t.Config
+	if cfg.NoRecord || t.Pos.Step != 0 || cfg.Optimizer.Name != "sgd" {
+		return false
+	}
+	return (t.epochRec != nil && t.epochRecLR == lr) || cfg.Schedule.At(t.Pos.Epoch+1) == lr
+}
+
+// replayEpoch runs every step of the epoch in progress as one recorded
+// sequence (recording it first when needed), moves Pos to the epoch's end
+// and reads the losses back.
+func (t *Trainer) replayEpoch(rec Recorder, lr float32) error {
+	steps := t.StepsPerEpoch()
+	if t.epochRec == nil || t.epochRecLR != lr {
+		if t.epochRec != nil {
+			t.epochRec.Close()
+			t.epochRec = nil
+		}
+		// SGD does not use the update number, so one recording serves every epoch.
+		r, err := rec.Record(func() {
+			for s := 0; s < steps; s++ {
+				t.queueStepAt(s, s+1, lr)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("record an epoch: %w", err)
+		}
+		t.epochRec, t.epochRecLR = r, lr
+	}
+	if err := t.epochRec.Replay(); err != nil {
+		return err
+	}
+	t.Pos.Step = steps
+	t.Pos.Updates += steps
+	return t.readLosses(0, steps)
 }
 
 // readLosses downloads the losses of steps [from, to) of the current epoch,
