@@ -191,6 +191,7 @@ func (e unreachableError) Unwrap() error { return e.err }
 
 func (f *Fetcher) ensureOne(ctx context.Context, spec FileSpec, sess *fetchSession) (Fetched, error) {
 	path := filepath.Join(f.Dir, spec.Name)
+	removeStalePartials(path)
 	fe := &FetchError{File: spec.Name}
 
 	// 1. The copy already there.
@@ -442,4 +443,15 @@ func copyFile(path string, w io.Writer) (int64, error) {
 	}
 	defer r.Close()
 	return io.Copy(w, r)
+}
+
+// removeStalePartials deletes the partial downloads of path that a fetch
+// killed mid-download (SIGKILL) left behind: install names them
+// .<name>.part-*, and removes them itself whenever it can.
+func removeStalePartials(path string) {
+	dir, name := filepath.Split(path)
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+name+".part-*"))
+	for _, m := range matches {
+		os.Remove(m)
+	}
 }

@@ -655,3 +655,22 @@ func TestFetchShortBodyWithoutError(t *testing.T) {
 	wantErr(t, err, fmt.Sprintf("http://mirror.invalid/%s: download cut off: %d of %d bytes", specs[0].Name, len(body), len(body)+100))
 	checkFiles(t, dir, nil)
 }
+
+// A partial download left by a fetch that was killed is removed by the next one.
+func TestFetchRemovesStalePartials(t *testing.T) {
+	files, specs := syntheticFiles(t)
+	srv := newMirrorServer(t, files)
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "."+specs[0].Name+".part-12345")
+	if err := os.WriteFile(stale, []byte("half a file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &mnist.Fetcher{Dir: dir, Files: specs, Mirrors: []string{srv.url("good")}}
+	if _, err := f.Ensure(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale partial download is still there: %v", err)
+	}
+	checkFiles(t, dir, files)
+}

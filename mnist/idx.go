@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/bits"
 	"os"
@@ -139,7 +140,7 @@ func ReadIDX(r io.Reader, name string) (*IDX, error) {
 		if err != nil {
 			switch {
 			case raw.err != nil:
-				return nil, fmt.Errorf("read %s: %w", name, raw.err)
+				return nil, readError(name, raw.err)
 			case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 				return nil, formatErrorf(name, "truncated gzip header: the file ends inside it")
 			}
@@ -151,7 +152,7 @@ func ReadIDX(r io.Reader, name string) (*IDX, error) {
 	}
 	x, err := decodeIDX(src, name)
 	if err != nil && raw.err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, raw.err)
+		return nil, readError(name, raw.err)
 	}
 	if err != nil && src.err != nil {
 		return nil, src.describe(name)
@@ -245,7 +246,7 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 // describe turns the recorded failure into an error that names the stream.
 func (s *sourceReader) describe(name string) error {
 	if !s.compressed {
-		return fmt.Errorf("read %s: %w", name, s.err)
+		return readError(name, s.err)
 	}
 	switch {
 	case errors.Is(s.err, io.ErrUnexpectedEOF):
@@ -432,4 +433,14 @@ func WriteIDXFile(path string, x *IDX, compress bool) error {
 		}
 		return zw.Close()
 	})
+}
+
+// readError names the stream in a read error, unless the error (an
+// *fs.PathError from the file itself) already does.
+func readError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == name {
+		return err
+	}
+	return fmt.Errorf("read %s: %w", name, err)
 }

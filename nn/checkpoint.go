@@ -3,6 +3,7 @@ package nn
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/mnist-go/mnist/nn/safetensors"
 )
@@ -133,6 +134,7 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 	}
 	md["format"] = CheckpointFormat
 	md["checkpoint"] = string(state)
+	md[digestKey] = contentDigest(ts)
 	return safetensors.WriteFile(path, &safetensors.File{Tensors: ts, Metadata: md})
 }
 
@@ -171,8 +173,21 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %v", path, t.Name, err)
 			}
+			if i := firstNonFinite(v); i >= 0 {
+				return nil, fmt.Errorf("%s: %s[%d] is %v: the optimizer state is not finite", path, t.Name, i, v[i])
+			}
 			ck.Optimizer[t.Name] = v
 		}
 	}
 	return ck, nil
+}
+
+// firstNonFinite returns the index of the first NaN or infinity in v, or -1.
+func firstNonFinite(v []float32) int {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return i
+		}
+	}
+	return -1
 }

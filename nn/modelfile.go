@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -83,7 +85,36 @@ func SaveModel(path string, params []float32, info ModelInfo) error {
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", path, err)
 	}
+	md[digestKey] = contentDigest(ts)
 	return safetensors.WriteFile(path, &safetensors.File{Tensors: ts, Metadata: md})
+}
+
+// digestKey is the metadata key of the SHA-256 of a file's tensor data:
+// the safetensors format has no checksum, and a flipped bit in a weight or
+// in an optimiser's state would otherwise load silently.
+const digestKey = "content_sha256"
+
+// contentDigest hashes the tensors' names, shapes and data, in file order.
+func contentDigest(ts []safetensors.Tensor) string {
+	h := sha256.New()
+	for _, t := range ts {
+		fmt.Fprintf(h, "%s %s %v %d\n", t.Name, t.DType, t.Shape, len(t.Data))
+		h.Write(t.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkDigest verifies the digest recorded in f, when there is one (files
+// written by other tools have none).
+func checkDigest(path string, f *safetensors.File) error {
+	want, ok := f.Metadata[digestKey]
+	if !ok {
+		return nil
+	}
+	if got := contentDigest(f.Tensors); got != want {
+		return fmt.Errorf("%s is damaged: its tensor data does not match the SHA-256 recorded when it was written (%s, now %s): use another copy", path, want, got)
+	}
+	return nil
 }
 
 // LoadModel reads a model file: ours, or a state_dict of a PyTorch MLP saved
@@ -100,6 +131,9 @@ func LoadModel(path string) ([]float32, ModelInfo, error) {
 
 func modelFromFile(path string, f *safetensors.File) ([]float32, ModelInfo, error) {
 	var info ModelInfo
+	if err := checkDigest(path, f); err != nil {
+		return nil, info, err
+	}
 	if raw, ok := f.Metadata["mnist_go"]; ok {
 		if err := json.Unmarshal([]byte(raw), &info); err != nil {
 			return nil, info, fmt.Errorf("%s: metadata mnist_go is not valid: %v", path, err)
@@ -126,10 +160,8 @@ func modelFromFile(path string, f *safetensors.File) ([]float32, ModelInfo, erro
 		}
 		copy(params[p.Offset:], v)
 	}
-	for i, v := range params {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, info, fmt.Errorf("%s: parameter %d is %v: the model diverged when it was trained", path, i, v)
-		}
+	if i := firstNonFinite(params); i >= 0 {
+		return nil, info, fmt.Errorf("%s: parameter %d is %v: the model diverged when it was trained", path, i, params[i])
 	}
 	return params, info, nil
 }

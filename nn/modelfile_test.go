@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -220,5 +221,46 @@ func TestClassifierMatchesEvaluation(t *testing.T) {
 	// Float32 sums in another order may flip a near tie, rarely.
 	if agree < test.Len()-2 {
 		t.Errorf("classifier and evaluation agree on %d of %d samples", agree, test.Len())
+	}
+}
+
+// A flipped bit anywhere in the tensor data of a file we wrote is caught by
+// the recorded digest, in model files and checkpoints alike.
+func TestDamagedFilesAreRefused(t *testing.T) {
+	tn, _ := train(t, cpuBackend(t), config("sgd", 1))
+	dir := t.TempDir()
+	model, ckpt := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.ckpt.safetensors")
+	params, _ := tn.Model.ParamsHost()
+	info := nn.ModelInfo{Spec: spec()}
+	if err := nn.SaveModel(model, params, info); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := tn.Capture(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.SaveCheckpoint(ckpt, ck); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{model, ckpt} {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, at := range []int{len(raw) - 1, len(raw) - 5000, len(raw) / 2} {
+			bad := slices.Clone(raw)
+			bad[at] ^= 0x10
+			damaged := filepath.Join(dir, "damaged.safetensors")
+			if err := os.WriteFile(damaged, bad, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := nn.LoadModel(damaged)
+			if path == ckpt {
+				_, err = nn.LoadCheckpoint(damaged)
+			}
+			if err == nil || !strings.Contains(err.Error(), "is damaged") {
+				t.Errorf("%s with byte %d of %d flipped: %v", filepath.Base(path), at, len(raw), err)
+			}
+		}
 	}
 }

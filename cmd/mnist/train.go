@@ -13,6 +13,7 @@ import (
 
 	"github.com/mnist-go/mnist/mnist"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/atomicfile"
 )
 
 // The default recipe: the tutorial's architecture trained to ≥ 97.5% test
@@ -91,6 +92,9 @@ func trainAction(c *cli.Context) error {
 		if err := checkWritable(path); err != nil {
 			return err
 		}
+		// Temporary files of a run that was killed (SIGKILL) before it
+		// could remove them: this run owns these paths now.
+		atomicfile.RemoveStale(path)
 	}
 	// Progress goes to stderr when stdout carries the JSON result.
 	var log io.Writer = c.App.Writer
@@ -100,6 +104,9 @@ func trainAction(c *cli.Context) error {
 
 	t, err := nn.NewTrainer(b, opt.spec, opt.cfg, train, test)
 	if err != nil {
+		if opt.resume != nil { // the checkpoint's model does not fit this data
+			return fmt.Errorf("resume from %s: %w", c.String("resume"), err)
+		}
 		return err
 	}
 	defer t.Close()
@@ -127,12 +134,16 @@ func trainAction(c *cli.Context) error {
 			fmt.Fprintf(log, "logging to %s (tensorboard --logdir %s)\n", opt.logdir, filepath.Dir(opt.logdir))
 		}
 	}
-	obs = append(obs, &checkpointer{t: t, opt: opt, b: b, dir: dir, train: train})
+	ckpt := &checkpointer{t: t, opt: opt, b: b, dir: dir, train: train, saved: opt.resume != nil && filepath.Clean(c.String("resume")) == filepath.Clean(opt.checkpoint)}
+	obs = append(obs, ckpt)
 	t.Observer = obs
 	err = t.Run(c.Context)
+	// A run log that could not be written (disk full, say) is reported, but
+	// only after the model is saved: logging never costs the run its result.
+	var logErr error
 	if runlog != nil {
-		if lerr := runlog.Close(); lerr != nil && err == nil {
-			err = fmt.Errorf("run log %s: %w", opt.logdir, lerr)
+		if lerr := runlog.Close(); lerr != nil {
+			logErr = fmt.Errorf("run log %s: %w", opt.logdir, lerr)
 		}
 	}
 	if errors.Is(err, context.Canceled) {
@@ -140,8 +151,10 @@ func trainAction(c *cli.Context) error {
 	}
 	if err != nil {
 		if errors.Is(err, nn.ErrDiverged) {
-			if _, serr := os.Stat(opt.checkpoint); serr == nil {
+			if ckpt.saved {
 				err = fmt.Errorf("%w\nthe last good checkpoint is %s", err, opt.checkpoint)
+			} else if _, serr := os.Stat(opt.checkpoint); serr == nil {
+				err = fmt.Errorf("%w\n%s, from an earlier run, was not touched", err, opt.checkpoint)
 			}
 		}
 		return err
@@ -156,9 +169,15 @@ func trainAction(c *cli.Context) error {
 		return err
 	}
 	if opt.json {
-		return writeTrainJSON(c.App.Writer, b, opt, t)
+		if err := writeTrainJSON(c.App.Writer, b, opt, t); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(c.App.Writer, "test accuracy %.2f%% after %d epochs; model saved to %s\n", 100*last.Test.Accuracy, opt.cfg.Epochs, opt.out)
 	}
-	fmt.Fprintf(c.App.Writer, "test accuracy %.2f%% after %d epochs; model saved to %s\n", 100*last.Test.Accuracy, opt.cfg.Epochs, opt.out)
+	if logErr != nil {
+		return fmt.Errorf("%w (the model was saved to %s)", logErr, opt.out)
+	}
 	return nil
 }
 
@@ -169,6 +188,7 @@ type checkpointer struct {
 	b     nn.Backend
 	dir   string
 	train *mnist.Dataset
+	saved bool // the file at opt.checkpoint is this run's (written, or resumed from)
 }
 
 func (k *checkpointer) Losses(int, int, int, []float32) {}
@@ -178,7 +198,11 @@ func (k *checkpointer) EpochEnd(r nn.EpochResult) error {
 	if k.opt.every == 0 || (done%k.opt.every != 0 && done != k.opt.cfg.Epochs) {
 		return nil
 	}
-	return saveCheckpoint(k.t, k.opt, k.b, k.dir, k.train, &r)
+	if err := saveCheckpoint(k.t, k.opt, k.b, k.dir, k.train, &r); err != nil {
+		return err
+	}
+	k.saved = true
+	return nil
 }
 
 func saveCheckpoint(t *nn.Trainer, opt *trainOptions, b nn.Backend, dir string, train *mnist.Dataset, last *nn.EpochResult) error {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -133,6 +136,9 @@ func (opt *trainOptions) fromCheckpoint(c *cli.Context, path string) error {
 		if c.IsSet(name) {
 			return usageErrorf("--%s cannot be combined with --resume: a resumed run keeps the settings it was started with (only --epochs may change, to extend it)", name)
 		}
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("--resume %s: no such file (mnist train writes its checkpoint next to the model, as <out>.ckpt.safetensors)", path)
 	}
 	ck, err := nn.LoadCheckpoint(path)
 	if err != nil {

@@ -84,3 +84,38 @@ func WriteBytes(path string, data []byte) error {
 		return err
 	})
 }
+
+// RemoveStale deletes temporary files that Write left beside path in a
+// process that was killed before it could clean up (SIGKILL, power loss),
+// and returns how many it removed. Call it only where no other process may
+// be writing path at the same time: a program that owns path, at start.
+func RemoveStale(path string) (int, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	matches, err := filepath.Glob(filepath.Join(dir, "."+escapeGlob(base)+".tmp-*"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range matches {
+		if err := os.Remove(m); err == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// escapeGlob quotes the characters filepath.Match treats specially.
+func escapeGlob(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', '\\':
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,7 +235,12 @@ func (w *Writer) flushLocked() error {
 	// One write of whole records: a reader of the growing file rarely sees
 	// a partial record at its end.
 	if _, err := w.file.Write(w.buf); err != nil {
-		w.err = fmt.Errorf("tfevents: write %s: %w; later events are lost", w.path, err)
+		// An *os.File's error already names the file.
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			err = fmt.Errorf("write %s: %w", w.path, err)
+		}
+		w.err = fmt.Errorf("tfevents: %w; later events are lost", err)
 	}
 	w.buf = w.buf[:0]
 	return w.err
