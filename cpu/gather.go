@@ -1,0 +1,97 @@
+package cpu
+
+import "github.com/mnist-go/mnist/nn"
+
+// gatherJob copies rows of a uint8 data set into a float32 batch through a
+// 256-entry table of the normalised byte values, split by rows.
+type gatherJob struct {
+	lut          [256]float32 // lut[v] = float32(v)·scale + shift, for scale and shift below
+	lutValid     bool
+	x            []float32
+	images       []uint8
+	order        []int32 // the batch's slice of the order
+	pixels       int
+	scale, shift float32
+	touched      []paddedByte // per worker
+}
+
+// paddedByte is a byte on a cache line of its own.
+type paddedByte struct {
+	v uint8
+	_ [63]byte
+}
+
+// gatherRows is the rows per chunk: enough images for their cache misses
+// to overlap.
+const gatherRows = 16
+
+func (j *gatherJob) chunks() (int, int) { return chunkCount(len(j.order), gatherRows), 0 }
+
+func (j *gatherJob) do(w, phase, c int) {
+	lo, hi := chunkRange(c, len(j.order), gatherRows)
+	// The images are scattered over a data set much larger than the caches:
+	// read one byte of every cache line of the chunk's images first, so that
+	// their misses overlap instead of stalling the conversion one at a time.
+	var touched uint8
+	for r := lo; r < hi; r++ {
+		i := int(j.order[r])
+		src := j.images[i*j.pixels : (i+1)*j.pixels]
+		for k := 0; k < len(src); k += 64 {
+			touched |= src[k]
+		}
+	}
+	j.touched[w].v = touched // keeps the reads; per worker, so no race
+	lut := &j.lut
+	for r := lo; r < hi; r++ {
+		i := int(j.order[r])
+		src := j.images[i*j.pixels : (i+1)*j.pixels]
+		dst := j.x[r*j.pixels : (r+1)*j.pixels]
+		dst = dst[:len(src)]
+		for k, v := range src {
+			dst[k] = lut[v]
+		}
+	}
+}
+
+// Gather builds a batch from a uint8 data set: for r < rows, with i = order[start+r],
+//
+//	x[r,j] = float32(images[i·pixels+j])·scale + shift   (x is rows×pixels)
+//	y[r]   = int32(labels[i])
+func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pixels int, scale, shift float32) {
+	const op = "Gather"
+	if !b.core.Ready(op) || !b.core.Dim(op, "start", start) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "pixels", pixels) {
+		return
+	}
+	xs := b.core.F32(op, "x", x, rows, pixels, "rows×pixels")
+	ys := b.core.I32(op, "y", y, 1, rows, "rows")
+	os := b.core.I32(op, "order", order, 1, start+rows, "start+rows")
+	if b.core.Err() != nil {
+		return
+	}
+	imgs := b.core.WholeU8(op, "images", images)
+	labs := b.core.WholeU8(op, "labels", labels)
+	if b.core.Err() != nil {
+		return
+	}
+	os = os[start : start+rows]
+	for r, i := range os {
+		if i < 0 || int(i) >= len(labs) || (int(i)+1)*pixels > len(imgs) {
+			b.core.Fail(op, "order[%d] = %d is outside the data set (%d labels, %d images of %d pixels)",
+				start+r, i, len(labs), len(imgs)/max(pixels, 1), pixels)
+			return
+		}
+		ys[r] = int32(labs[i])
+	}
+	j := &b.gather
+	if !j.lutValid || j.scale != scale || j.shift != shift {
+		for v := range j.lut {
+			j.lut[v] = float32(float32(v)*scale) + shift
+		}
+		j.lutValid = true
+	}
+	j.x, j.images, j.order, j.pixels, j.scale, j.shift = xs, imgs, os, pixels, scale, shift
+	if len(j.touched) < b.pool.workers {
+		j.touched = make([]paddedByte, b.pool.workers)
+	}
+	b.runJob(j, rows*pixels)
+}

@@ -1,0 +1,228 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/mnist-go/mnist/nn"
+)
+
+// mapKind is an elementwise op that mapJob runs.
+type mapKind uint8
+
+const (
+	mapAddBias mapKind = iota
+	mapReLU
+	mapReLUBackward
+)
+
+// mapJob runs an elementwise op over x (rows×cols; ReLU and ReLUBackward
+// see one row of n), split by rows.
+type mapJob struct {
+	kind       mapKind
+	x, y       []float32 // y: the bias, or ReLU's output
+	rows, cols int
+}
+
+func (j *mapJob) chunks() (int, int) {
+	if j.kind == mapAddBias {
+		return chunkCount(j.rows, rowsPerChunk(j.cols)), 0
+	}
+	return chunkCount(len(j.x), elemsPerChunk), 0
+}
+
+func (j *mapJob) do(w, phase, c int) {
+	switch j.kind {
+	case mapAddBias:
+		lo, hi := chunkRange(c, j.rows, rowsPerChunk(j.cols))
+		bias := j.y[:j.cols]
+		for r := lo; r < hi; r++ {
+			x := j.x[r*j.cols : (r+1)*j.cols]
+			for k := range x {
+				x[k] += bias[k]
+			}
+		}
+	case mapReLU:
+		lo, hi := chunkRange(c, len(j.x), elemsPerChunk)
+		reluInPlace(j.x[lo:hi])
+	case mapReLUBackward:
+		lo, hi := chunkRange(c, len(j.x), elemsPerChunk)
+		g, out := j.x[lo:hi], j.y[lo:hi]
+		out = out[:len(g)]
+		for i, o := range out {
+			gb := math.Float32bits(g[i])
+			if o <= 0 { // without a branch: the signs are as random as the data
+				gb = 0
+			}
+			g[i] = math.Float32frombits(gb)
+		}
+	}
+}
+
+// AddBias adds bias (cols) to every row of x (rows×cols).
+func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
+	const op = "AddBias"
+	if !b.core.Ready(op) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "cols", cols) {
+		return
+	}
+	xs := b.core.F32(op, "x", x, rows, cols, "rows×cols")
+	bs := b.core.F32(op, "bias", bias, 1, cols, "cols")
+	if b.core.Err() != nil || b.core.Overlap(op, "x", xs, "bias", bs) {
+		return
+	}
+	b.mapJob = mapJob{kind: mapAddBias, x: xs, y: bs, rows: rows, cols: cols}
+	b.runJob(&b.mapJob, rows*cols)
+}
+
+// ReLU sets x[i] = max(x[i], 0) for i < n (NaN stays NaN).
+func (b *Backend) ReLU(x nn.Buffer, n int) {
+	const op = "ReLU"
+	if !b.core.Ready(op) || !b.core.Dim(op, "n", n) {
+		return
+	}
+	xs := b.core.F32(op, "x", x, 1, n, "n")
+	if b.core.Err() != nil {
+		return
+	}
+	b.mapJob = mapJob{kind: mapReLU, x: xs}
+	b.runJob(&b.mapJob, n)
+}
+
+// ReLUBackward sets grad[i] = 0 where out[i] <= 0, for i < n.
+func (b *Backend) ReLUBackward(grad, out nn.Buffer, n int) {
+	const op = "ReLUBackward"
+	if !b.core.Ready(op) || !b.core.Dim(op, "n", n) {
+		return
+	}
+	gs := b.core.F32(op, "grad", grad, 1, n, "n")
+	os := b.core.F32(op, "out", out, 1, n, "n")
+	if b.core.Err() != nil {
+		return
+	}
+	b.mapJob = mapJob{kind: mapReLUBackward, x: gs, y: os}
+	b.runJob(&b.mapJob, n)
+}
+
+// colSumsJob sums the rows of src (rows×cols) into dst, split by columns.
+type colSumsJob struct {
+	dst, src   []float32
+	rows, cols int
+}
+
+func (j *colSumsJob) chunks() (int, int) { return chunkCount(j.cols, colsPerChunk), 0 }
+
+func (j *colSumsJob) do(w, phase, c int) {
+	lo, hi := chunkRange(c, j.cols, colsPerChunk)
+	dst := j.dst[lo:hi]
+	clear(dst)
+	for r := 0; r < j.rows; r++ {
+		src := j.src[r*j.cols+lo : r*j.cols+hi]
+		for c, v := range src {
+			dst[c] += v
+		}
+	}
+}
+
+// ColumnSums sets dst[c] = Σ_r src[r,c] for src (rows×cols): the bias gradient.
+func (b *Backend) ColumnSums(dst, src nn.Buffer, rows, cols int) {
+	const op = "ColumnSums"
+	if !b.core.Ready(op) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "cols", cols) {
+		return
+	}
+	ds := b.core.F32(op, "dst", dst, 1, cols, "cols")
+	ss := b.core.F32(op, "src", src, rows, cols, "rows×cols")
+	if b.core.Err() != nil || b.core.Overlap(op, "dst", ds, "src", ss) {
+		return
+	}
+	b.colsums = colSumsJob{dst: ds, src: ss, rows: rows, cols: cols}
+	work := rows * cols
+	if cols < 32 {
+		work = 0 // too few columns to split
+	}
+	b.runJob(&b.colsums, work)
+}
+
+// Argmax sets dst[r] to the index of the largest of src[r,:], the first on ties.
+func (b *Backend) Argmax(dst, src nn.Buffer, rows, cols int) {
+	const op = "Argmax"
+	if !b.core.Ready(op) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "cols", cols) {
+		return
+	}
+	ds := b.core.I32(op, "dst", dst, 1, rows, "rows")
+	ss := b.core.F32(op, "src", src, rows, cols, "rows×cols")
+	if b.core.Err() != nil {
+		return
+	}
+	if rows > 0 && cols == 0 {
+		b.core.Fail(op, "cols is 0: there is no largest element")
+		return
+	}
+	for r := range ds {
+		row := ss[r*cols : (r+1)*cols]
+		best, bv := 0, row[0]
+		for c, v := range row {
+			if v > bv {
+				best, bv = c, v
+			}
+		}
+		ds[r] = int32(best)
+	}
+}
+
+// SoftmaxCrossEntropy writes the mean over rows of -log softmax(logits[r])[labels[r]]
+// into loss[0] and, when grad is not nil, (softmax(logits[r]) - onehot(labels[r]))/rows
+// into grad. Each row is max-subtracted; exponentials and sums are float64.
+func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows, cols int) {
+	const op = "SoftmaxCrossEntropy"
+	if !b.core.Ready(op) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "cols", cols) {
+		return
+	}
+	ls := b.core.F32(op, "loss", loss, 1, 1, "one element")
+	xs := b.core.F32(op, "logits", logits, rows, cols, "rows×cols")
+	ys := b.core.I32(op, "labels", labels, 1, rows, "rows")
+	var gs []float32
+	if grad != nil {
+		gs = b.core.F32(op, "grad", grad, rows, cols, "rows×cols")
+	}
+	if b.core.Err() != nil {
+		return
+	}
+	if rows > 0 && cols == 0 {
+		b.core.Fail(op, "cols is 0: a softmax needs at least one class")
+		return
+	}
+	for r, y := range ys {
+		if y < 0 || int(y) >= cols {
+			b.core.Fail(op, "labels[%d] = %d is outside [0, %d)", r, y, cols)
+			return
+		}
+	}
+	if cap(b.exps) < cols {
+		b.exps = make([]float64, cols)
+	}
+	e := b.exps[:cols]
+	inv := 1 / float64(max(rows, 1))
+	var total float64
+	for r := 0; r < rows; r++ {
+		x := xs[r*cols : (r+1)*cols]
+		m := x[0]
+		for _, v := range x {
+			m = max(m, v)
+		}
+		var sum float64
+		for c, v := range x {
+			e[c] = math.Exp(float64(v - m))
+			sum += e[c]
+		}
+		y := int(ys[r])
+		total += float64(m) + math.Log(sum) - float64(x[y])
+		if gs != nil {
+			g := gs[r*cols : (r+1)*cols]
+			scale := inv / sum
+			for c := range g {
+				g[c] = float32(e[c] * scale)
+			}
+			g[y] = float32(e[y]*scale - inv)
+		}
+	}
+	ls[0] = float32(total * inv)
+}
