@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"unsafe"
 
 	"github.com/mnist-go/mnist/nn"
@@ -131,16 +132,18 @@ func addr(bb *buffer) uint64 {
 	return bb.ptr
 }
 
-// dims checks that every dimension is in [0, MaxInt32] and the product fits.
-func (b *Backend) dims(op string, ds ...int) bool {
+// dims checks that every named dimension is in [0, MaxInt32] and that their
+// product fits in an int. names lists the dimensions' names, comma-separated
+// ("M,N"), for the error.
+func (b *Backend) dims(op, names string, ds ...int) bool {
 	total := 1
-	for _, d := range ds {
+	for i, d := range ds {
 		if d < 0 || d > math.MaxInt32 {
-			b.failf(op, "dimension %d out of range [0, %d]", d, math.MaxInt32)
+			b.failf(op, "%s = %d out of range [0, %d]", strings.Split(names, ",")[i], d, math.MaxInt32)
 			return false
 		}
 		if d != 0 && total > math.MaxInt64/d {
-			b.failf(op, "dimensions %v overflow", ds)
+			b.failf(op, "dimensions %s = %v overflow", names, ds)
 			return false
 		}
 		total *= d
@@ -323,7 +326,7 @@ func (b *Backend) checkStatus() {
 // Gemm computes g.C as nn.Gemm describes.
 func (b *Backend) Gemm(g nn.Gemm) {
 	const op = "Gemm"
-	if !b.ready(op) || !b.dims(op, g.M, g.N) || !b.dims(op, g.M, g.K) || !b.dims(op, g.K, g.N) {
+	if !b.ready(op) || !b.dims(op, "M,N", g.M, g.N) || !b.dims(op, "M,K", g.M, g.K) || !b.dims(op, "K,N", g.K, g.N) {
 		return
 	}
 	a := b.buf(op, "A", g.A, nn.Float32, g.M*g.K)
@@ -371,7 +374,7 @@ func b2i(v bool) int32 {
 // AddBias adds bias (cols) to every row of x (rows×cols).
 func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
 	const op = "AddBias"
-	if !b.ready(op) || !b.dims(op, rows, cols) {
+	if !b.ready(op) || !b.dims(op, "rows,cols", rows, cols) {
 		return
 	}
 	xb := b.buf(op, "x", x, nn.Float32, rows*cols)
@@ -386,7 +389,7 @@ func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
 // ReLU sets x[i] = max(x[i], 0) for i < n.
 func (b *Backend) ReLU(x nn.Buffer, n int) {
 	const op = "ReLU"
-	if !b.ready(op) || !b.dims(op, n) {
+	if !b.ready(op) || !b.dims(op, "n", n) {
 		return
 	}
 	xb := b.buf(op, "x", x, nn.Float32, n)
@@ -400,7 +403,7 @@ func (b *Backend) ReLU(x nn.Buffer, n int) {
 // ReLUBackward sets grad[i] = 0 where out[i] <= 0, for i < n.
 func (b *Backend) ReLUBackward(grad, out nn.Buffer, n int) {
 	const op = "ReLUBackward"
-	if !b.ready(op) || !b.dims(op, n) {
+	if !b.ready(op) || !b.dims(op, "n", n) {
 		return
 	}
 	g := b.buf(op, "grad", grad, nn.Float32, n)
@@ -417,7 +420,7 @@ func (b *Backend) ReLUBackward(grad, out nn.Buffer, n int) {
 // makes the loss NaN and Sync return an error.
 func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows, cols int) {
 	const op = "SoftmaxCrossEntropy"
-	if !b.ready(op) || !b.dims(op, rows, cols) {
+	if !b.ready(op) || !b.dims(op, "rows,cols", rows, cols) {
 		return
 	}
 	if rows > 0 && cols == 0 {
@@ -438,7 +441,7 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 // ColumnSums sets dst[c] = Σ_r src[r,c] for src (rows×cols).
 func (b *Backend) ColumnSums(dst, src nn.Buffer, rows, cols int) {
 	const op = "ColumnSums"
-	if !b.ready(op) || !b.dims(op, rows, cols) {
+	if !b.ready(op) || !b.dims(op, "rows,cols", rows, cols) {
 		return
 	}
 	d := b.buf(op, "dst", dst, nn.Float32, cols)
@@ -457,7 +460,7 @@ func (b *Backend) ColumnSums(dst, src nn.Buffer, rows, cols int) {
 // Argmax sets dst[r] to the index of the largest of src[r,:], the first on ties.
 func (b *Backend) Argmax(dst, src nn.Buffer, rows, cols int) {
 	const op = "Argmax"
-	if !b.ready(op) || !b.dims(op, rows, cols) {
+	if !b.ready(op) || !b.dims(op, "rows,cols", rows, cols) {
 		return
 	}
 	if rows > 0 && cols == 0 {
@@ -480,7 +483,7 @@ const maxGridY = 65535
 // An index in order outside the data set makes Sync return an error.
 func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pixels int, scale, shift float32) {
 	const op = "Gather"
-	if !b.ready(op) || !b.dims(op, rows, pixels) || !b.dims(op, start) || !b.dims(op, start+rows) {
+	if !b.ready(op) || !b.dims(op, "rows,pixels", rows, pixels) || !b.dims(op, "start", start) || !b.dims(op, "start+rows", start+rows) {
 		return
 	}
 	if pixels == 0 {
@@ -527,7 +530,7 @@ func (b *Backend) optimBufs(op string, params nn.Buffer, others map[string]nn.Bu
 		}
 		bufs[role] = bb
 	}
-	if !b.dims(op, p.n) {
+	if !b.dims(op, "n", p.n) {
 		return 0, nil, false
 	}
 	return p.n, bufs, true

@@ -82,6 +82,7 @@ func TestCUDA(t *testing.T) {
 		{"Training", TestTrainingMatchesReference},
 		{"RecordReplay", TestRecordReplay},
 		{"RecordRejectsHostOps", TestRecordRejectsHostOps},
+		{"Conformance", TestConformanceEmu}, // the nn/backendtest suite, on the GPU
 	} {
 		t.Run(c.name, c.f)
 	}
