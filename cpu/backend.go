@@ -51,7 +51,10 @@ type Backend struct {
 	forcePath *path // tests: compute every GEMM this way
 }
 
-var _ nn.Backend = (*Backend)(nil)
+var (
+	_ nn.Backend     = (*Backend)(nil)
+	_ nn.HostWrapper = (*Backend)(nil)
+)
 
 // Option configures New.
 type Option func(*config)
@@ -93,6 +96,10 @@ func New(opts ...Option) *Backend {
 
 // Alloc returns a zeroed buffer of n elements.
 func (b *Backend) Alloc(t nn.DType, n int) (nn.Buffer, error) { return b.core.Alloc(t, n) }
+
+// Wrap returns a buffer over src ([]float32, []int32 or []uint8) itself,
+// without copying: host memory is the CPU backend's memory. See nn.HostWrapper.
+func (b *Backend) Wrap(src any) (nn.Buffer, error) { return b.core.Wrap(src) }
 
 // Free releases a buffer Alloc returned; freeing a Slice view, a buffer of
 // another backend or a buffer twice is an error, reported by Sync.

@@ -37,3 +37,30 @@ func TestConformanceThreeThreads(t *testing.T) {
 func TestReferenceConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) nn.Backend { return naive.New() })
 }
+
+// Wrap shares the caller's memory: nothing is copied, and Free releases
+// only the buffer.
+func TestWrapSharesMemory(t *testing.T) {
+	b := cpu.New()
+	defer b.Close()
+	pixels := []uint8{0, 10, 20, 30}
+	buf, err := b.Wrap(pixels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if buf.DType() != nn.Uint8 || buf.Len() != 4 {
+		t.Fatalf("wrapped %v × %d", buf.DType(), buf.Len())
+	}
+	pixels[2] = 99
+	got := make([]uint8, 4)
+	if err := b.Download(got, buf); err != nil || got[2] != 99 {
+		t.Errorf("the wrapped buffer does not see the slice's change: %v, %v", got, err)
+	}
+	b.Free(buf)
+	if err := b.Sync(); err != nil {
+		t.Errorf("Free of a wrapped buffer: %v", err)
+	}
+	if _, err := b.Wrap([]float64{1}); err == nil {
+		t.Error("wrapping a []float64 succeeded")
+	}
+}

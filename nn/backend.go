@@ -62,6 +62,9 @@ type Buffer interface {
 //
 // A is stored M×K, or K×M when TransA is set; B is stored K×N, or N×K when
 // TransB is set. With Beta 0, C's old content is ignored (NaN included).
+// K = 0 leaves C = Beta·C, then the epilogue. C must not overlap A, B, Bias
+// or Mask. Products with an exact zero factor may be skipped (MNIST's
+// inputs are mostly zeros), so 0·Inf and 0·NaN may count as 0.
 //
 // For a linear layer y = x·Wᵀ + b with W stored [out, in] as PyTorch does:
 //
@@ -86,6 +89,12 @@ type Gemm struct {
 // skipped, and Sync and Download return it. Shapes are checked against buffer
 // lengths; a buffer may be longer than an op needs.
 //
+// Upload returns its own misuse errors (a wrong type or length) without
+// making them sticky; Download returns the sticky error first. A buffer
+// belongs to the backend instance that allocated it: using it with another
+// is an error. Out-of-range labels (SoftmaxCrossEntropy) and order entries
+// (Gather) are errors too, reported by the op's Sync at the latest.
+//
 // A Backend is not safe for concurrent use: use it from one goroutine (a GPU
 // backend documents which).
 type Backend interface {
@@ -109,9 +118,10 @@ type Backend interface {
 	Gemm(g Gemm)
 	// AddBias adds bias (cols) to every row of x (rows×cols).
 	AddBias(x, bias Buffer, rows, cols int)
-	// ReLU sets x[i] = max(x[i], 0) for i < n.
+	// ReLU sets x[i] = max(x[i], 0) for i < n; NaN stays NaN.
 	ReLU(x Buffer, n int)
-	// ReLUBackward sets grad[i] = 0 where out[i] <= 0, for i < n; out is the ReLU's output.
+	// ReLUBackward sets grad[i] = 0 where out[i] <= 0, for i < n; out is the
+	// ReLU's output (where it is NaN, grad is kept).
 	ReLUBackward(grad, out Buffer, n int)
 	// SoftmaxCrossEntropy computes, for logits (rows×cols) and int32 labels
 	// (rows), the mean over rows of -log softmax(logits[r])[labels[r]] into
@@ -131,8 +141,9 @@ type Backend interface {
 	// order is int32, images and labels are uint8.
 	Gather(x, y, images, labels, order Buffer, start, rows, pixels int, scale, shift float32)
 
-	// SGD updates params in place (all buffers of equal length, velocity may
-	// be nil when momentum is 0), exactly as torch.optim.SGD does:
+	// SGD updates params in place (all buffers of equal length, else an
+	// error; velocity may be nil when momentum is 0), exactly as
+	// torch.optim.SGD does:
 	//	g = grad + weightDecay·p
 	//	v = momentum·v + g                        (momentum ≠ 0)
 	//	g = nesterov ? g + momentum·v : v         (momentum ≠ 0)
@@ -173,4 +184,13 @@ type Recording interface {
 	Replay() error
 	// Close releases the recording.
 	Close() error
+}
+
+// HostWrapper is implemented by backends whose buffers are host memory (the
+// CPU): Wrap returns a buffer over src ([]float32, []int32 or []uint8)
+// itself, without copying, so that a data set resident "on the device" does
+// not exist twice in RAM. The caller must not change src while the buffer is
+// in use; Free releases the buffer, not src.
+type HostWrapper interface {
+	Wrap(src any) (Buffer, error)
 }

@@ -26,7 +26,7 @@ func (d *DeviceData) Len() int { return d.Source.Len() }
 // Pixels returns the inputs of one sample.
 func (d *DeviceData) Pixels() int { return d.Source.Pixels() }
 
-// UploadData copies ds to b.
+// UploadData copies ds to b, or wraps its memory when b is a HostWrapper.
 func UploadData(b Backend, ds *mnist.Dataset) (*DeviceData, error) {
 	d := &DeviceData{Source: ds, backend: b}
 	n := ds.Len()
@@ -44,6 +44,15 @@ func UploadData(b Backend, ds *mnist.Dataset) (*DeviceData, error) {
 		{&d.Labels, Uint8, ds.Labels, n},
 		{&d.Identity, Int32, identity, n},
 	} {
+		if w, ok := b.(HostWrapper); ok {
+			buf, err := w.Wrap(u.src)
+			if err != nil {
+				d.Close()
+				return nil, fmt.Errorf("wrap %s for %s: %w", ds.Name, b.Name(), err)
+			}
+			*u.dst = buf
+			continue
+		}
 		buf, err := b.Alloc(u.t, u.size)
 		if err != nil {
 			d.Close()

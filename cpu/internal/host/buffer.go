@@ -45,6 +45,24 @@ func NewBuffer(owner any, t nn.DType, n int) (*Buffer, error) {
 	return b, nil
 }
 
+// WrapBuffer returns a root buffer owned by owner over src itself ([]float32,
+// []int32 or []uint8), without copying.
+func WrapBuffer(owner any, src any) (*Buffer, error) {
+	b := &Buffer{owner: owner}
+	b.root = b
+	switch v := src.(type) {
+	case []float32:
+		b.dtype, b.n, b.f32 = nn.Float32, len(v), v
+	case []int32:
+		b.dtype, b.n, b.i32 = nn.Int32, len(v), v
+	case []uint8:
+		b.dtype, b.n, b.u8 = nn.Uint8, len(v), v
+	default:
+		return nil, fmt.Errorf("cannot wrap %T: want []float32, []int32 or []uint8", src)
+	}
+	return b, nil
+}
+
 // DType returns the element type.
 func (b *Buffer) DType() nn.DType { return b.dtype }
 

@@ -71,6 +71,18 @@ func (c *Core) Alloc(t nn.DType, n int) (nn.Buffer, error) {
 	return b, nil
 }
 
+// Wrap returns a buffer over src itself (no copy), as Alloc would own it.
+func (c *Core) Wrap(src any) (nn.Buffer, error) {
+	if c.closed {
+		return nil, fmt.Errorf("%s: Wrap: the backend is closed", c.name)
+	}
+	b, err := WrapBuffer(c, src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: Wrap: %w", c.name, err)
+	}
+	return b, nil
+}
+
 // Free releases a buffer Alloc returned. Freeing a view, a foreign buffer or
 // a buffer twice is an error, kept like an op's.
 func (c *Core) Free(buf nn.Buffer) {
