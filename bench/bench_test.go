@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -53,10 +54,15 @@ func openRunner(b *testing.B, name string, cfg Config, train, test *mnist.Datase
 }
 
 // BenchmarkGEMM times the matrix products of one training step of the
-// tutorial's network (batch 64, forward and backward) and a large square
-// product, reporting GFLOP/s.
+// tutorial's network and of the cnn (batch 64, forward and backward) and a
+// large square product, reporting GFLOP/s.
 func BenchmarkGEMM(b *testing.B) {
-	shapes := append(ModelGEMMShapes(nn.MLP(28, 28, nn.DefaultHidden, mnist.Classes), 64), SquareGEMM)
+	shapes := ModelGEMMShapes(nn.MLP(28, 28, nn.DefaultHidden, mnist.Classes), 64)
+	for _, s := range append(ModelGEMMShapes(nn.CNN(28, 28, mnist.Classes), 64), SquareGEMM) {
+		if !slices.Contains(shapes, s) {
+			shapes = append(shapes, s)
+		}
+	}
 	for _, name := range Names() {
 		b.Run(name, func(b *testing.B) {
 			g, err := OpenGEMM(name)
@@ -84,63 +90,76 @@ func BenchmarkGEMM(b *testing.B) {
 	}
 }
 
+// benchConfigs are the workloads BenchmarkStep and BenchmarkEpoch run:
+// the tutorial's mlp and the cnn.
+func benchConfigs(train *mnist.Dataset) []Config {
+	return []Config{TutorialConfig(train.Rows, train.Cols, nn.DefaultHidden), CNNConfig(train.Rows, train.Cols)}
+}
+
 // BenchmarkStep times single training steps of batch 64 on the real
 // training set (the steps wrap into new epochs), reporting samples/s.
 func BenchmarkStep(b *testing.B) {
 	train, test := realData(b)
-	cfg := TutorialConfig(train.Rows, train.Cols, nn.DefaultHidden)
 	for _, name := range Names() {
 		b.Run(name, func(b *testing.B) {
-			r := openRunner(b, name, cfg, train, test)
-			b.Run(cfg.Spec.String(), func(b *testing.B) {
-				if err := r.Reset(); err != nil {
-					b.Fatal(err)
-				}
-				if err := r.Step(); err != nil { // warm-up
-					b.Fatal(err)
-				}
-				if err := r.Sync(); err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if err := r.Step(); err != nil {
+			for _, cfg := range benchConfigs(train) {
+				b.Run(cfg.Spec.String(), func(b *testing.B) {
+					r := openRunner(b, name, cfg, train, test)
+					if err := r.Reset(); err != nil {
 						b.Fatal(err)
 					}
-				}
-				if err := r.Sync(); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				reportThroughput(b, cfg, b.N*cfg.Batch)
-			})
+					if err := r.Step(); err != nil { // warm-up
+						b.Fatal(err)
+					}
+					if err := r.Sync(); err != nil {
+						b.Fatal(err)
+					}
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						if err := r.Step(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := r.Sync(); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					reportThroughput(b, cfg, b.N*cfg.Batch)
+				})
+			}
 		})
 	}
 }
 
 // BenchmarkEpoch times whole epochs (60000 samples) on the real training
 // set, reporting samples/s. Each epoch starts from where the last ended.
+// The naive backend skips the cnn: an epoch of it takes about an hour
+// (BenchmarkStep/naive/cnn times its steps).
 func BenchmarkEpoch(b *testing.B) {
 	train, test := realData(b)
-	cfg := TutorialConfig(train.Rows, train.Cols, nn.DefaultHidden)
 	for _, name := range Names() {
 		b.Run(name, func(b *testing.B) {
-			r := openRunner(b, name, cfg, train, test)
-			b.Run(cfg.Spec.String(), func(b *testing.B) {
-				if err := r.Reset(); err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if err := r.Epoch(context.Background()); err != nil { // syncs before returning
+			for _, cfg := range benchConfigs(train) {
+				b.Run(cfg.Spec.String(), func(b *testing.B) {
+					if name == Naive && cfg.Spec.Model == "cnn" {
+						b.Skip("naive: a cnn epoch takes about an hour; see BenchmarkStep/naive/cnn")
+					}
+					r := openRunner(b, name, cfg, train, test)
+					if err := r.Reset(); err != nil {
 						b.Fatal(err)
 					}
-				}
-				b.StopTimer()
-				reportThroughput(b, cfg, b.N*train.Len())
-			})
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						if err := r.Epoch(context.Background()); err != nil { // syncs before returning
+							b.Fatal(err)
+						}
+					}
+					b.StopTimer()
+					reportThroughput(b, cfg, b.N*train.Len())
+				})
+			}
 		})
 	}
 }

@@ -31,7 +31,9 @@ func (s GEMMShape) FLOPs() float64 { return 2 * float64(s.M) * float64(s.N) * fl
 // ModelGEMMShapes lists the products one training step of spec runs on a
 // batch of batch samples, as nn.Model queues them (without duplicates):
 // each layer's forward pass x·Wᵀ (NT), its weight gradient dyᵀ·x (TN) and,
-// above the first layer, its input gradient dy·W (NN).
+// above the first layer, its input gradient dy·W (NN). For a convolution x
+// is the column matrix of its input (nn.ConvGeom): one row per sample and
+// output position, one column per kernel tap.
 func ModelGEMMShapes(spec nn.Spec, batch int) []GEMMShape {
 	var shapes []GEMMShape
 	seen := map[GEMMShape]bool{}
@@ -42,12 +44,26 @@ func ModelGEMMShapes(spec nn.Spec, batch int) []GEMMShape {
 		}
 	}
 	params := spec.Params()
+	var layers []nn.LayerSummary // the layers with parameters, in Params order
+	for _, l := range spec.Summary() {
+		if l.Params > 0 {
+			layers = append(layers, l)
+		}
+	}
 	for i := 0; i < len(params); i += 2 {
-		out, in := params[i].Shape[0], params[i].Shape[1]
-		add(GEMMShape{M: batch, N: out, K: in, TransB: true})
-		add(GEMMShape{M: out, N: in, K: batch, TransA: true})
+		w := params[i].Shape
+		out, in, rows := w[0], 1, batch
+		for _, d := range w[1:] {
+			in *= d
+		}
+		if len(w) == 4 { // a convolution: the output is [out, h, w] per sample
+			o := layers[i/2].Output
+			rows *= o[1] * o[2]
+		}
+		add(GEMMShape{M: rows, N: out, K: in, TransB: true})
+		add(GEMMShape{M: out, N: in, K: rows, TransA: true})
 		if i > 0 {
-			add(GEMMShape{M: batch, N: in, K: out})
+			add(GEMMShape{M: rows, N: in, K: out})
 		}
 	}
 	return shapes

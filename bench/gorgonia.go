@@ -77,7 +77,7 @@ func newGorgoniaRunner(cfg Config, train, test *mnist.Dataset) (Runner, error) {
 		solver: G.NewVanillaSolver(G.WithLearnRate(float64(cfg.LR))),
 		nets:   map[int]*gorgoniaNet{},
 		evals:  map[int]*gorgoniaNet{},
-		init:   nn.InitParams(cfg.Spec, cfg.Seed),
+		init:   cfg.Spec.TorchOrder(nn.InitParams(cfg.Spec, cfg.Seed)), // conv weights [out, in, kh, kw] as gorgonia's Conv2d takes them
 		perm:   make([]int32, train.Len()),
 		steps:  (train.Len() + cfg.Batch - 1) / cfg.Batch,
 	}
@@ -100,7 +100,7 @@ func newGorgoniaRunner(cfg Config, train, test *mnist.Dataset) (Runner, error) {
 	shapes := []struct {
 		rows     int
 		training bool
-	}{{cfg.Batch, true}, {train.Len() % cfg.Batch, true}, {min(1000, test.Len()), false}, {test.Len() % min(1000, test.Len()), false}}
+	}{{cfg.Batch, true}, {train.Len() % cfg.Batch, true}, {min(cfg.Spec.EvalBatch(), test.Len()), false}, {test.Len() % min(cfg.Spec.EvalBatch(), test.Len()), false}}
 	for _, s := range shapes {
 		if s.rows > 0 {
 			if _, err := r.net(s.rows, s.training); err != nil {
@@ -130,26 +130,13 @@ func (r *gorgoniaRunner) net(rows int, training bool) (n *gorgoniaNet, err error
 	spec := r.cfg.Spec
 	g := G.NewGraph()
 	n = &gorgoniaNet{rows: rows}
-	n.xv = tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(rows, spec.Inputs()))
-	n.x = G.NewMatrix(g, G.Float32, G.WithShape(rows, spec.Inputs()), G.WithName("x"), G.WithValue(n.xv))
-	h := n.x
-	params := spec.Params()
-	for i := 0; i < len(params); i += 2 {
-		w := G.NewMatrix(g, G.Float32, G.WithName(params[i].Name), G.WithValue(r.weights[i]))
-		b := G.NewVector(g, G.Float32, G.WithName(params[i+1].Name), G.WithValue(r.weights[i+1]))
-		n.learn = append(n.learn, w, b)
-		// h is (rows, in), w is (in, out), b is (out): h·w + b, then ReLU but after the last layer.
-		if h, err = G.Mul(h, w); err != nil {
-			return nil, fmt.Errorf("gorgonia: layer %d: %w", i/2+1, err)
+	var h *G.Node
+	if spec.Model == "cnn" {
+		if h, err = r.cnnLayers(g, n); err != nil {
+			return nil, err
 		}
-		if h, err = G.BroadcastAdd(h, b, nil, []byte{0}); err != nil {
-			return nil, fmt.Errorf("gorgonia: layer %d bias: %w", i/2+1, err)
-		}
-		if i+2 < len(params) {
-			if h, err = G.Rectify(h); err != nil {
-				return nil, fmt.Errorf("gorgonia: layer %d ReLU: %w", i/2+1, err)
-			}
-		}
+	} else if h, err = r.mlpLayers(g, n); err != nil {
+		return nil, err
 	}
 	if !training {
 		G.Read(h, &n.logits)
@@ -188,6 +175,34 @@ func (r *gorgoniaRunner) net(rows int, training bool) (n *gorgoniaNet, err error
 	n.vgs = G.NodesToValueGrads(n.learn)
 	cache[rows] = n
 	return n, nil
+}
+
+// mlpLayers builds the mlp's input node and layers in g and returns the logits.
+func (r *gorgoniaRunner) mlpLayers(g *G.ExprGraph, n *gorgoniaNet) (*G.Node, error) {
+	spec, rows := r.cfg.Spec, n.rows
+	n.xv = tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(rows, spec.Inputs()))
+	n.x = G.NewMatrix(g, G.Float32, G.WithShape(rows, spec.Inputs()), G.WithName("x"), G.WithValue(n.xv))
+	h := n.x
+	params := spec.Params()
+	var err error
+	for i := 0; i < len(params); i += 2 {
+		w := G.NewMatrix(g, G.Float32, G.WithName(params[i].Name), G.WithValue(r.weights[i]))
+		b := G.NewVector(g, G.Float32, G.WithName(params[i+1].Name), G.WithValue(r.weights[i+1]))
+		n.learn = append(n.learn, w, b)
+		// h is (rows, in), w is (in, out), b is (out): h·w + b, then ReLU but after the last layer.
+		if h, err = G.Mul(h, w); err != nil {
+			return nil, fmt.Errorf("gorgonia: layer %d: %w", i/2+1, err)
+		}
+		if h, err = G.BroadcastAdd(h, b, nil, []byte{0}); err != nil {
+			return nil, fmt.Errorf("gorgonia: layer %d bias: %w", i/2+1, err)
+		}
+		if i+2 < len(params) {
+			if h, err = G.Rectify(h); err != nil {
+				return nil, fmt.Errorf("gorgonia: layer %d ReLU: %w", i/2+1, err)
+			}
+		}
+	}
+	return h, nil
 }
 
 // recoverGorgonia turns a panic inside gorgonia (it panics on some failures
@@ -288,7 +303,7 @@ func (r *gorgoniaRunner) Losses() ([]float32, error) {
 func (r *gorgoniaRunner) TestAccuracy() (acc float64, err error) {
 	defer recoverGorgonia("evaluation", &err)
 	n := r.test.Len()
-	batch := min(1000, n)
+	batch := min(r.cfg.Spec.EvalBatch(), n)
 	correct := 0
 	for first := 0; first < n; first += batch {
 		net, err := r.net(min(batch, n-first), false)
@@ -328,7 +343,8 @@ func argmax(v []float32) int {
 	return best
 }
 
-// Params converts the weights back to nn's layout ((out, in) weights).
+// Params converts the weights back to nn's layout ((out, in) weights, the
+// cnn's first linear layer's columns in NHWC order).
 func (r *gorgoniaRunner) Params() ([]float32, error) {
 	p := make([]float32, r.cfg.Spec.NumParams())
 	for i, ps := range r.cfg.Spec.Params() {
@@ -340,7 +356,7 @@ func (r *gorgoniaRunner) Params() ([]float32, error) {
 			copy(dst, src)
 		}
 	}
-	return p, nil
+	return r.cfg.Spec.FromTorchOrder(p), nil
 }
 
 // Reset copies the initial parameters into the weight tensors the graphs share.

@@ -47,6 +47,7 @@ type Backend struct {
 	gather   gatherJob
 	colsums  colSumsJob
 	exps     []float64 // one row of softmax exponentials
+	conv     convScratch
 
 	forcePath *path // tests: compute every GEMM this way
 }

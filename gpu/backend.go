@@ -321,6 +321,12 @@ func (b *Backend) checkStatus() {
 	if s&statusLabel != 0 {
 		b.failf("SoftmaxCrossEntropy", "a label is outside [0, cols)")
 	}
+	if s&statusAffineIndex != 0 {
+		b.failf("GatherAffine", "an index in order is outside the data set (images.Len()/pixels images)")
+	}
+	if s&statusArgmax != 0 {
+		b.failf("MaxPool2DBackward", "an argmax entry is outside the pooling window")
+	}
 }
 
 // Gemm computes g.C as nn.Gemm describes.

@@ -6,7 +6,8 @@
 #                       print registers and spills per kernel
 #   make gpu-bins       build, here, what `make gpu-check` runs on a GPU
 #                       machine without Go: .gpu/mnist-cuda, .gpu/gpu.test,
-#                       .gpu/bench.test (stripped, -tags cuda)
+#                       .gpu/bench.test (stripped, -tags cuda), and the MNIST
+#                       files in .gpu/data; carry .gpu to the device
 #   make gpu-check      run on the GPU machine: gpu/gpu-check.sh
 #   make cuda-toolkit   install Debian's CUDA toolkit (nvcc, ptxas, cuda.h)
 
@@ -57,7 +58,10 @@ gpu-bins:
 		echo "CGO_ENABLED=1 $(GO) test -c -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/bench.test ./bench"; \
 		CGO_ENABLED=1 $(GO) test -c -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/bench.test ./bench; fi
 	cp gpu/gpu-check.sh $(GPU_DIR)/
+	@if [ -f $(DATA)/train-images-idx3-ubyte.gz ]; then mkdir -p $(GPU_DIR)/data && cp $(DATA)/*-ubyte.gz $(GPU_DIR)/data/; \
+	else echo "gpu-bins: no MNIST files in $(DATA) (make data): the GPU run's data benchmarks will skip"; fi
 	@du -sh $(GPU_DIR)
+	@test $$(du -sm $(GPU_DIR) | cut -f1) -lt 64 || { echo "gpu-bins: $(GPU_DIR) is 64 MiB or more: over the device tool's carry limit" >&2; exit 1; }
 
 gpu-check:
 	bash gpu/gpu-check.sh

@@ -80,6 +80,7 @@ func TestCUDA(t *testing.T) {
 		{"Gather", TestGatherEmu},
 		{"Optimisers", TestOptimisersEmu},
 		{"Training", TestTrainingMatchesReference},
+		{"CNNTraining", TestCNNTrainingMatchesReference},
 		{"RecordReplay", TestRecordReplay},
 		{"RecordRejectsHostOps", TestRecordRejectsHostOps},
 		{"Conformance", TestConformanceEmu}, // the nn/backendtest suite, on the GPU

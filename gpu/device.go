@@ -50,6 +50,11 @@ const (
 	kGather
 	kSGD
 	kAdam
+	kIm2Col
+	kCol2Im
+	kMaxPool
+	kMaxPoolBackward
+	kGatherAffine
 	numKernels
 )
 
@@ -65,6 +70,12 @@ var kernelNames = [numKernels]string{
 	kGather:       "gather_f32",
 	kSGD:          "sgd_f32",
 	kAdam:         "adam_f32",
+
+	kIm2Col:          "im2col_f32",
+	kCol2Im:          "col2im_f32",
+	kMaxPool:         "maxpool_f32",
+	kMaxPoolBackward: "maxpool_backward_f32",
+	kGatherAffine:    "gather_affine_f32",
 }
 
 func (k kernel) String() string {

@@ -21,6 +21,9 @@ var paramStructs = []struct {
 	{"argmax_params", argmaxParams{}, []kernel{kArgmax}},
 	{"gather_params", gatherParams{}, []kernel{kGather}},
 	{"optim_params", optimParams{}, []kernel{kSGD, kAdam}},
+	{"conv_params", convParams{}, []kernel{kIm2Col, kCol2Im}},
+	{"pool_params", poolParams{}, []kernel{kMaxPool, kMaxPoolBackward}},
+	{"gather_affine_params", gatherAffineParams{}, []kernel{kGatherAffine}},
 }
 
 // TestParamLayout checks each Go mirror of a params.h struct: its size

@@ -17,6 +17,8 @@ const (
 
 	statusGatherIndex = 1 // STATUS_GATHER_INDEX
 	statusLabel       = 2 // STATUS_LABEL
+	statusArgmax      = 4 // STATUS_ARGMAX
+	statusAffineIndex = 8 // STATUS_AFFINE_INDEX
 
 	xentThreads   = 512 // XENT_THREADS in ops.cu
 	colsumCols    = 32  // COLSUM_COLS
@@ -72,4 +74,27 @@ type optimParams struct {
 	beta1, beta2, eps   float32
 	stepSize            float32 // lr/(1-β1^t)
 	biasCorr2Sqrt       float32 // sqrt(1-β2^t)
+}
+
+type convParams struct {
+	cols, x        uint64
+	batch, h, w, c int32
+	kh, kw         int32
+	stride, pad    int32
+	outH, outW     int32
+}
+
+type poolParams struct {
+	x, y, argmax, status uint64
+	batch, h, w, c       int32
+	size, stride         int32
+	outH, outW           int32
+}
+
+type gatherAffineParams struct {
+	x, y, images, labels, order, affine, status uint64
+	start, rows, height, width                  int32
+	count                                       int32
+	scale, shift                                float32
+	unused                                      int32
 }

@@ -28,10 +28,14 @@ var gemmPTX string
 //go:embed ops.ptx
 var opsPTX string
 
+//go:embed conv.ptx
+var convPTX string
+
 // Modules are the PTX modules, one per .cu file.
 var Modules = []Module{
 	{"gemm", gemmPTX},
 	{"ops", opsPTX},
+	{"conv", convPTX},
 }
 
 // Entry is a kernel entry point declared in a PTX module.

@@ -31,7 +31,9 @@ enum {
 // bad in a way the host cannot check without reading device memory.
 enum {
 	STATUS_GATHER_INDEX = 1, // gather: order[start+r] outside the data set
-	STATUS_LABEL = 2         // softmax_xent: a label outside [0, cols)
+	STATUS_LABEL = 2,        // softmax_xent: a label outside [0, cols)
+	STATUS_ARGMAX = 4,       // maxpool_backward: an argmax outside the window
+	STATUS_AFFINE_INDEX = 8  // gather_affine: order[start+r] outside the data set
 };
 
 // gemm_f32: C = alpha·op(A)·op(B) + beta·C, then + bias, ReLU, mask (nn.Gemm).
@@ -111,5 +113,42 @@ typedef struct {
 	float step_size;      // Adam: lr/(1-β1^t)
 	float bias_corr2_sqrt; // Adam: sqrt(1-β2^t)
 } optim_params;
+
+// im2col_f32: the column matrix of a convolution over an NHWC batch;
+// col2im_f32: its adjoint (nn.ConvGeom, nn.Backend.Im2Col and Col2Im).
+typedef struct {
+	uint64_t cols; // float*, (batch·out_h·out_w)×(c·kh·kw)
+	uint64_t x;    // float*, batch×h×w×c: the input (im2col) or dx (col2im)
+	int32_t batch, h, w, c;
+	int32_t kh, kw, stride, pad;
+	int32_t out_h, out_w;
+} conv_params;
+
+// maxpool_f32 and maxpool_backward_f32 (nn.PoolGeom, nn.Backend.MaxPool2D
+// and MaxPool2DBackward).
+typedef struct {
+	uint64_t x;      // float*, batch×h×w×c: the input (forward) or dx (backward)
+	uint64_t y;      // float*, batch×out_h×out_w×c: the output (forward) or dy (backward)
+	uint64_t argmax; // int32*, like y; 0 for none (forward only)
+	uint64_t status; // uint32*, STATUS_ARGMAX is set on a bad argmax (backward)
+	int32_t batch, h, w, c;
+	int32_t size, stride, out_h, out_w;
+} pool_params;
+
+// gather_affine_f32: gather_f32 with every image resampled bilinearly
+// through its affine map (nn.Backend.GatherAffine).
+typedef struct {
+	uint64_t x;      // float*, rows×height·width
+	uint64_t y;      // int32*, rows
+	uint64_t images; // uint8*, count×height·width
+	uint64_t labels; // uint8*, count
+	uint64_t order;  // int32*
+	uint64_t affine; // float*, 6 per position of order
+	uint64_t status; // uint32*, STATUS_AFFINE_INDEX is set on a bad index
+	int32_t start, rows, height, width;
+	int32_t count; // number of images: valid indices are [0, count)
+	float scale, shift;
+	int32_t unused; // keeps the size a multiple of 8 without hidden padding
+} gather_affine_params;
 
 #endif

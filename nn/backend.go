@@ -92,8 +92,9 @@ type Gemm struct {
 // Upload returns its own misuse errors (a wrong type or length) without
 // making them sticky; Download returns the sticky error first. A buffer
 // belongs to the backend instance that allocated it: using it with another
-// is an error. Out-of-range labels (SoftmaxCrossEntropy) and order entries
-// (Gather) are errors too, reported by the op's Sync at the latest.
+// is an error. Out-of-range labels (SoftmaxCrossEntropy), order entries
+// (Gather, GatherAffine) and argmax entries (MaxPool2DBackward) are errors
+// too, reported by the op's Sync at the latest.
 //
 // A Backend is not safe for concurrent use: use it from one goroutine (a GPU
 // backend documents which).
@@ -140,6 +141,46 @@ type Backend interface {
 	//	y[r]   = int32(labels[i])
 	// order is int32, images and labels are uint8.
 	Gather(x, y, images, labels, order Buffer, start, rows, pixels int, scale, shift float32)
+	// GatherAffine is Gather with every image resampled through an affine
+	// map, for data augmentation: for r < rows, with i = order[start+r],
+	// a = affine[6·(start+r) : 6·(start+r)+6] (float32; one map per position
+	// of order) and every output pixel (ox, oy) of the height×width image,
+	//	sx = a0·ox + a1·oy + a2,  sy = a3·ox + a4·oy + a5
+	//	x0 = floor(sx), y0 = floor(sy), tx = sx − x0, ty = sy − y0
+	//	v  = (1−ty)·((1−tx)·P(x0, y0) + tx·P(x0+1, y0)) + ty·((1−tx)·P(x0, y0+1) + tx·P(x0+1, y0+1))
+	//	x[r, oy·width+ox] = v·scale + shift;  y[r] = int32(labels[i])
+	// where P(px, py) = float32(images[i·height·width + py·width + px]) inside
+	// the image and 0 outside it, and v = 0 unless −1 < sx < width and
+	// −1 < sy < height (which also covers NaN maps). The identity map
+	// (1, 0, 0, 0, 1, 0) reproduces Gather.
+	GatherAffine(x, y, images, labels, order, affine Buffer, start, rows, height, width int, scale, shift float32)
+
+	// Im2Col writes the receptive fields of the NHWC batch x
+	// (g.InputLen() elements) as the rows of cols (g.Rows()×g.Cols()), the
+	// columns in PyTorch's weight order, with S = g.Stride, P = g.Pad:
+	//	cols[(b·OH + oh)·OW + ow, (c·KH + kh)·KW + kw] = x[b, oh·S − P + kh, ow·S − P + kw, c]
+	// and 0 where that position is in the padding. See ConvGeom for the
+	// GEMMs that make a convolution of it.
+	Im2Col(cols, x Buffer, g ConvGeom)
+	// Col2Im is the adjoint of Im2Col: it sets every element of dx (the
+	// NHWC batch, g.InputLen() elements) to the sum of the elements of cols
+	// (g.Rows()×g.Cols()) that Im2Col copies it to, and to 0 where no window
+	// covers it. With cols the gradient of a loss with respect to Im2Col's
+	// output, dx is the gradient with respect to its input.
+	Col2Im(dx, cols Buffer, g ConvGeom)
+	// MaxPool2D sets y (NHWC, g.OutputLen() elements) to the maxima of the
+	// windows of x (g.InputLen() elements), with S = g.Stride:
+	//	y[b, oh, ow, c] = max over i, j < g.Size of x[b, oh·S + i, ow·S + j, c]
+	// and, when argmax (int32, like y) is not nil, argmax[b, oh, ow, c] to
+	// i·Size + j of the first maximum in row-major window order. A NaN
+	// counts as larger than any number (it propagates, as in PyTorch).
+	MaxPool2D(y, argmax, x Buffer, g PoolGeom)
+	// MaxPool2DBackward sets dx (g.InputLen() elements) to the gradient
+	// with respect to MaxPool2D's input, from dy (the gradient with respect
+	// to its output) and the argmax that MaxPool2D wrote: every dy element
+	// is added to the input element its argmax names, and the others are
+	// 0. An argmax entry outside [0, Size²) is an error.
+	MaxPool2DBackward(dx, dy, argmax Buffer, g PoolGeom)
 
 	// SGD updates params in place (all buffers of equal length, else an
 	// error; velocity may be nil when momentum is 0), exactly as

@@ -13,7 +13,7 @@ import (
 type Classifier struct {
 	Info   ModelInfo
 	params []float32
-	layers []linearLayer
+	layers []layer
 	table  [256]float32 // pixel → normalised input
 }
 
@@ -54,23 +54,96 @@ func (c *Classifier) Probabilities(pixels []uint8) ([]float64, error) {
 		x[i] = c.table[p]
 	}
 	for _, l := range c.layers {
-		w := c.params[l.Weight.Offset : l.Weight.Offset+l.Weight.Size()] // (Out, In)
-		b := c.params[l.Bias.Offset : l.Bias.Offset+l.Bias.Size()]       // (Out)
-		y := make([]float32, l.Out)
-		for o := range y {
-			row := w[o*l.In : (o+1)*l.In]
-			sum := b[o]
-			for i, v := range x {
-				sum += row[i] * v
-			}
-			if l.ReLU && sum < 0 {
-				sum = 0
-			}
-			y[o] = sum
+		switch l.Kind {
+		case linearLayer:
+			x = c.linear(l, x)
+		case convLayer:
+			x = c.conv(l, x)
+		case poolLayer:
+			x = maxPool(l, x)
 		}
-		x = y
 	}
 	return softmax(x), nil
+}
+
+// linear returns x·Wᵀ + b for one sample, then the ReLU if the layer has one.
+func (c *Classifier) linear(l layer, x []float32) []float32 {
+	in := l.In.len()
+	w := c.params[l.Weight.Offset : l.Weight.Offset+l.Weight.Size()] // (Out, In)
+	b := c.params[l.Bias.Offset : l.Bias.Offset+l.Bias.Size()]       // (Out)
+	y := make([]float32, l.Out.C)
+	for o := range y {
+		row := w[o*in : (o+1)*in]
+		sum := b[o]
+		for i, v := range x {
+			sum += row[i] * v
+		}
+		y[o] = activate(sum, l.ReLU)
+	}
+	return y
+}
+
+// conv returns the convolution of one sample x (H×W×C, NHWC) with the
+// layer's weights [Out, C, KH, KW], plus bias, then the ReLU if the layer
+// has one: y[oy, ox, o] = b[o] + Σ_c,i,j w[o, c, i, j]·x[oy·S−P+i, ox·S−P+j, c].
+func (c *Classifier) conv(l layer, x []float32) []float32 {
+	g := l.Conv
+	w := c.params[l.Weight.Offset : l.Weight.Offset+l.Weight.Size()]
+	b := c.params[l.Bias.Offset : l.Bias.Offset+l.Bias.Size()]
+	oh, ow, out := g.OutH(), g.OutW(), l.Out.C
+	y := make([]float32, oh*ow*out)
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			for o := 0; o < out; o++ {
+				sum := b[o]
+				for ch := 0; ch < g.C; ch++ {
+					for i := 0; i < g.KH; i++ {
+						iy := oy*g.Stride - g.Pad + i
+						if iy < 0 || iy >= g.H {
+							continue
+						}
+						for j := 0; j < g.KW; j++ {
+							ix := ox*g.Stride - g.Pad + j
+							if ix < 0 || ix >= g.W {
+								continue
+							}
+							sum += w[((o*g.C+ch)*g.KH+i)*g.KW+j] * x[(iy*g.W+ix)*g.C+ch]
+						}
+					}
+				}
+				y[(oy*ow+ox)*out+o] = activate(sum, l.ReLU)
+			}
+		}
+	}
+	return y
+}
+
+// maxPool returns the maxima of the Size×Size windows of one sample x (NHWC).
+func maxPool(l layer, x []float32) []float32 {
+	g := l.Pool
+	oh, ow := g.OutH(), g.OutW()
+	y := make([]float32, oh*ow*g.C)
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			for ch := 0; ch < g.C; ch++ {
+				best := float32(math.Inf(-1))
+				for i := 0; i < g.Size; i++ {
+					for j := 0; j < g.Size; j++ {
+						best = max(best, x[((oy*g.Stride+i)*g.W+ox*g.Stride+j)*g.C+ch])
+					}
+				}
+				y[(oy*ow+ox)*g.C+ch] = best
+			}
+		}
+	}
+	return y
+}
+
+func activate(v float32, relu bool) float32 {
+	if relu && v < 0 {
+		return 0
+	}
+	return v
 }
 
 func softmax(logits []float32) []float64 {

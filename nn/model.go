@@ -9,17 +9,23 @@ import (
 // Model is a network built on a Backend: its parameters and their gradients
 // live in two flat buffers (one optimiser launch updates everything), and the
 // activations of the largest batch it will see are allocated once.
+//
+// Activations are NHWC: a convolution's output is the rows×channels matrix
+// its GEMM writes, and flattening it costs nothing.
 type Model struct {
 	Spec    Spec
 	Backend Backend
 	Params  Buffer // every parameter, in Spec.Params order
 	Grads   Buffer // their gradients, same layout
 
-	layers   []linearLayer
+	layers   []layer
 	maxBatch int
-	acts     []Buffer // acts[i] is the output of layer i (maxBatch × Out), after its ReLU
-	dacts    []Buffer // dacts[i] is the loss gradient with respect to acts[i]
-	weights  []Buffer // views of Params
+	acts     []Buffer // acts[i] is the output of layer i (maxBatch × Out), after its ReLU; nil for a flatten
+	dacts    []Buffer // dacts[i] is the loss gradient with respect to acts[i]; nil for a flatten
+	cols     []Buffer // conv layers: the column matrix of the input, then its gradient
+	argmax   []Buffer // pool layers: the position of each window's maximum (int32)
+	ones     Buffer   // 1s, as many as a convolution's output rows: its bias gradient is ones·dy
+	weights  []Buffer // views of Params (nil for layers without parameters)
 	biases   []Buffer
 	dweights []Buffer // views of Grads
 	dbiases  []Buffer
@@ -45,25 +51,82 @@ func NewModel(b Backend, spec Spec, maxBatch int) (*Model, error) {
 		m.Close()
 		return nil, err
 	}
+	k := len(m.layers)
+	m.acts, m.dacts, m.cols, m.argmax = make([]Buffer, k), make([]Buffer, k), make([]Buffer, k), make([]Buffer, k)
+	m.weights, m.biases, m.dweights, m.dbiases = make([]Buffer, k), make([]Buffer, k), make([]Buffer, k), make([]Buffer, k)
+	if err := m.allocOnes(); err != nil {
+		m.Close()
+		return nil, err
+	}
 	for i, l := range m.layers {
-		act, err := m.alloc(Float32, maxBatch*l.Out, fmt.Sprintf("layer %d activations", i+1))
-		if err != nil {
+		if err := m.allocLayer(i, l); err != nil {
 			m.Close()
 			return nil, err
 		}
-		dact, err := m.alloc(Float32, maxBatch*l.Out, fmt.Sprintf("layer %d gradients", i+1))
-		if err != nil {
-			m.Close()
-			return nil, err
+		if l.hasParams() {
+			m.weights[i] = m.Params.Slice(l.Weight.Offset, l.Weight.Size())
+			m.biases[i] = m.Params.Slice(l.Bias.Offset, l.Bias.Size())
+			m.dweights[i] = m.Grads.Slice(l.Weight.Offset, l.Weight.Size())
+			m.dbiases[i] = m.Grads.Slice(l.Bias.Offset, l.Bias.Size())
 		}
-		m.acts = append(m.acts, act)
-		m.dacts = append(m.dacts, dact)
-		m.weights = append(m.weights, m.Params.Slice(l.Weight.Offset, l.Weight.Size()))
-		m.biases = append(m.biases, m.Params.Slice(l.Bias.Offset, l.Bias.Size()))
-		m.dweights = append(m.dweights, m.Grads.Slice(l.Weight.Offset, l.Weight.Size()))
-		m.dbiases = append(m.dbiases, m.Grads.Slice(l.Bias.Offset, l.Bias.Size()))
 	}
 	return m, nil
+}
+
+// allocOnes allocates and fills the vector of 1s that the convolutions'
+// bias gradients multiply, when there are convolutions.
+func (m *Model) allocOnes() error {
+	n := 0
+	for i, l := range m.layers {
+		if l.Kind == convLayer {
+			n = max(n, m.conv(i, m.maxBatch).Rows())
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	var err error
+	if m.ones, err = m.alloc(Float32, n, "bias-gradient ones"); err != nil {
+		return err
+	}
+	ones := make([]float32, n)
+	for i := range ones {
+		ones[i] = 1
+	}
+	return m.Backend.Upload(m.ones, ones)
+}
+
+// allocLayer allocates layer i's activations, gradients and scratch.
+func (m *Model) allocLayer(i int, l layer) error {
+	if l.Kind == flattenLayer {
+		return nil
+	}
+	var err error
+	what := func(s string) string { return fmt.Sprintf("layer %d %s", i+1, s) }
+	size := m.maxBatch * l.Out.len()
+	if m.acts[i], err = m.alloc(Float32, size, what("activations")); err != nil {
+		return err
+	}
+	switch l.Kind {
+	case convLayer:
+		g := m.conv(i, m.maxBatch)
+		if m.cols[i], err = m.alloc(Float32, g.Rows()*g.Cols(), what("column matrix")); err != nil {
+			return err
+		}
+	case poolLayer:
+		if m.argmax[i], err = m.alloc(Int32, size, what("pooling positions")); err != nil {
+			return err
+		}
+	}
+	// A layer followed by a pool needs its output only for the pool's
+	// forward pass: the pool's backward pass reads the argmax alone, so the
+	// gradient can take the activations' place.
+	if i+1 < len(m.layers) && m.layers[i+1].Kind == poolLayer {
+		m.dacts[i] = m.acts[i]
+		return nil
+	}
+	m.dacts[i], err = m.alloc(Float32, size, what("gradients"))
+	return err
 }
 
 func (m *Model) alloc(t DType, n int, what string) (Buffer, error) {
@@ -73,6 +136,20 @@ func (m *Model) alloc(t DType, n int, what string) (Buffer, error) {
 	}
 	m.owned = append(m.owned, buf)
 	return buf, nil
+}
+
+// conv returns layer i's convolution for a batch of rows samples.
+func (m *Model) conv(i, rows int) ConvGeom {
+	g := m.layers[i].Conv
+	g.Batch = rows
+	return g
+}
+
+// pool returns layer i's pooling for a batch of rows samples.
+func (m *Model) pool(i, rows int) PoolGeom {
+	g := m.layers[i].Pool
+	g.Batch = rows
+	return g
 }
 
 // MaxBatch returns the largest batch Forward accepts.
@@ -123,20 +200,58 @@ func (m *Model) ParamsHost() ([]float32, error) {
 	return p, nil
 }
 
-// Forward queues the forward pass of rows samples x (rows × inputs) and
-// returns the logits buffer (rows × classes, valid until the next Forward).
+// output returns the buffer holding layer i's output for input x: its
+// activations, or for a flatten its input's.
+func (m *Model) output(i int, x Buffer) Buffer {
+	for ; i >= 0; i-- {
+		if m.layers[i].Kind != flattenLayer {
+			return m.acts[i]
+		}
+	}
+	return x
+}
+
+// input returns the buffer holding layer i's input.
+func (m *Model) input(i int, x Buffer) Buffer { return m.output(i-1, x) }
+
+// outputGrad returns the buffer holding the gradient with respect to layer
+// i's output (nil for the input of the network, which gets none).
+func (m *Model) outputGrad(i int) Buffer {
+	for ; i >= 0; i-- {
+		if m.layers[i].Kind != flattenLayer {
+			return m.dacts[i]
+		}
+	}
+	return nil
+}
+
+// Forward queues the forward pass of rows samples x (rows × inputs, each
+// image row-major: NHWC with one channel) and returns the logits buffer
+// (rows × classes, valid until the next Forward).
 func (m *Model) Forward(x Buffer, rows int) Buffer {
 	b := m.Backend
-	in := x
 	for i, l := range m.layers {
-		// in is (rows, l.In), weight is (l.Out, l.In): out = in·weightᵀ + bias.
-		b.Gemm(Gemm{
-			TransB: true, M: rows, N: l.Out, K: l.In, Alpha: 1,
-			A: in, B: m.weights[i], C: m.acts[i], Bias: m.biases[i], ReLU: l.ReLU,
-		})
-		in = m.acts[i]
+		in, out := m.input(i, x), m.acts[i]
+		switch l.Kind {
+		case linearLayer:
+			// in is (rows, In), weight is (Out, In): out = in·weightᵀ + bias.
+			b.Gemm(Gemm{
+				TransB: true, M: rows, N: l.Out.C, K: l.In.len(), Alpha: 1,
+				A: in, B: m.weights[i], C: out, Bias: m.biases[i], ReLU: l.ReLU,
+			})
+		case convLayer:
+			// cols is (rows·OH·OW, C·KH·KW), weight is (Out, C·KH·KW): out = cols·weightᵀ + bias.
+			g := m.conv(i, rows)
+			b.Im2Col(m.cols[i], in, g)
+			b.Gemm(Gemm{
+				TransB: true, M: g.Rows(), N: l.Out.C, K: g.Cols(), Alpha: 1,
+				A: m.cols[i], B: m.weights[i], C: out, Bias: m.biases[i], ReLU: l.ReLU,
+			})
+		case poolLayer:
+			b.MaxPool2D(out, m.argmax[i], in, m.pool(i, rows))
+		}
 	}
-	return in
+	return m.Logits()
 }
 
 // Logits returns the buffer Forward writes the logits to.
@@ -148,23 +263,47 @@ func (m *Model) LogitsGrad() Buffer { return m.dacts[len(m.dacts)-1] }
 
 // Backward queues the backward pass for the batch x that the last Forward
 // saw, reading the logits' gradient from LogitsGrad and writing every
-// parameter's gradient into Grads (overwriting, not accumulating).
+// parameter's gradient into Grads (overwriting, not accumulating). It
+// overwrites activations that the backward pass no longer needs.
 func (m *Model) Backward(x Buffer, rows int) {
 	b := m.Backend
 	for i := len(m.layers) - 1; i >= 0; i-- {
 		l := m.layers[i]
-		in := x
-		if i > 0 {
-			in = m.acts[i-1]
-		}
-		dout := m.dacts[i] // (rows, l.Out)
-		// dW (l.Out, l.In) = doutᵀ · in
-		b.Gemm(Gemm{TransA: true, M: l.Out, N: l.In, K: rows, Alpha: 1, A: dout, B: in, C: m.dweights[i]})
-		// db (l.Out) = Σ_rows dout
-		b.ColumnSums(m.dbiases[i], dout, rows, l.Out)
-		if i > 0 {
-			// din (rows, l.In) = dout · W, zero where the ReLU below was inactive.
-			b.Gemm(Gemm{M: rows, N: l.In, K: l.Out, Alpha: 1, A: dout, B: m.weights[i], C: m.dacts[i-1], Mask: m.acts[i-1]})
+		in, dout, din := m.input(i, x), m.dacts[i], m.outputGrad(i-1)
+		switch l.Kind {
+		case linearLayer:
+			// dout is (rows, Out). dW (Out, In) = doutᵀ·in; db = Σ_rows dout.
+			b.Gemm(Gemm{TransA: true, M: l.Out.C, N: l.In.len(), K: rows, Alpha: 1, A: dout, B: in, C: m.dweights[i]})
+			b.ColumnSums(m.dbiases[i], dout, rows, l.Out.C)
+			if l.InputGrad {
+				// din (rows, In) = dout·W, zero where the ReLU below was inactive.
+				g := Gemm{M: rows, N: l.In.len(), K: l.Out.C, Alpha: 1, A: dout, B: m.weights[i], C: din}
+				if l.ReLUInput {
+					g.Mask = in
+				}
+				b.Gemm(g)
+			}
+		case convLayer:
+			// dout is (rows·OH·OW, Out). dW (Out, C·KH·KW) = doutᵀ·cols; db (1, Out) = ones·dout,
+			// a GEMM rather than ColumnSums: it has tens of thousands of rows
+			// and few columns, which a GEMM splits over K and ColumnSums does not.
+			g := m.conv(i, rows)
+			b.Gemm(Gemm{TransA: true, M: l.Out.C, N: g.Cols(), K: g.Rows(), Alpha: 1, A: dout, B: m.cols[i], C: m.dweights[i]})
+			b.Gemm(Gemm{M: 1, N: l.Out.C, K: g.Rows(), Alpha: 1, A: m.ones, B: dout, C: m.dbiases[i]})
+			if l.InputGrad {
+				// dcols = dout·W replaces cols, then Col2Im sums it into din.
+				b.Gemm(Gemm{M: g.Rows(), N: g.Cols(), K: l.Out.C, Alpha: 1, A: dout, B: m.weights[i], C: m.cols[i]})
+				b.Col2Im(din, m.cols[i], g)
+				if l.ReLUInput {
+					b.ReLUBackward(din, in, rows*l.In.len())
+				}
+			}
+		case poolLayer:
+			// The pool's output gradient was masked by its consumer (see
+			// layer.ReLUInput), which is the ReLU before the pool's backward pass.
+			if l.InputGrad {
+				b.MaxPool2DBackward(din, dout, m.argmax[i], m.pool(i, rows))
+			}
 		}
 	}
 }

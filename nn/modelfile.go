@@ -33,11 +33,12 @@ type ModelInfo struct {
 }
 
 // modelTensors converts a flat parameter vector into the named tensors of
-// spec, shaped as in PyTorch's state_dict.
+// spec, shaped and ordered as in PyTorch's state_dict.
 func modelTensors(spec Spec, params []float32) ([]safetensors.Tensor, error) {
 	if len(params) != spec.NumParams() {
 		return nil, fmt.Errorf("%d parameters for a %s, which has %d", len(params), spec, spec.NumParams())
 	}
+	params = spec.TorchOrder(params)
 	var ts []safetensors.Tensor
 	for _, p := range spec.Params() {
 		ts = append(ts, safetensors.FromFloat32s(p.Name, p.Shape, params[p.Offset:p.Offset+p.Size()]))
@@ -117,10 +118,10 @@ func checkDigest(path string, f *safetensors.File) error {
 	return nil
 }
 
-// LoadModel reads a model file: ours, or a state_dict of a PyTorch MLP saved
-// with safetensors (the architecture is then inferred from the tensor shapes,
-// for square images, without normalisation). Every tensor is checked against
-// the architecture.
+// LoadModel reads a model file: ours, or a state_dict of a PyTorch MLP or
+// CNN (see MLP and CNN) saved with safetensors (the architecture is then
+// inferred from the tensor shapes, for square images, without
+// normalisation). Every tensor is checked against the architecture.
 func LoadModel(path string) ([]float32, ModelInfo, error) {
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
@@ -139,7 +140,7 @@ func modelFromFile(path string, f *safetensors.File) ([]float32, ModelInfo, erro
 			return nil, info, fmt.Errorf("%s: metadata mnist_go is not valid: %v", path, err)
 		}
 	} else {
-		spec, err := inferMLP(f)
+		spec, err := inferSpec(f)
 		if err != nil {
 			return nil, info, fmt.Errorf("%s: not a model file of ours and %v", path, err)
 		}
@@ -160,10 +161,38 @@ func modelFromFile(path string, f *safetensors.File) ([]float32, ModelInfo, erro
 		}
 		copy(params[p.Offset:], v)
 	}
+	params = info.Spec.FromTorchOrder(params)
 	if i := firstNonFinite(params); i >= 0 {
 		return nil, info, fmt.Errorf("%s: parameter %d is %v: the model diverged when it was trained", path, i, params[i])
 	}
 	return params, info, nil
+}
+
+// inferSpec recovers the spec of a state_dict without our metadata: a cnn
+// when model.0.weight is a convolution's, else an mlp.
+func inferSpec(f *safetensors.File) (Spec, error) {
+	if t, ok := f.Get("model.0.weight"); ok && len(t.Shape) == 4 {
+		return inferCNN(f)
+	}
+	return inferMLP(f)
+}
+
+// inferCNN recovers a cnn's spec from the shape of its first linear layer
+// (model.7.weight, [128, 64·s·s]) and its last (model.9.weight): the
+// square input whose convolutions and pools leave exactly s×s, 4·s + 12
+// pixels wide (28 for MNIST).
+func inferCNN(f *safetensors.File) (Spec, error) {
+	fc1, ok1 := f.Get("model.7.weight")
+	fc2, ok2 := f.Get("model.9.weight")
+	if !ok1 || !ok2 || len(fc1.Shape) != 2 || len(fc2.Shape) != 2 {
+		return Spec{}, fmt.Errorf("has a convolution model.0.weight but not the cnn's linear layers model.7 and model.9 (Conv2d, ReLU, MaxPool2d, Conv2d, ReLU, MaxPool2d, Flatten, Linear, ReLU, Linear)")
+	}
+	cells := fc1.Shape[1] / cnnChannel2
+	side := int(math.Round(math.Sqrt(float64(cells))))
+	if side < 1 || side*side*cnnChannel2 != fc1.Shape[1] {
+		return Spec{}, fmt.Errorf("model.7.weight takes %d inputs, not the %d channels of a square image the cnn's convolutions leave", fc1.Shape[1], cnnChannel2)
+	}
+	return CNN(4*side+12, 4*side+12, fc2.Shape[0]), nil
 }
 
 // inferMLP recovers an mlp's spec from the shapes of model.<i>.weight

@@ -8,8 +8,12 @@ import (
 
 // Spec describes a network architecture: enough to build the model, to name
 // its parameters as PyTorch does and to refuse a checkpoint of another shape.
+//
+// Two architectures exist. "mlp" is the tutorial's multi-layer perceptron,
+// nn.Sequential(Flatten, Linear, ReLU, …, Linear) with the Hidden widths.
+// "cnn" is a fixed convolutional network (see CNN); Hidden is empty.
 type Spec struct {
-	Model   string // "mlp"
+	Model   string // "mlp" or "cnn"
 	Rows    int    // input image height
 	Cols    int    // input image width
 	Hidden  []int  // hidden layer widths of an mlp, input side first
@@ -19,16 +23,50 @@ type Spec struct {
 // DefaultHidden is the PyTorch tutorial's MLP: 784-64-32-10.
 var DefaultHidden = []int{64, 32}
 
+// Models lists the architectures a Spec may name.
+var Models = []string{"mlp", "cnn"}
+
 // MLP returns the spec of a multi-layer perceptron on rows×cols images.
 func MLP(rows, cols int, hidden []int, classes int) Spec {
 	return Spec{Model: "mlp", Rows: rows, Cols: cols, Hidden: append([]int(nil), hidden...), Classes: classes}
+}
+
+// The CNN's fixed architecture (see CNN).
+const (
+	cnnKernel   = 5   // both convolutions are 5×5, stride 1, no padding
+	cnnPool     = 2   // both max-pools are 2×2, stride 2
+	cnnChannels = 32  // the first convolution's output channels
+	cnnChannel2 = 64  // the second's
+	cnnHidden   = 128 // the hidden linear layer's width
+)
+
+// CNN returns the spec of the convolutional network on rows×cols images
+// (one channel), PyTorch's
+//
+//	nn.Sequential(Conv2d(1, 32, 5), ReLU(), MaxPool2d(2), Conv2d(32, 64, 5), ReLU(), MaxPool2d(2),
+//	              Flatten(), Linear(64·h·w, 128), ReLU(), Linear(128, classes))
+//
+// where h×w is what the convolutions and pools leave of the image: 4×4 of
+// MNIST's 28×28, so the first linear layer is 1024→128.
+func CNN(rows, cols, classes int) Spec {
+	return Spec{Model: "cnn", Rows: rows, Cols: cols, Classes: classes}
+}
+
+// EvalBatch returns the batch size evaluation uses by default: 1000 for
+// the mlp, 256 for the cnn, whose activations and column matrices take
+// about 0.4 MB per sample.
+func (s Spec) EvalBatch() int {
+	if s.Model == "cnn" {
+		return 256
+	}
+	return 1000
 }
 
 // Inputs returns the number of input features (pixels).
 func (s Spec) Inputs() int { return s.Rows * s.Cols }
 
 // String names the architecture compactly: "mlp-64-32" (input and output
-// sizes are those of the data set).
+// sizes are those of the data set), or "cnn".
 func (s Spec) String() string {
 	var b strings.Builder
 	b.WriteString(s.Model)
@@ -40,8 +78,8 @@ func (s Spec) String() string {
 
 // Validate reports a spec no model can be built from.
 func (s Spec) Validate() error {
-	if s.Model != "mlp" {
-		return fmt.Errorf("unknown model %q: the available model is mlp", s.Model)
+	if s.Model != "mlp" && s.Model != "cnn" {
+		return fmt.Errorf("unknown model %q: the available models are %s", s.Model, strings.Join(Models, " and "))
 	}
 	if s.Rows < 1 || s.Cols < 1 {
 		return fmt.Errorf("model input %d×%d: must be at least 1×1", s.Rows, s.Cols)
@@ -52,6 +90,23 @@ func (s Spec) Validate() error {
 	for _, h := range s.Hidden {
 		if h < 1 {
 			return fmt.Errorf("hidden layer width %d: must be at least 1", h)
+		}
+	}
+	if s.Model == "cnn" {
+		if len(s.Hidden) > 0 {
+			return fmt.Errorf("the cnn has a fixed architecture: hidden widths %v are for the mlp", s.Hidden)
+		}
+		for _, l := range s.layers() {
+			var err error
+			switch l.Kind {
+			case convLayer:
+				err = l.Conv.Validate()
+			case poolLayer:
+				err = l.Pool.Validate()
+			}
+			if err != nil {
+				return fmt.Errorf("the cnn cannot take %d×%d images (at least 16×16): %v", s.Rows, s.Cols, err)
+			}
 		}
 	}
 	return nil
@@ -83,6 +138,13 @@ type ParamSpec struct {
 	Shape  []int  // PyTorch shape, e.g. [64 784] (out, in) for a linear weight
 	Offset int    // first element in the flat parameter vector
 	FanIn  int    // inputs of the layer, for initialisation
+
+	// FlattenedHWC is set for the weight of a linear layer whose inputs are
+	// an activation of height×width×channels flattened: the flat vector
+	// holds its columns in our NHWC order (h, w, c), PyTorch's tensor in
+	// its NCHW order (c, h, w). Files hold PyTorch's order (TorchOrder and
+	// FromTorchOrder convert).
+	FlattenedHWC []int
 }
 
 // Size returns the number of elements.
@@ -94,38 +156,13 @@ func (p ParamSpec) Size() int {
 	return n
 }
 
-// Layer is one linear layer of an mlp, as indices into Params.
-type linearLayer struct {
-	In, Out int
-	Weight  ParamSpec // [Out, In]
-	Bias    ParamSpec // [Out]
-	ReLU    bool      // followed by a ReLU (every layer but the last)
-}
-
-// layers lays out the mlp's linear layers and their parameters in PyTorch's
-// order. The names follow the tutorial's module, whose nn.Sequential is
-// Flatten, Linear, ReLU, Linear, ReLU, Linear: linear layer i is entry 2i+1.
-func (s Spec) layers() []linearLayer {
-	widths := append(append([]int{s.Inputs()}, s.Hidden...), s.Classes)
-	var out []linearLayer
-	off := 0
-	for i := 0; i+1 < len(widths); i++ {
-		in, o := widths[i], widths[i+1]
-		idx := 2*i + 1
-		w := ParamSpec{Name: fmt.Sprintf("model.%d.weight", idx), Shape: []int{o, in}, Offset: off, FanIn: in}
-		off += o * in
-		b := ParamSpec{Name: fmt.Sprintf("model.%d.bias", idx), Shape: []int{o}, Offset: off, FanIn: in}
-		off += o
-		out = append(out, linearLayer{In: in, Out: o, Weight: w, Bias: b, ReLU: i+2 < len(widths)})
-	}
-	return out
-}
-
 // Params lists the parameter tensors in PyTorch's state_dict order.
 func (s Spec) Params() []ParamSpec {
 	var ps []ParamSpec
 	for _, l := range s.layers() {
-		ps = append(ps, l.Weight, l.Bias)
+		if l.hasParams() {
+			ps = append(ps, l.Weight, l.Bias)
+		}
 	}
 	return ps
 }
@@ -140,14 +177,22 @@ func (s Spec) NumParams() int {
 }
 
 // FLOPsPerSample returns the floating-point operations of one training step
-// per sample: forward, weight gradients and input gradients (2 per
-// multiply-add; the first layer needs no input gradient).
+// per sample: the GEMMs of the forward pass, of the weight gradients and of
+// the input gradients (2 per multiply-add; the first layer with parameters
+// needs no input gradient). Im2Col, pooling and elementwise work is not
+// counted.
 func (s Spec) FLOPsPerSample() float64 {
 	var macs float64
-	for i, l := range s.layers() {
-		m := float64(l.In * l.Out)
+	for _, l := range s.layers() {
+		if !l.hasParams() {
+			continue
+		}
+		m := float64(l.Weight.Size())
+		if l.Kind == convLayer {
+			m *= float64(l.Conv.OutH() * l.Conv.OutW())
+		}
 		macs += 2 * m // forward and weight gradient
-		if i > 0 {
+		if l.InputGrad {
 			macs += m // input gradient
 		}
 	}

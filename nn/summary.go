@@ -10,22 +10,48 @@ import (
 // it: for the tutorial's MLP, Flatten, Linear, ReLU, Linear, ReLU, Linear.
 type LayerSummary struct {
 	Name   string // PyTorch module path, e.g. "model.1"
-	Type   string // "Flatten", "Linear", "ReLU"
-	Output []int  // output shape per sample
+	Type   string // "Flatten", "Linear", "ReLU", "Conv2d", "MaxPool2d"
+	Output []int  // output shape per sample, as PyTorch has it (C, H, W for images)
 	Params int    // trainable parameters
 	Detail string // e.g. "in=784 out=64"
 }
 
+// torchShape is a per-sample shape as PyTorch writes it: [C, H, W] for an
+// image, [n] for a vector.
+func torchShape(s shape) []int {
+	if s.H == 1 && s.W == 1 {
+		return []int{s.C}
+	}
+	return []int{s.C, s.H, s.W}
+}
+
 // Summary lists the layers of the network spec describes, input side first.
 func (s Spec) Summary() []LayerSummary {
-	rows := []LayerSummary{{Name: "model.0", Type: "Flatten", Output: []int{s.Inputs()}, Detail: fmt.Sprintf("%d×%d → %d", s.Rows, s.Cols, s.Inputs())}}
-	for i, l := range s.layers() {
-		rows = append(rows, LayerSummary{
-			Name: fmt.Sprintf("model.%d", 2*i+1), Type: "Linear", Output: []int{l.Out},
-			Params: l.Weight.Size() + l.Bias.Size(), Detail: fmt.Sprintf("in=%d out=%d", l.In, l.Out),
-		})
+	var rows []LayerSummary
+	for _, l := range s.layers() {
+		r := LayerSummary{Name: fmt.Sprintf("model.%d", l.Index), Output: torchShape(l.Out)}
+		switch l.Kind {
+		case flattenLayer:
+			r.Type = "Flatten"
+			if l.In.C == 1 {
+				r.Detail = fmt.Sprintf("%d×%d → %d", l.In.H, l.In.W, l.Out.C)
+			} else {
+				r.Detail = fmt.Sprintf("%d×%d×%d → %d", l.In.C, l.In.H, l.In.W, l.Out.C)
+			}
+		case linearLayer:
+			r.Type, r.Detail = "Linear", fmt.Sprintf("in=%d out=%d", l.In.len(), l.Out.C)
+		case convLayer:
+			r.Type = "Conv2d"
+			r.Detail = fmt.Sprintf("in=%d out=%d kernel=%d×%d stride=%d padding=%d", l.In.C, l.Out.C, l.Conv.KH, l.Conv.KW, l.Conv.Stride, l.Conv.Pad)
+		case poolLayer:
+			r.Type, r.Detail = "MaxPool2d", fmt.Sprintf("kernel=%d stride=%d", l.Pool.Size, l.Pool.Stride)
+		}
+		if l.hasParams() {
+			r.Params = l.Weight.Size() + l.Bias.Size()
+		}
+		rows = append(rows, r)
 		if l.ReLU {
-			rows = append(rows, LayerSummary{Name: fmt.Sprintf("model.%d", 2*i+2), Type: "ReLU", Output: []int{l.Out}})
+			rows = append(rows, LayerSummary{Name: fmt.Sprintf("model.%d", l.Index+1), Type: "ReLU", Output: torchShape(l.Out)})
 		}
 	}
 	return rows

@@ -20,7 +20,8 @@ type TrainConfig struct {
 	Shuffle   bool   // a new seeded order every epoch (else data set order)
 	Norm      Normalization
 	LogEvery  int // steps between loss read-backs; 0 means 100
-	EvalBatch int // batch size for evaluation; 0 means 1000
+	EvalBatch int // batch size for evaluation; 0 means Spec.EvalBatch()
+	Augment   Augmentation
 
 	// NoRecord keeps a Recorder backend from replaying recorded epochs
 	// (for comparisons; the results are the same either way).
@@ -42,6 +43,9 @@ func (c TrainConfig) Validate(trainSamples int) error {
 		return fmt.Errorf("normalisation std %g: must be positive (or 0 for none)", c.Norm.Std)
 	}
 	if err := c.Schedule.Validate(); err != nil {
+		return err
+	}
+	if err := c.Augment.Validate(); err != nil {
 		return err
 	}
 	return c.Optimizer.WithDefaults().Validate()
@@ -100,6 +104,8 @@ type Trainer struct {
 	epochRec   Recording // one recorded epoch of steps, see replayable
 	epochRecLR float32   // the learning rate baked into epochRec
 	order      Buffer    // int32 visiting order of the current epoch
+	affine     Buffer    // with Augment: the current epoch's GatherAffine maps, one per position
+	maps       []float32 // their host copy
 	x          Buffer    // batch × pixels
 	y          Buffer    // batch labels
 	losses     Buffer    // one mean loss per step of an epoch
@@ -119,7 +125,7 @@ func NewTrainer(b Backend, spec Spec, cfg TrainConfig, train, test *mnist.Datase
 			spec.Rows, spec.Cols, train.Rows, train.Cols, test.Rows, test.Cols)
 	}
 	if cfg.EvalBatch == 0 {
-		cfg.EvalBatch = 1000
+		cfg.EvalBatch = spec.EvalBatch()
 	}
 	t := &Trainer{Config: cfg, orderEpoch: -1}
 	var err error
@@ -161,6 +167,12 @@ func NewTrainer(b Backend, spec Spec, cfg TrainConfig, train, test *mnist.Datase
 			return nil, fmt.Errorf("allocate training buffers: %w", err)
 		}
 	}
+	if cfg.Augment.Enabled() {
+		if t.affine, err = b.Alloc(Float32, train.Len()*AffineParams); err != nil {
+			return nil, fmt.Errorf("allocate the augmentation maps: %w", err)
+		}
+		t.maps = make([]float32, train.Len()*AffineParams)
+	}
 	t.host = make([]float32, steps)
 	t.perm = make([]int32, train.Len())
 	return t, nil
@@ -190,7 +202,7 @@ func (t *Trainer) Close() {
 	}
 	if t.Model != nil {
 		b := t.Model.Backend
-		for _, buf := range []Buffer{t.order, t.x, t.y, t.losses} {
+		for _, buf := range []Buffer{t.order, t.affine, t.x, t.y, t.losses} {
 			if buf != nil {
 				b.Free(buf)
 			}
@@ -327,7 +339,8 @@ func (t *Trainer) Reset(params []float32) error {
 }
 
 // beginEpoch uploads the visiting order of the epoch in progress, once:
-// the seeded permutation for that epoch, or file order without Shuffle.
+// the seeded permutation for that epoch, or file order without Shuffle;
+// with Augment, the epoch's maps too.
 func (t *Trainer) beginEpoch() error {
 	if t.orderEpoch == t.Pos.Epoch {
 		return nil
@@ -341,6 +354,13 @@ func (t *Trainer) beginEpoch() error {
 	}
 	if err := t.Model.Backend.Upload(t.order, t.perm); err != nil {
 		return err
+	}
+	if t.affine != nil {
+		src := t.Train.Source
+		t.Config.Augment.Maps(t.maps, src.Rows, src.Cols, t.Config.Seed, t.Pos.Epoch)
+		if err := t.Model.Backend.Upload(t.affine, t.maps); err != nil {
+			return err
+		}
 	}
 	t.orderEpoch = t.Pos.Epoch
 	return nil
@@ -362,7 +382,12 @@ func (t *Trainer) queueStepAt(s, update int, lr float32) {
 	scale, shift := cfg.Norm.ScaleShift()
 	first := s * cfg.Batch
 	rows := min(cfg.Batch, t.Train.Len()-first)
-	b.Gather(t.x, t.y, t.Train.Images, t.Train.Labels, t.order, first, rows, t.Train.Pixels(), scale, shift)
+	if t.affine != nil {
+		src := t.Train.Source
+		b.GatherAffine(t.x, t.y, t.Train.Images, t.Train.Labels, t.order, t.affine, first, rows, src.Rows, src.Cols, scale, shift)
+	} else {
+		b.Gather(t.x, t.y, t.Train.Images, t.Train.Labels, t.order, first, rows, t.Train.Pixels(), scale, shift)
+	}
 	m.Forward(t.x, rows)
 	b.SoftmaxCrossEntropy(t.losses.Slice(s, 1), m.LogitsGrad(), m.Logits(), t.y, rows, m.Spec.Classes)
 	m.Backward(t.x, rows)

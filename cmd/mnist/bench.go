@@ -12,7 +12,6 @@ import (
 
 	"github.com/mnist-go/mnist/bench"
 	"github.com/mnist-go/mnist/mnist"
-	"github.com/mnist-go/mnist/nn"
 )
 
 func benchCommand() *cli.Command {
@@ -33,7 +32,7 @@ func benchCommand() *cli.Command {
 			"added to the table, marked with the file it came from, and the speed-ups are computed against it.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "backends", Usage: "comma-separated entries to run, e.g. cpu,cuda,gorgonia,naive (default: every registered backend that opens here, and gorgonia)"},
-			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "architecture: mlp"},
+			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "architecture: mlp or cnn (plain SGD at --lr either way)"},
 			&cli.StringFlag{Name: "hidden", Value: "64,32", Usage: "hidden layer widths of the mlp"},
 			&cli.IntFlag{Name: "batch", Value: 64, Usage: "samples per step"},
 			&cli.Float64Flag{Name: "lr", Value: 0.005, Usage: "learning rate of plain SGD"},
@@ -81,9 +80,10 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	hidden, err := nn.ParseHidden(c.String("hidden"))
-	if err != nil {
-		return usageError{err}
+	// The model flags, checked before the data is loaded (the spec itself
+	// waits for the data's image size).
+	if _, err := specFromModelFlags(c, 28, 28); err != nil {
+		return err
 	}
 	opt := bench.Options{Warmup: c.Int("warmup"), Runs: c.Int("runs"), Epochs: c.Int("epochs")}
 	if err := opt.Validate(); err != nil {
@@ -100,14 +100,15 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	spec, err := specFromModelFlags(c, train.Rows, train.Cols)
+	if err != nil {
+		return err
+	}
 	cfg := bench.Config{
-		Spec:  nn.Spec{Model: c.String("model"), Rows: train.Rows, Cols: train.Cols, Hidden: hidden, Classes: mnist.Classes},
+		Spec:  spec,
 		Batch: c.Int("batch"),
 		LR:    float32(c.Float64("lr")),
 		Seed:  c.Uint64("seed"),
-	}
-	if err := cfg.Spec.Validate(); err != nil {
-		return usageError{err}
 	}
 	if cfg.Batch > train.Len() {
 		return usageErrorf("--batch %d is larger than the training set (%d samples in %s)", cfg.Batch, train.Len(), dir)

@@ -87,7 +87,7 @@ func evalAction(c *cli.Context) error {
 
 // evaluate runs a model over a whole data set on b.
 func evaluate(b nn.Backend, params []float32, info nn.ModelInfo, ds *mnist.Dataset) (*nn.Evaluation, error) {
-	m, err := nn.NewModel(b, info.Spec, min(1000, ds.Len()))
+	m, err := nn.NewModel(b, info.Spec, min(info.Spec.EvalBatch(), ds.Len()))
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/mnist-go/mnist/mnist"
 	"github.com/mnist-go/mnist/nn"
 )
 
@@ -14,7 +13,7 @@ func summaryCommand() *cli.Command {
 		Name:  "summary",
 		Usage: "print a network's layers, output shapes and parameter counts (or a Graphviz graph with --dot)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "an architecture (mlp) or a model file"},
+			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "an architecture (mlp or cnn) or a model file"},
 			&cli.StringFlag{Name: "hidden", Value: "64,32", Usage: "hidden layer widths, for an architecture"},
 			&cli.BoolFlag{Name: "dot", Usage: "print a Graphviz digraph (render with `dot -Tpng`)"},
 		},
@@ -43,13 +42,8 @@ func specFromFlags(c *cli.Context) (nn.Spec, error) {
 		_, info, err := nn.LoadModel(name)
 		return info.Spec, err
 	}
-	hidden, err := nn.ParseHidden(c.String("hidden"))
+	spec, err := specFromModelFlags(c, 28, 28)
 	if err != nil {
-		return nn.Spec{}, usageError{err}
-	}
-	spec := nn.MLP(28, 28, hidden, mnist.Classes)
-	spec.Model = name
-	if err := spec.Validate(); err != nil {
 		return nn.Spec{}, usageErrorf("--model %s: not a model file, and %v", name, err)
 	}
 	return spec, nil

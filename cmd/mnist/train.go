@@ -39,7 +39,7 @@ func trainCommand() *cli.Command {
 			"--checkpoint-every epochs and when training is interrupted (Ctrl-C or SIGTERM: the step in\n" +
 			"progress finishes first; a second signal exits at once). --resume continues exactly.",
 		Flags: append(backendFlags(),
-			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "architecture: mlp"},
+			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "architecture: mlp, or cnn (its own recipe: Adam, cosine schedule; see the README)"},
 			&cli.StringFlag{Name: "hidden", Value: "64,32", Usage: "hidden layer widths of the mlp"},
 			&cli.IntFlag{Name: "epochs", Value: defaultEpochs, Usage: "passes over the training set"},
 			&cli.IntFlag{Name: "batch", Value: defaultBatch, Usage: "samples per step"},
@@ -52,6 +52,7 @@ func trainCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the initialisation and the shuffle"},
 			&cli.BoolFlag{Name: "no-shuffle", Usage: "visit the training set in file order every epoch"},
 			&cli.BoolFlag{Name: "no-normalize", Usage: "feed pixels as p/255 instead of normalising with MNIST's mean and std"},
+			&cli.BoolFlag{Name: "augment", Usage: "resample every training image with a random shift (up to 2 px) and rotation (up to 10°), seeded"},
 			&cli.StringFlag{Name: "preset", Usage: "tutorial: the PyTorch tutorial's exact settings"},
 			&cli.StringFlag{Name: "out", Value: "model.safetensors", Usage: "where to save the trained model"},
 			&cli.IntFlag{Name: "checkpoint-every", Value: 1, Usage: "epochs between checkpoints (0: only when interrupted)"},

@@ -32,7 +32,7 @@ type trainOptions struct {
 // its checkpoint, and refuses them on the command line (but --epochs, which
 // may extend the run).
 var hyperFlags = []string{"model", "hidden", "batch", "lr", "schedule", "optimizer", "momentum",
-	"nesterov", "weight-decay", "seed", "no-shuffle", "no-normalize", "preset"}
+	"nesterov", "weight-decay", "seed", "no-shuffle", "no-normalize", "preset", "augment"}
 
 // applyPreset sets the preset's values on every flag the user did not set.
 func applyPreset(c *cli.Context) error {
@@ -79,17 +79,17 @@ func parseTrainOptions(c *cli.Context, rows, cols int) (*trainOptions, error) {
 }
 
 func (opt *trainOptions) fromFlags(c *cli.Context, rows, cols int) error {
+	if err := applyModelDefaults(c); err != nil {
+		return err
+	}
 	if err := applyPreset(c); err != nil {
 		return err
 	}
-	hidden, err := nn.ParseHidden(c.String("hidden"))
+	spec, err := specFromModelFlags(c, rows, cols)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	opt.spec = nn.Spec{Model: c.String("model"), Rows: rows, Cols: cols, Hidden: hidden, Classes: mnist.Classes}
-	if err := opt.spec.Validate(); err != nil {
-		return usageError{err}
-	}
+	opt.spec = spec
 	norm := nn.MNISTNormalization
 	if c.Bool("no-normalize") {
 		norm = nn.Normalization{}
@@ -108,6 +108,9 @@ func (opt *trainOptions) fromFlags(c *cli.Context, rows, cols int) error {
 		Seed:    c.Uint64("seed"),
 		Shuffle: !c.Bool("no-shuffle"),
 		Norm:    norm,
+	}
+	if c.Bool("augment") {
+		opt.cfg.Augment = nn.DefaultAugmentation
 	}
 	if opt.cfg.Optimizer.Name == "adam" && !c.IsSet("momentum") {
 		opt.cfg.Optimizer.Momentum = 0 // the sgd default does not apply
@@ -165,7 +168,7 @@ func (opt *trainOptions) hyperparameters(b nn.Backend) map[string]string {
 		"model": opt.spec.String(), "params": fmt.Sprint(opt.spec.NumParams()), "epochs": fmt.Sprint(c.Epochs),
 		"batch": fmt.Sprint(c.Batch), "optimizer": describeOptimizer(c), "seed": fmt.Sprint(c.Seed),
 		"shuffle": fmt.Sprint(c.Shuffle), "normalization": fmt.Sprintf("mean=%g std=%g", c.Norm.Mean, c.Norm.Std),
-		"backend": b.Name(), "device": b.Device(),
+		"backend": b.Name(), "device": b.Device(), "augmentation": c.Augment.String(),
 	}
 }
 
@@ -196,6 +199,9 @@ func describeOptimizer(cfg nn.TrainConfig) string {
 	}
 	if o.WeightDecay != 0 {
 		s += fmt.Sprintf(" weight_decay=%g", o.WeightDecay)
+	}
+	if cfg.Augment.Enabled() {
+		s += " augment"
 	}
 	return s
 }

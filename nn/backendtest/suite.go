@@ -47,10 +47,16 @@ func Run(t *testing.T, open func(t *testing.T) nn.Backend) {
 	t.Run("SoftmaxCrossEntropy", s.testSoftmaxCrossEntropy)
 	t.Run("SoftmaxCrossEntropyStability", s.testSoftmaxStability)
 	t.Run("Gather", s.testGather)
+	t.Run("GatherAffine", s.testGatherAffine)
+	t.Run("Im2Col", s.testIm2Col)
+	t.Run("Col2Im", s.testCol2Im)
+	t.Run("MaxPool2D", s.testMaxPool2D)
+	t.Run("MaxPool2DBackward", s.testMaxPool2DBackward)
 	t.Run("SGD", s.testSGD)
 	t.Run("Adam", s.testAdam)
 	t.Run("Training", s.testTraining)
 	t.Run("GradientCheck", s.testGradientCheck)
+	t.Run("ConvGradientCheck", s.testConvGradientCheck)
 }
 
 type suite struct {

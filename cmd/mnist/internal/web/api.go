@@ -41,7 +41,7 @@ type PixelsRequest struct {
 // ModelInfo is the answer of GET /api/model, from the checkpoint's metadata.
 type ModelInfo struct {
 	Name         string  `json:"name"`         // e.g. "mlp-64-32"
-	Architecture string  `json:"architecture"` // layer widths, e.g. "784-64-32-10"
+	Architecture string  `json:"architecture"` // layer widths, e.g. "784-64-32-10" or "28×28-conv32-pool-conv64-pool-1024-128-10"
 	Parameters   int     `json:"parameters"`
 	Rows         int     `json:"rows"`
 	Cols         int     `json:"cols"`
@@ -85,9 +85,25 @@ func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request) {
 		widths = append(widths, strconv.Itoa(h))
 	}
 	widths = append(widths, strconv.Itoa(spec.Classes))
+	arch := strings.Join(widths, "-")
+	if spec.Model != "mlp" {
+		// The layers, e.g. "28×28-conv32-pool-conv64-pool-1024-128-10".
+		parts := []string{fmt.Sprintf("%d×%d", spec.Rows, spec.Cols)}
+		for _, l := range spec.Summary() {
+			switch l.Type {
+			case "Conv2d":
+				parts = append(parts, fmt.Sprintf("conv%d", l.Output[0]))
+			case "MaxPool2d":
+				parts = append(parts, "pool")
+			case "Flatten", "Linear":
+				parts = append(parts, strconv.Itoa(l.Output[0]))
+			}
+		}
+		arch = strings.Join(parts, "-")
+	}
 	writeJSON(w, http.StatusOK, ModelInfo{
 		Name:         s.name,
-		Architecture: strings.Join(widths, "-"),
+		Architecture: arch,
 		Parameters:   spec.NumParams(),
 		Rows:         spec.Rows,
 		Cols:         spec.Cols,

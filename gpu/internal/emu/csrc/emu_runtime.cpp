@@ -31,6 +31,11 @@ void argmax_f32(const argmax_params p);
 void gather_f32(const gather_params p);
 void sgd_f32(const optim_params p);
 void adam_f32(const optim_params p);
+void im2col_f32(const conv_params p);
+void col2im_f32(const conv_params p);
+void maxpool_f32(const pool_params p);
+void maxpool_backward_f32(const pool_params p);
+void gather_affine_f32(const gather_affine_params p);
 }
 
 namespace {
@@ -53,6 +58,11 @@ const Kernel kernels[] = {
 	KERNEL(gather_f32, gather_params),
 	KERNEL(sgd_f32, optim_params),
 	KERNEL(adam_f32, optim_params),
+	KERNEL(im2col_f32, conv_params),
+	KERNEL(col2im_f32, conv_params),
+	KERNEL(maxpool_f32, pool_params),
+	KERNEL(maxpool_backward_f32, pool_params),
+	KERNEL(gather_affine_f32, gather_affine_params),
 };
 #undef KERNEL
 
@@ -296,6 +306,26 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(optim_params, weight_decay); OFF(optim_params, beta1); OFF(optim_params, beta2); OFF(optim_params, eps);
 		OFF(optim_params, step_size); OFF(optim_params, bias_corr2_sqrt);
 		return sizeof(optim_params);
+	}
+	if (strcmp(which, "conv_params") == 0) {
+		OFF(conv_params, cols); OFF(conv_params, x); OFF(conv_params, batch); OFF(conv_params, h);
+		OFF(conv_params, w); OFF(conv_params, c); OFF(conv_params, kh); OFF(conv_params, kw);
+		OFF(conv_params, stride); OFF(conv_params, pad); OFF(conv_params, out_h); OFF(conv_params, out_w);
+		return sizeof(conv_params);
+	}
+	if (strcmp(which, "pool_params") == 0) {
+		OFF(pool_params, x); OFF(pool_params, y); OFF(pool_params, argmax); OFF(pool_params, status);
+		OFF(pool_params, batch); OFF(pool_params, h); OFF(pool_params, w); OFF(pool_params, c);
+		OFF(pool_params, size); OFF(pool_params, stride); OFF(pool_params, out_h); OFF(pool_params, out_w);
+		return sizeof(pool_params);
+	}
+	if (strcmp(which, "gather_affine_params") == 0) {
+		OFF(gather_affine_params, x); OFF(gather_affine_params, y); OFF(gather_affine_params, images);
+		OFF(gather_affine_params, labels); OFF(gather_affine_params, order); OFF(gather_affine_params, affine);
+		OFF(gather_affine_params, status); OFF(gather_affine_params, start); OFF(gather_affine_params, rows);
+		OFF(gather_affine_params, height); OFF(gather_affine_params, width); OFF(gather_affine_params, count);
+		OFF(gather_affine_params, scale); OFF(gather_affine_params, shift); OFF(gather_affine_params, unused);
+		return sizeof(gather_affine_params);
 	}
 #undef OFF
 	return 0;

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mnist-go/mnist/mnist"
+	"github.com/mnist-go/mnist/nn"
+)
+
+// cnnRecipe is nn.CNNRecipe as flag values: it applies to every flag of
+// `mnist train --model cnn` that the user did not set.
+func cnnRecipe() map[string]string {
+	r := nn.CNNRecipe()
+	return map[string]string{
+		"epochs":    strconv.Itoa(r.Epochs),
+		"batch":     strconv.Itoa(r.Batch),
+		"lr":        strconv.FormatFloat(float64(r.Schedule.Base), 'g', -1, 32),
+		"optimizer": r.Optimizer.Name,
+		"schedule":  r.Schedule.Name,
+	}
+}
+
+// applyModelDefaults sets the recipe of the architecture --model names on
+// every flag the user did not set (the mlp's recipe is the flags' own
+// defaults).
+func applyModelDefaults(c *cli.Context) error {
+	if c.String("model") != "cnn" {
+		return nil
+	}
+	if c.IsSet("preset") {
+		return usageErrorf("--preset %s trains the tutorial's mlp: it cannot be combined with --model cnn", c.String("preset"))
+	}
+	recipe := cnnRecipe()
+	for _, name := range sortedKeys(recipe) {
+		if !c.IsSet(name) {
+			if err := c.Set(name, recipe[name]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// specFromModelFlags returns the architecture that --model and --hidden
+// name, for rows×cols images: the mlp with the --hidden widths, or the cnn,
+// whose architecture is fixed, so that an explicit --hidden is refused.
+func specFromModelFlags(c *cli.Context, rows, cols int) (nn.Spec, error) {
+	name := c.String("model")
+	if name == "cnn" {
+		if c.IsSet("hidden") {
+			return nn.Spec{}, usageErrorf("--hidden %s: the cnn's architecture is fixed (conv 5×5 32, pool, conv 5×5 64, pool, linear 128); --hidden sets the widths of the mlp", c.String("hidden"))
+		}
+		spec := nn.CNN(rows, cols, mnist.Classes)
+		if err := spec.Validate(); err != nil {
+			return nn.Spec{}, usageError{err}
+		}
+		return spec, nil
+	}
+	hidden, err := nn.ParseHidden(c.String("hidden"))
+	if err != nil {
+		return nn.Spec{}, usageError{err}
+	}
+	spec := nn.Spec{Model: name, Rows: rows, Cols: cols, Hidden: hidden, Classes: mnist.Classes}
+	if err := spec.Validate(); err != nil {
+		return nn.Spec{}, usageError{err}
+	}
+	return spec, nil
+}
