@@ -14,15 +14,17 @@ GO        ?= go
 BIN       ?= bin
 DATA      ?= data
 MODEL     ?= model.safetensors
-# Packages whose tests start goroutines: also run under the race detector.
+# Packages whose tests start goroutines: also run under the race detector
+# (-short: the long end-to-end runs are covered by `unit`).
 RACE_PKGS ?= ./cpu/... ./nn/... ./mnist/... ./gpu/handover ./cmd/...
 # Bounded fuzzing of every parser of untrusted input: target, package, time.
 FUZZ      ?= FuzzReadIDX:./mnist:20s FuzzDecode:./nn/safetensors:5s \
-             FuzzReader:./nn/tfevents:5s FuzzDecode:./mnist/digitize:5s
+             FuzzReader:./nn/tfevents:5s FuzzDecode:./mnist/digitize:5s \
+             FuzzDigitize:./mnist/digitize:5s
 
 include gpu/cuda.mk
 
-.PHONY: all build run data test lint unit race fuzz test-cuda clean
+.PHONY: all build run data test lint unit race fuzz cross asm asm-check test-cuda clean
 
 all: build
 
@@ -44,7 +46,7 @@ data: build
 run: data
 	$(BIN)/mnist --data-dir $(DATA) train --out $(MODEL)
 
-test: lint unit race fuzz test-cuda
+test: lint unit race fuzz cross asm-check test-cuda
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -55,7 +57,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 race:
-	CGO_ENABLED=1 $(GO) test -count=1 -race $(RACE_PKGS)
+	CGO_ENABLED=1 $(GO) test -count=1 -race -short $(RACE_PKGS)
 
 fuzz:
 	@set -e; for f in $(FUZZ); do \
@@ -63,6 +65,38 @@ fuzz:
 		echo "$(GO) test -run '^$$' -fuzz '^$$target\$$' -fuzztime $$time $$pkg"; \
 		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $$time $$pkg; \
 	done
+
+# Other CPUs run the pure-Go kernels: build and vet for linux/arm64 and
+# darwin/arm64, test amd64 with -tags noasm, and run the cpu package's tests
+# as linux/arm64 under qemu-user where it is installed (.ci/install-deps qemu).
+# (gpu's tests need cgo, which cross-compiling turns off.)
+CROSS_PKGS ?= ./cpu/... ./nn/... ./mnist/... ./cmd/... ./bench/... ./kernels/...
+cross:
+	GOOS=linux GOARCH=arm64 $(GO) build ./...
+	GOOS=linux GOARCH=arm64 $(GO) vet $(CROSS_PKGS)
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=darwin GOARCH=arm64 $(GO) vet $(CROSS_PKGS)
+	$(GO) test -count=1 -short -tags noasm ./cpu/... ./nn/...
+	@if command -v qemu-aarch64 >/dev/null; then \
+		echo "GOARCH=arm64 $(GO) test -count=1 -short -exec qemu-aarch64 ./cpu/"; \
+		GOARCH=arm64 $(GO) test -count=1 -short -exec qemu-aarch64 ./cpu/; \
+	else echo "cross: no qemu-aarch64 here: arm64 tests not run (.ci/install-deps qemu)"; fi
+
+# The SIMD kernels (cpu/kernels_amd64.s, its Go declarations and tables) are
+# generated with avo by cpu/internal/asmgen, a module of its own. `make asm`
+# regenerates them; asm-check fails if the committed files are stale.
+ASM_OUT := cpu/kernels_amd64.s cpu/kernels_amd64.go cpu/kerneltab_amd64.go
+asm:
+	$(GO) generate ./cpu/
+asm-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	(cd cpu/internal/asmgen && $(GO) run . -out $$tmp/kernels_amd64.s -stubs $$tmp/kernels_amd64.go \
+		-tab $$tmp/kerneltab_amd64.go -pkg cpu) && status=0 && \
+	for f in $(ASM_OUT); do \
+		tail -n +2 $$tmp/$$(basename $$f) >$$tmp/new; tail -n +2 $$f >$$tmp/old; \
+		if ! cmp -s $$tmp/new $$tmp/old; then \
+			echo "$$f is stale: run make asm and commit it" >&2; status=1; fi; \
+	done; [ $$status = 0 ] && echo "asm-check: $(ASM_OUT) match their generator"
 
 # With the CUDA toolkit: vet and test the cuda build (GPU tests skip with the
 # driver's reason where no device answers) and check the committed PTX.

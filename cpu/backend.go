@@ -86,10 +86,11 @@ func New(opts ...Option) *Backend {
 	}
 	cfg.threads = max(cfg.threads, 1)
 	b := &Backend{core: host.NewCore("cpu"), pool: newPool(cfg.threads, cfg.spin)}
-	b.device = fmt.Sprintf("%s (%d threads, pure Go)", cpuModel(), cfg.threads)
+	threads := fmt.Sprintf("%d threads", cfg.threads)
 	if cfg.threads == 1 {
-		b.device = fmt.Sprintf("%s (1 thread, pure Go)", cpuModel())
+		threads = "1 thread"
 	}
+	b.device = fmt.Sprintf("%s (%s, %s)", cpuModel(), threads, defaultKernels.describe())
 	// A backend dropped without Close still stops its helpers.
 	runtime.AddCleanup(b, func(p *pool) { p.stop() }, b.pool)
 	return b
@@ -122,7 +123,8 @@ func (b *Backend) Sync() error { return b.core.Sync() }
 // Name returns "cpu".
 func (b *Backend) Name() string { return "cpu" }
 
-// Device describes the processor, e.g. "AMD EPYC (2 threads, pure Go)".
+// Device describes the processor, the threads and the kernels, e.g.
+// "AMD EPYC (2 threads, AVX-512 kernels)" or "Apple M2 (8 threads, pure Go)".
 func (b *Backend) Device() string { return b.device }
 
 // Threads returns the number of threads ops are split across.

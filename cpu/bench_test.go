@@ -122,12 +122,22 @@ type benchBackend struct {
 	open func() nn.Backend
 }
 
+// benchBackends returns the backends to compare: the default one (the
+// fastest kernel path, all threads), one thread on each kernel path this
+// CPU runs (cpu-avx512-1thread, cpu-avx2-1thread, cpu-go-1thread), and the
+// naive reference.
 func benchBackends() []benchBackend {
-	return []benchBackend{
+	bs := []benchBackend{
 		{"cpu", func() nn.Backend { return cpu.New() }},
 		{"cpu-1thread", func() nn.Backend { return cpu.New(cpu.WithThreads(1)) }},
-		{"naive", func() nn.Backend { return naive.New() }},
 	}
+	for _, path := range cpu.KernelPaths() {
+		bs = append(bs, benchBackend{"cpu-" + path + "-1thread", func() nn.Backend {
+			b, _ := cpu.NewWithKernels(path, cpu.WithThreads(1))
+			return b
+		}})
+	}
+	return append(bs, benchBackend{"naive", func() nn.Backend { return naive.New() }})
 }
 
 // The tutorial's training set: 60000 images, 938 batches of 64 per epoch; the

@@ -13,6 +13,36 @@ type gatherJob struct {
 	pixels       int
 	scale, shift float32
 	touched      []paddedByte // per worker
+	ks           *kernelSet   // SIMD conversion when ks.simd()
+
+	// The next batch's images (the rows of order after this batch), which
+	// the ops of the step prefetch a few at a time (prefetchAhead).
+	ahead     []int32
+	aheadImgs []uint8
+}
+
+// prefetchPerOp is how many images of the next batch each op prefetches:
+// the dozen ops of a training step cover a batch of 64, and a few dozen
+// cache lines at a time do not stall an op waiting for free miss buffers.
+var prefetchPerOp = 6
+
+// prefetchAhead asks the cache for a few more images of the next batch
+// (see Gather). It is a hint: the order buffer may have changed since.
+func (b *Backend) prefetchAhead() {
+	j := &b.gather
+	if len(j.ahead) == 0 {
+		return
+	}
+	n := min(prefetchPerOp, len(j.ahead))
+	for _, i := range j.ahead[:n] {
+		if i >= 0 && j.pixels > 0 && (int(i)+1)*j.pixels <= len(j.aheadImgs) {
+			j.ks.prefetch(&j.aheadImgs[int(i)*j.pixels], j.pixels)
+		}
+	}
+	j.ahead = j.ahead[n:]
+	if len(j.ahead) == 0 {
+		j.aheadImgs = nil // do not keep the data set alive
+	}
 }
 
 // paddedByte is a byte on a cache line of its own.
@@ -41,6 +71,13 @@ func (j *gatherJob) do(w, phase, c int) {
 		}
 	}
 	j.touched[w].v = touched // keeps the reads; per worker, so no race
+	if j.ks.simd() {
+		for r := lo; r < hi; r++ {
+			i := int(j.order[r])
+			j.ks.bytesToF32All(j.x[r*j.pixels:(r+1)*j.pixels], j.images[i*j.pixels:(i+1)*j.pixels], j.scale, j.shift)
+		}
+		return
+	}
 	lut := &j.lut
 	for r := lo; r < hi; r++ {
 		i := int(j.order[r])
@@ -92,6 +129,21 @@ func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pix
 	j.x, j.images, j.order, j.pixels, j.scale, j.shift = xs, imgs, os, pixels, scale, shift
 	if len(j.touched) < b.pool.workers {
 		j.touched = make([]paddedByte, b.pool.workers)
+	}
+	j.ks = b.kernels()
+	j.ahead, j.aheadImgs = nil, nil
+	if j.ks.simd() {
+		// A batch converts in a microsecond or two; its cost is the cache
+		// misses of images scattered over the data set. Convert on this
+		// thread, and have the following ops fetch the next batch's images
+		// (the next rows of order, if the buffer holds them) a few at a
+		// time, so that they arrive while this step computes.
+		runInline(j)
+		if next := order.Len() - (start + rows); next > 0 && prefetchPerOp > 0 {
+			all := b.core.I32(op, "order", order, 1, order.Len(), "its length")
+			j.ahead, j.aheadImgs = all[start+rows:start+rows+min(rows, next)], imgs
+		}
+		return
 	}
 	b.runJob(j, rows*pixels)
 }

@@ -84,8 +84,13 @@ func (b *Backend) Gemm(g nn.Gemm) {
 		b.runJob(&b.scaleJob, m*n)
 		return
 	}
+	if ks := b.kernels(); ks.simd() {
+		b.prefetchAhead()
+		b.simdGemmRun(ks, e, a, bm, m, n, k, g.TransA, g.TransB)
+		return
+	}
 	j := &b.gemmJob
-	*j = gemmJob{b: b, e: e, workers: j.workers}
+	*j = gemmJob{b: b, e: e, workers: j.workers, forceKernels: j.forceKernels, forceSimd: j.forceSimd, simd: j.simd}
 	j.plan(a, bm, m, n, k, g.TransA, g.TransB)
 	j.runBlocks(m*n*k/16 >= minParallelWork && b.pool.workers > 1)
 }
@@ -114,6 +119,11 @@ type gemmJob struct {
 	rowsChunk      int
 
 	workers []workerScratch // per worker: row buffers
+
+	// The SIMD kernels' GEMM (simd.go) and its scratch, and what tests force.
+	simd         simdGemm
+	forceKernels *kernelSet // nil: the process's default (kernels.go)
+	forceSimd    *simdPath  // nil: chosen per call by the cost model
 }
 
 // workerScratch is a worker's private buffers, kept between calls.

@@ -133,6 +133,11 @@ func (b *Backend) ColumnSums(dst, src nn.Buffer, rows, cols int) {
 	if b.core.Err() != nil || b.core.Overlap(op, "dst", ds, "src", ss) {
 		return
 	}
+	if ks := b.kernels(); ks.simd() {
+		b.prefetchAhead()
+		ks.sumRowsAll(ds, ss, rows, cols)
+		return
+	}
 	b.colsums = colSumsJob{dst: ds, src: ss, rows: rows, cols: cols}
 	work := rows * cols
 	if cols < 32 {
@@ -196,25 +201,32 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 			return
 		}
 	}
+	b.prefetchAhead()
 	if cap(b.exps) < cols {
 		b.exps = make([]float64, cols)
 	}
 	e := b.exps[:cols]
 	inv := 1 / float64(max(rows, 1))
-	var total float64
+	// The loss is Σ_r (m_r + log(sum_r) − x[r, y_r]): the logarithms of the
+	// sums are taken of their running product, a logarithm per hundred
+	// rows or so instead of one per row (each sum is in [1, cols], so the
+	// product grows from 1 and is folded into logs before it could
+	// overflow; a NaN propagates as before).
+	var total, logs float64
+	prod := 1.0
 	for r := 0; r < rows; r++ {
 		x := xs[r*cols : (r+1)*cols]
 		m := x[0]
 		for _, v := range x {
 			m = max(m, v)
 		}
-		var sum float64
-		for c, v := range x {
-			e[c] = math.Exp(float64(v - m))
-			sum += e[c]
-		}
+		sum := expShifted(e, x, m)
 		y := int(ys[r])
-		total += float64(m) + math.Log(sum) - float64(x[y])
+		total += float64(m) - float64(x[y])
+		if prod *= sum; prod > 1e200 {
+			logs += math.Log(prod)
+			prod = 1
+		}
 		if gs != nil {
 			g := gs[r*cols : (r+1)*cols]
 			scale := inv / sum
@@ -224,5 +236,54 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 			g[y] = float32(e[y]*scale - inv)
 		}
 	}
-	ls[0] = float32(total * inv)
+	ls[0] = float32((total + logs + math.Log(prod)) * inv)
+}
+
+// expShifted sets e[c] = exp(x[c] − m) in float64 for the max-subtracted
+// logits of a row and returns their sum. Its loop has no dependency from
+// one element to the next but the sum, so that the processor overlaps the
+// exponentials (a training step computes 640 of them).
+func expShifted(e []float64, x []float32, m float32) (sum float64) {
+	e = e[:len(x)]
+	for c, v := range x {
+		d := float64(v - m)
+		var y float64
+		if d > -708 && d <= 0 {
+			y = expReduced(d)
+		} else {
+			y = math.Exp(d) // NaN, or an underflow to subnormals
+		}
+		e[c] = y
+		sum += y
+	}
+	return sum
+}
+
+// expNonPositive is e^x for x ≤ 0 or NaN, as expShifted computes it.
+func expNonPositive(x float64) float64 {
+	if !(x > -708 && x <= 0) {
+		return math.Exp(x)
+	}
+	return expReduced(x)
+}
+
+// expReduced returns e^x for −708 < x ≤ 0 to within 1e-9 relative error,
+// far below the float32 rounding of the softmax's results: x = n·ln 2 + r
+// with |r| ≤ ln 2/2, e^r by its Taylor polynomial of degree 8 evaluated in
+// Estrin's scheme (short dependency chains), times 2^n built from its bits.
+// It is small enough to be inlined, and about half the cost of math.Exp.
+func expReduced(x float64) float64 {
+	const (
+		log2e = 1.4426950408889634
+		ln2hi = 6.93147180369123816490e-01 // ln 2 = ln2hi + ln2lo, ln2hi·n exact
+		ln2lo = 1.90821492927058770002e-10
+		round = 0x1.8p52 // adding and subtracting it rounds to an integer
+	)
+	n := (x*log2e + round) - round
+	r := x - n*ln2hi - n*ln2lo
+	r2 := r * r
+	b0 := (1 + r) + r2*(1./2+r*(1./6))
+	b1 := (1./24 + r*(1./120)) + r2*(1./720+r*(1./5040))
+	p := b0 + r2*r2*(b1+r2*r2*(1./40320))
+	return p * math.Float64frombits(uint64(int64(n)+1023)<<52)
 }

@@ -1,0 +1,7 @@
+//go:build !amd64 || noasm
+
+package cpu
+
+// simdKernelSets returns no assembly kernels: this build has none (not
+// amd64, or -tags noasm), so every op runs the pure-Go code.
+func simdKernelSets() []*kernelSet { return nil }

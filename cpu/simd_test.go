@@ -1,0 +1,187 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mnist-go/mnist/cpu/naive"
+	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/backendtest"
+)
+
+// allPaths returns every kernel path to test: the ones this CPU runs
+// (assembly, then "go") and the reference kernels shaped like AVX-512 and
+// AVX2, which run the SIMD driver on any CPU.
+func allPaths() []*kernelSet {
+	return append(kernelPaths(), refKernels(16, []int{0, 16, 12, 8, 6}, 16, 4, true), refKernels(8, []int{0, 12, 6, 4}, 12, 4, false))
+}
+
+// newForced returns a backend whose ops all run on kernel set ks.
+func newForced(ks *kernelSet, opts ...Option) *Backend {
+	b := New(opts...)
+	b.gemmJob.forceKernels = ks
+	return b
+}
+
+func TestKernelPathsAvailable(t *testing.T) {
+	paths := kernelPaths()
+	var names []string
+	for _, ks := range paths {
+		names = append(names, ks.name)
+	}
+	t.Logf("kernel paths on this CPU: %v; default %q", names, defaultKernels.name)
+	if paths[len(paths)-1] != &goKernels {
+		t.Errorf("the pure-Go path is not the last resort: %v", names)
+	}
+	if chooseKernels("go") != &goKernels || chooseKernels("no such path") != paths[0] {
+		t.Error("chooseKernels does not honour a name, or does not fall back to the fastest")
+	}
+	if got := newForced(&goKernels).KernelPath(); got != "go" {
+		t.Errorf("KernelPath of a forced go backend = %q", got)
+	}
+}
+
+// TestConformanceKernelPaths runs the whole conformance suite on every
+// kernel path: AVX-512, AVX2 (where this CPU has them), pure Go, and the
+// SIMD driver on the reference kernels shaped like each ISA (which run on
+// any CPU). The default path also runs in cpu_test.go with one and three
+// threads.
+func TestConformanceKernelPaths(t *testing.T) {
+	for _, ks := range allPaths() {
+		t.Run(ks.name, func(t *testing.T) {
+			backendtest.Run(t, func(t *testing.T) nn.Backend { return newForced(ks) })
+		})
+	}
+}
+
+// TestConformanceSimdForced runs the suite with every GEMM of the SIMD
+// driver forced through each of its ways (where the shape allows it:
+// listed and sparseT need op(A) = Aᵀ and op(B) = B, sparseT a plain
+// product), on three threads so that chunks
+// split unevenly.
+func TestConformanceSimdForced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the default choices are covered by TestConformanceKernelPaths")
+	}
+	// The fastest assembly set, and the reference kernels shaped like
+	// AVX-512 (the other sets run every way in TestSimdPaths).
+	sets := []*kernelSet{refKernels(16, []int{0, 16, 12, 8, 6}, 16, 4, true)}
+	if asm := simdKernelSets(); len(asm) > 0 {
+		sets = append(asm[:1:1], sets...)
+	}
+	for _, ks := range sets {
+		for _, p := range simdPaths {
+			t.Run(ks.name+"/"+p.String(), func(t *testing.T) {
+				backendtest.Run(t, func(t *testing.T) nn.Backend {
+					b := newForced(ks, WithThreads(3), WithSpin(0))
+					b.gemmJob.forceSimd = &p
+					return b
+				})
+			})
+		}
+	}
+}
+
+// TestSimdPaths forces each way of the SIMD driver on shapes that exercise
+// partial vectors, tile edges, K blocks and the padding of D, with every
+// transpose and epilogue, on every kernel set, and compares with the
+// reference.
+func TestSimdPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 9))
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {13, 40, 2*denseKC + 3}, {7, 70, 16}, {64, 64, 784}, {64, 784, 64}, {40, 20, 3}}
+	for _, ks := range allPaths() {
+		if !ks.simd() {
+			continue
+		}
+		for _, p := range simdPaths {
+			for _, threads := range []int{1, 3} {
+				b := newForced(ks, WithThreads(threads))
+				b.gemmJob.forceSimd = &p
+				ref := naive.New()
+				for si, sh := range shapes {
+					m, n, k := sh[0], sh[1], sh[2]
+					for ti, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+						v := (si + ti) % 4
+						g := nn.Gemm{TransA: tr[0], TransB: tr[1], M: m, N: n, K: k, Alpha: []float32{1, 0.5, 1, -1}[v], Beta: []float32{0, 1, 0.25, 0}[v],
+							ReLU: v == 2}
+						a, bb, c0 := randSparse(r, m*k), randSparse(r, k*n), randSparse(r, m*n)
+						bias, mask := randSparse(r, n), randSparse(r, m*n)
+						got := runOne(t, b, g, a, bb, c0, bias, mask, v == 1 || v == 2, v == 3)
+						want := runOne(t, ref, g, a, bb, c0, bias, mask, v == 1 || v == 2, v == 3)
+						for i := range want {
+							if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i])))*math.Sqrt(float64(k)) {
+								t.Fatalf("%s %v, %d threads, %dx%dx%d trans %v: C[%d] = %g, want %g", ks.name, p, threads, m, n, k, tr, i, got[i], want[i])
+							}
+						}
+					}
+				}
+				b.Close()
+			}
+		}
+	}
+}
+
+// TestSimdChoice checks that the cost model sends the tutorial network's
+// first layer to the sparse ways on MNIST-like operands, and dense products
+// to the dense way.
+func TestSimdChoice(t *testing.T) {
+	sets := simdKernelSets()
+	if len(sets) == 0 {
+		sets = []*kernelSet{refKernels(16, []int{0, 16, 12, 8, 6}, 16, 4, true)}
+	}
+	r := rand.New(rand.NewPCG(5, 9))
+	images := func(rows int) []float32 { // strokes: 19% nonzero, in runs
+		x := make([]float32, rows*784)
+		for i := 0; i < rows; i++ {
+			for p := 0; p < 784; p++ {
+				if row, col := p/28, p%28; row >= 6 && row < 22 && col >= 8+r.IntN(3) && col < 14+r.IntN(3) {
+					x[i*784+p] = 0.5
+				}
+			}
+		}
+		return x
+	}
+	fill := func(n int, density float64) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			if r.Float64() < density {
+				x[i] = 1
+			}
+		}
+		return x
+	}
+	for _, ks := range sets {
+		for _, c := range []struct {
+			name           string
+			a, b           []float32
+			m, n, k        int
+			transA, transB bool
+			want           []simdPath
+		}{
+			{"forward, input layer", images(64), fill(64*784, 1), 64, 64, 784, false, true, []simdPath{simdSparse}},
+			{"weight gradient, input layer", fill(64*64, 0.5), images(64), 64, 784, 64, true, false, []simdPath{simdSparseT, simdListed}},
+			{"dense", fill(64*784, 1), fill(64*784, 1), 64, 64, 784, false, true, []simdPath{simdDense}},
+			{"tiny", fill(16, 0.1), fill(16, 0.1), 4, 4, 4, false, false, []simdPath{simdDense}},
+		} {
+			b := newForced(ks, WithThreads(1))
+			g := &b.gemmJob.simd
+			*g = simdGemm{b: b, ks: ks, m: c.m, n: c.n, k: c.k, lanes: ks.lanes}
+			g.rs, g.kst = c.k, 1
+			if c.transA {
+				g.rs, g.kst = 1, c.m
+			}
+			g.nvec = (c.n + ks.lanes - 1) / ks.lanes
+			g.npad = g.nvec * ks.lanes
+			got, _ := g.choose(c.a, c.b, c.transA, c.transB)
+			ok := false
+			for _, w := range c.want {
+				ok = ok || got == w
+			}
+			if !ok {
+				t.Errorf("%s, %s: path %v, want one of %v", ks.name, c.name, got, c.want)
+			}
+			b.Close()
+		}
+	}
+}
