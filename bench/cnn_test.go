@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"math"
 	"testing"
 
 	"github.com/mnist-go/mnist/mnist/mnisttest"
@@ -24,52 +23,19 @@ func TestCNNEntriesAgree(t *testing.T) {
 	cfg.Batch = 16
 	cfg.LR = 0.05
 	cfg.Norm = nn.MNISTNormalization
-	const steps = 5
-	ref, err := Open(Naive, cfg, train, test)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	wantLoss, wantParams := trace(t, ref, steps)
-	t.Logf("naive losses %v", wantLoss)
-	if !(wantLoss[steps-1] < wantLoss[0]-0.1) {
-		t.Fatalf("naive reference did not learn in %d steps: losses %v", steps, wantLoss)
-	}
-	if d := maxDiff(wantParams, nn.InitParams(cfg.Spec, cfg.Seed)); d < 100*paramTolerance {
-		t.Fatalf("naive reference's parameters moved by at most %g in %d steps: too little to compare", d, steps)
-	}
-	for _, name := range Names() {
-		if name == Naive {
-			continue
+	entriesAgree(t, cfg, train, test, 5, 0.1, func(t *testing.T, r, ref Runner, _ []float32) {
+		acc, err := r.TestAccuracy()
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
-			r, err := Open(name, cfg, train, test)
-			if err != nil {
-				t.Skipf("%s cannot run here: %v", name, err)
-			}
-			defer r.Close()
-			losses, params := trace(t, r, steps)
-			for i := range wantLoss {
-				if d := math.Abs(float64(losses[i] - wantLoss[i])); !(d <= lossTolerance) {
-					t.Errorf("step %d: loss %.6f, naive %.6f (differ by %.2g > %g)", i+1, losses[i], wantLoss[i], d, lossTolerance)
-				}
-			}
-			if d := maxDiff(params, wantParams); !(d <= paramTolerance) {
-				t.Errorf("after %d steps the parameters differ from naive's by up to %.2g (> %g)", steps, d, paramTolerance)
-			}
-			acc, err := r.TestAccuracy()
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantAcc, err := ref.TestAccuracy()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if acc != wantAcc {
-				t.Errorf("test accuracy %.4f, naive %.4f", acc, wantAcc)
-			}
-		})
-	}
+		wantAcc, err := ref.TestAccuracy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc != wantAcc {
+			t.Errorf("test accuracy %.4f, naive %.4f", acc, wantAcc)
+		}
+	})
 }
 
 func TestCNNGEMMShapes(t *testing.T) {

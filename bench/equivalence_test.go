@@ -65,22 +65,38 @@ func trace(t *testing.T, r Runner, steps int) (losses []float32, params []float3
 
 // TestEntriesAgree runs every entry for 10 steps from the same weights on
 // the same batches and checks their losses and parameters against the naive
-// backend's.
+// backend's, and that Reset restores the start exactly.
 func TestEntriesAgree(t *testing.T) {
 	cfg, train, test := equivalenceData()
-	const steps = 10
+	entriesAgree(t, cfg, train, test, 10, 0.2, func(t *testing.T, r, _ Runner, losses []float32) {
+		// Reset must restore the start exactly: a second trace repeats the first.
+		again, _ := trace(t, r, 2)
+		if d := math.Abs(float64(again[0] - losses[0])); d > lossTolerance {
+			t.Errorf("after Reset the first loss is %.6f, first time %.6f", again[0], losses[0])
+		}
+	})
+}
+
+// entriesAgree trains the naive reference for steps steps, requires its
+// loss to drop by at least minDrop (or agreeing would prove little), and
+// then every other entry that opens here for the same steps from the same
+// weights on the same batches: losses within lossTolerance of the
+// reference's at every step, parameters within paramTolerance at the end.
+// then, if not nil, runs further checks on each entry r, given the
+// reference ref after its steps (not to be stepped further) and r's losses.
+func entriesAgree(t *testing.T, cfg Config, train, test *mnist.Dataset, steps int, minDrop float32, then func(t *testing.T, r, ref Runner, losses []float32)) {
+	t.Helper()
 	ref, err := Open(Naive, cfg, train, test)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ref.Close()
 	wantLoss, wantParams := trace(t, ref, steps)
-	// Guard: the reference must learn, or agreeing would prove little.
-	if !(wantLoss[steps-1] < wantLoss[0]-0.2) {
+	t.Logf("naive losses %v", wantLoss)
+	if !(wantLoss[steps-1] < wantLoss[0]-minDrop) {
 		t.Fatalf("naive reference did not learn in %d steps: losses %v", steps, wantLoss)
 	}
-	init := nn.InitParams(cfg.Spec, cfg.Seed)
-	if d := maxDiff(wantParams, init); d < 100*paramTolerance {
+	if d := maxDiff(wantParams, nn.InitParams(cfg.Spec, cfg.Seed)); d < 100*paramTolerance {
 		t.Fatalf("naive reference's parameters moved by at most %g in %d steps: too little to compare", d, steps)
 	}
 	for _, name := range Names() {
@@ -102,10 +118,8 @@ func TestEntriesAgree(t *testing.T) {
 			if d := maxDiff(params, wantParams); !(d <= paramTolerance) {
 				t.Errorf("after %d steps the parameters differ from naive's by up to %.2g (> %g)", steps, d, paramTolerance)
 			}
-			// Reset must restore the start exactly: a second trace repeats the first.
-			again, _ := trace(t, r, 2)
-			if d := math.Abs(float64(again[0] - losses[0])); d > lossTolerance {
-				t.Errorf("after Reset the first loss is %.6f, first time %.6f", again[0], losses[0])
+			if then != nil {
+				then(t, r, ref, losses)
 			}
 		})
 	}

@@ -111,13 +111,8 @@ func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pix
 		return
 	}
 	os = os[start : start+rows]
-	for r, i := range os {
-		if i < 0 || int(i) >= len(labs) || (int(i)+1)*pixels > len(imgs) {
-			b.core.Fail(op, "order[%d] = %d is outside the data set (%d labels, %d images of %d pixels)",
-				start+r, i, len(labs), len(imgs)/max(pixels, 1), pixels)
-			return
-		}
-		ys[r] = int32(labs[i])
+	if !b.batchLabels(op, ys, os, labs, imgs, start, pixels) {
+		return
 	}
 	j := &b.gather
 	if !j.lutValid || j.scale != scale || j.shift != shift {
@@ -146,4 +141,20 @@ func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pix
 		return
 	}
 	b.runJob(j, rows*pixels)
+}
+
+// batchLabels checks that every index of order (the batch's rows, which
+// start at row start of the order buffer) names an image and a label of
+// the data set, and copies the labels into ys. It fails the op and returns
+// false at the first index outside.
+func (b *Backend) batchLabels(op string, ys, order []int32, labels, images []uint8, start, pixels int) bool {
+	for r, i := range order {
+		if i < 0 || int(i) >= len(labels) || (int(i)+1)*pixels > len(images) {
+			b.core.Fail(op, "order[%d] = %d is outside the data set (%d labels, %d images of %d pixels)",
+				start+r, i, len(labels), len(images)/max(pixels, 1), pixels)
+			return false
+		}
+		ys[r] = int32(labels[i])
+	}
+	return true
 }

@@ -81,13 +81,8 @@ func (b *Backend) GatherAffine(x, y, images, labels, order, affine nn.Buffer, st
 		return
 	}
 	os = os[start : start+rows]
-	for r, i := range os {
-		if i < 0 || int(i) >= len(labs) || (int(i)+1)*pixels > len(imgs) {
-			b.core.Fail(op, "order[%d] = %d is outside the data set (%d labels, %d images of %d pixels)",
-				start+r, i, len(labs), len(imgs)/max(pixels, 1), pixels)
-			return
-		}
-		ys[r] = int32(labs[i])
+	if !b.batchLabels(op, ys, os, labs, imgs, start, pixels) {
+		return
 	}
 	b.conv.gather = gatherAffineJob{
 		x: xs, images: imgs, order: os, affine: as[start*nn.AffineParams : (start+rows)*nn.AffineParams],
