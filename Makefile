@@ -38,8 +38,11 @@ else
 	@echo "built $(BIN)/mnist (pure Go; no nvcc/cuda.h here, so no CUDA build: see make cuda-toolkit)"
 endif
 
+# Fetch and verify the four files, then summarise them (counts, shape, label
+# histogram, pixel statistics).
 data: build
 	$(BIN)/mnist --data-dir $(DATA) data
+	$(BIN)/mnist --data-dir $(DATA) info
 
 # The main job: fetch and verify MNIST, train the default recipe on the best
 # backend, print the test accuracy and save the model.

@@ -62,6 +62,7 @@ type kernelSet struct {
 	transpose     func(src *float32, lds int, dst *float32, ldd, nb int)
 	bytesToF32    func(dst *float32, src *uint8, n int, scale, shift float32)
 	sgd           func(p, grad *float32, n int, lr float32)
+	sgdMomentum   func(p, grad, v *float32, n int, lr, mom float32)
 	sumRows       func(dst, src *float32, rows, cols, ld int)
 	prefetch      func(p *uint8, n int) // a hint: may do nothing
 
@@ -201,6 +202,22 @@ func (ks *kernelSet) sgdAll(p, g []float32, lr float32) {
 	}
 	for i := v; i < n; i++ {
 		p[i] -= lr * g[i]
+	}
+}
+
+// sgdMomentumAll is SGD with momentum (no weight decay, not Nesterov's),
+// v = mom·v + g, p -= lr·v, with the set's kernel for whole vectors.
+func (ks *kernelSet) sgdMomentumAll(p, g, v []float32, lr, mom float32) {
+	n := len(p)
+	g, v = g[:n], v[:n]
+	w := n / ks.lanes * ks.lanes
+	if w > 0 {
+		ks.sgdMomentum(&p[0], &g[0], &v[0], w, lr, mom)
+	}
+	for i := w; i < n; i++ {
+		vi := mom*v[i] + g[i]
+		v[i] = vi
+		p[i] -= lr * vi
 	}
 }
 

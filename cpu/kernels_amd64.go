@@ -2136,6 +2136,16 @@ func bytesToF32AVX512(dst *float32, src *uint8, n int, scale float32, shift floa
 //	}
 func sgdAVX512(p *float32, grad *float32, n int, lr float32)
 
+// sgdMomentumAVX512 updates v[:n] and p[:n] for n a multiple of 16, rounding every
+// product, sum and difference separately (no FMA), exactly as its reference loop:
+//
+//	for i := range p[:n] {
+//		vi := mom*v[i] + grad[i]
+//		v[i] = vi
+//		p[i] -= lr * vi
+//	}
+func sgdMomentumAVX512(p *float32, grad *float32, v *float32, n int, lr float32, mom float32)
+
 // sumRowsAVX512 sums the rows of src (rows×cols, row stride ld) into dst for cols a
 // multiple of 16, adding the rows in order to +0 as its reference loop does:
 //
@@ -3381,6 +3391,16 @@ func bytesToF32AVX2(dst *float32, src *uint8, n int, scale float32, shift float3
 //		p[i] -= lr * grad[i]
 //	}
 func sgdAVX2(p *float32, grad *float32, n int, lr float32)
+
+// sgdMomentumAVX2 updates v[:n] and p[:n] for n a multiple of 8, rounding every
+// product, sum and difference separately (no FMA), exactly as its reference loop:
+//
+//	for i := range p[:n] {
+//		vi := mom*v[i] + grad[i]
+//		v[i] = vi
+//		p[i] -= lr * vi
+//	}
+func sgdMomentumAVX2(p *float32, grad *float32, v *float32, n int, lr float32, mom float32)
 
 // sumRowsAVX2 sums the rows of src (rows×cols, row stride ld) into dst for cols a
 // multiple of 8, adding the rows in order to +0 as its reference loop does:

@@ -18604,6 +18604,73 @@ done:
 	VZEROUPPER
 	RET
 
+// func sgdMomentumAVX512(p *float32, grad *float32, v *float32, n int, lr float32, mom float32)
+// Requires: AVX, AVX512F
+TEXT ·sgdMomentumAVX512(SB), NOSPLIT, $0-40
+	MOVQ         p+0(FP), AX
+	MOVQ         grad+8(FP), CX
+	MOVQ         v+16(FP), DX
+	MOVQ         n+24(FP), BX
+	VBROADCASTSS lr+32(FP), Z0
+	VBROADCASTSS mom+36(FP), Z1
+
+loop4:
+	CMPQ    BX, $0x00000040
+	JL      loop1
+	VMULPS  (DX), Z1, Z2
+	VADDPS  (CX), Z2, Z2
+	VMOVUPS Z2, (DX)
+	VMULPS  Z0, Z2, Z2
+	VMOVUPS (AX), Z3
+	VSUBPS  Z2, Z3, Z3
+	VMOVUPS Z3, (AX)
+	VMULPS  64(DX), Z1, Z2
+	VADDPS  64(CX), Z2, Z2
+	VMOVUPS Z2, 64(DX)
+	VMULPS  Z0, Z2, Z2
+	VMOVUPS 64(AX), Z3
+	VSUBPS  Z2, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	VMULPS  128(DX), Z1, Z2
+	VADDPS  128(CX), Z2, Z2
+	VMOVUPS Z2, 128(DX)
+	VMULPS  Z0, Z2, Z2
+	VMOVUPS 128(AX), Z3
+	VSUBPS  Z2, Z3, Z3
+	VMOVUPS Z3, 128(AX)
+	VMULPS  192(DX), Z1, Z2
+	VADDPS  192(CX), Z2, Z2
+	VMOVUPS Z2, 192(DX)
+	VMULPS  Z0, Z2, Z2
+	VMOVUPS 192(AX), Z3
+	VSUBPS  Z2, Z3, Z3
+	VMOVUPS Z3, 192(AX)
+	ADDQ    $0x00000100, AX
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	SUBQ    $0x00000040, BX
+	JMP     loop4
+
+loop1:
+	CMPQ    BX, $0x00000010
+	JL      done
+	VMULPS  (DX), Z1, Z2
+	VADDPS  (CX), Z2, Z2
+	VMOVUPS Z2, (DX)
+	VMULPS  Z0, Z2, Z2
+	VMOVUPS (AX), Z3
+	VSUBPS  Z2, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	SUBQ    $0x00000010, BX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
 // func sumRowsAVX512(dst *float32, src *float32, rows int, cols int, ld int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·sumRowsAVX512(SB), NOSPLIT, $0-40
@@ -32832,6 +32899,73 @@ loop1:
 	ADDQ    $0x00000020, AX
 	ADDQ    $0x00000020, CX
 	SUBQ    $0x00000008, DX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdMomentumAVX2(p *float32, grad *float32, v *float32, n int, lr float32, mom float32)
+// Requires: AVX
+TEXT ·sgdMomentumAVX2(SB), NOSPLIT, $0-40
+	MOVQ         p+0(FP), AX
+	MOVQ         grad+8(FP), CX
+	MOVQ         v+16(FP), DX
+	MOVQ         n+24(FP), BX
+	VBROADCASTSS lr+32(FP), Y0
+	VBROADCASTSS mom+36(FP), Y1
+
+loop4:
+	CMPQ    BX, $0x00000020
+	JL      loop1
+	VMULPS  (DX), Y1, Y2
+	VADDPS  (CX), Y2, Y2
+	VMOVUPS Y2, (DX)
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS (AX), Y3
+	VSUBPS  Y2, Y3, Y3
+	VMOVUPS Y3, (AX)
+	VMULPS  32(DX), Y1, Y2
+	VADDPS  32(CX), Y2, Y2
+	VMOVUPS Y2, 32(DX)
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS 32(AX), Y3
+	VSUBPS  Y2, Y3, Y3
+	VMOVUPS Y3, 32(AX)
+	VMULPS  64(DX), Y1, Y2
+	VADDPS  64(CX), Y2, Y2
+	VMOVUPS Y2, 64(DX)
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS 64(AX), Y3
+	VSUBPS  Y2, Y3, Y3
+	VMOVUPS Y3, 64(AX)
+	VMULPS  96(DX), Y1, Y2
+	VADDPS  96(CX), Y2, Y2
+	VMOVUPS Y2, 96(DX)
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS 96(AX), Y3
+	VSUBPS  Y2, Y3, Y3
+	VMOVUPS Y3, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, BX
+	JMP     loop4
+
+loop1:
+	CMPQ    BX, $0x00000008
+	JL      done
+	VMULPS  (DX), Y1, Y2
+	VADDPS  (CX), Y2, Y2
+	VMOVUPS Y2, (DX)
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS (AX), Y3
+	VSUBPS  Y2, Y3, Y3
+	VMOVUPS Y3, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
 	JMP     loop1
 
 done:

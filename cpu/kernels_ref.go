@@ -74,6 +74,13 @@ func refKernels(lanes int, maxMR []int, listMR, sparseNV int, withMask bool) *ke
 			*at(p, i) -= lr * *at(g, i)
 		}
 	}
+	ks.sgdMomentum = func(p, g, v *float32, n int, lr, mom float32) {
+		for i := 0; i < n; i++ {
+			vi := mom**at(v, i) + *at(g, i)
+			*at(v, i) = vi
+			*at(p, i) -= lr * vi
+		}
+	}
 	ks.sumRows = func(dst, src *float32, rows, cols, ld int) {
 		for j := 0; j < cols; j++ {
 			var t float32

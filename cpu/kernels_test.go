@@ -453,6 +453,24 @@ func TestElementwiseKernels(t *testing.T) {
 			}
 			checkGuards(t, "sgd", pall, 0, n)
 
+			// SGD with momentum: bitwise the Go loop of optJob.
+			p, pall = guarded(r, n, 0)
+			g, _ = guarded(r, n, 0.1)
+			v, vall := guarded(r, n, 0.1)
+			wantP, wantV := append([]float32(nil), p...), append([]float32(nil), v...)
+			for i := range wantP {
+				wantV[i] = 0.9*wantV[i] + g[i]
+				wantP[i] -= 0.005 * wantV[i]
+			}
+			ks.sgdMomentumAll(p, g, v, 0.005, 0.9)
+			for i := range p {
+				if p[i] != wantP[i] || v[i] != wantV[i] {
+					t.Fatalf("%s sgdMomentum n=%d: p[%d], v[%d] = %g, %g, want %g, %g", ks.name, n, i, i, p[i], v[i], wantP[i], wantV[i])
+				}
+			}
+			checkGuards(t, "sgdMomentum", pall, 0, n)
+			checkGuards(t, "sgdMomentum", vall, 0, n)
+
 			// Column sums: bitwise the Go loop, rows added in order.
 			rows := 1 + n%9
 			ld := n + 3
@@ -479,6 +497,7 @@ func TestElementwiseEmpty(t *testing.T) {
 	for _, ks := range testSets() {
 		ks.bytesToF32All(nil, nil, 1, 0)
 		ks.sgdAll(nil, nil, 1)
+		ks.sgdMomentumAll(nil, nil, nil, 1, 0.9)
 		ks.sumRowsAll(nil, nil, 0, 0)
 	}
 }

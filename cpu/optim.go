@@ -22,40 +22,57 @@ func (j *optJob) do(w, phase, c int) {
 	lo, hi := chunkRange(c, len(j.p), elemsPerChunk)
 	p, g := j.p[lo:hi], j.g[lo:hi]
 	g = g[:len(p)]
+	// The loops read the hyperparameters from locals: through j, the
+	// compiler would reload them after every store to p, v or m (which it
+	// cannot prove do not alias j), and test nesterov every element.
+	lr, mom, wd := j.lr, j.mom, j.wd
 	switch {
 	case j.adam:
 		m, v := j.m[lo:hi], j.v[lo:hi]
 		m, v = m[:len(p)], v[:len(p)]
+		b1, b2, eps, step, bc2sqrt := j.b1, j.b2, j.eps, j.step, j.bc2sqrt
 		for i := range p {
-			gi := g[i] + j.wd*p[i]
-			mi := j.b1*m[i] + (1-j.b1)*gi
-			vi := j.b2*v[i] + (1-j.b2)*gi*gi
+			gi := g[i] + wd*p[i]
+			mi := b1*m[i] + (1-b1)*gi
+			vi := b2*v[i] + (1-b2)*gi*gi
 			m[i], v[i] = mi, vi
-			denom := float32(math.Sqrt(float64(vi)))/j.bc2sqrt + j.eps
-			p[i] -= j.step * (mi / denom)
+			denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
+			p[i] -= step * (mi / denom)
 		}
-	case j.mom == 0 && j.wd == 0:
+	case mom == 0 && wd == 0:
 		// The tutorial's plain SGD.
 		for i := range p {
-			p[i] -= j.lr * g[i]
+			p[i] -= lr * g[i]
 		}
-	case j.mom == 0:
+	case mom == 0:
 		for i := range p {
-			p[i] -= j.lr * (g[i] + j.wd*p[i])
+			p[i] -= lr * (g[i] + wd*p[i])
+		}
+	case j.nesterov:
+		v := j.v[lo:hi]
+		v = v[:len(p)]
+		for i := range p {
+			gi := g[i] + wd*p[i]
+			vi := mom*v[i] + gi
+			v[i] = vi
+			p[i] -= lr * (gi + mom*vi)
+		}
+	case wd == 0:
+		// The default recipe's momentum, as the SIMD kernel computes it.
+		v := j.v[lo:hi]
+		v = v[:len(p)]
+		for i := range p {
+			vi := mom*v[i] + g[i]
+			v[i] = vi
+			p[i] -= lr * vi
 		}
 	default:
 		v := j.v[lo:hi]
 		v = v[:len(p)]
 		for i := range p {
-			gi := g[i] + j.wd*p[i]
-			vi := j.mom*v[i] + gi
+			vi := mom*v[i] + (g[i] + wd*p[i])
 			v[i] = vi
-			if j.nesterov {
-				gi += j.mom * vi
-			} else {
-				gi = vi
-			}
-			p[i] -= j.lr * gi
+			p[i] -= lr * vi
 		}
 	}
 }
@@ -84,11 +101,16 @@ func (b *Backend) SGD(params, grads, velocity nn.Buffer, lr, momentum, weightDec
 	if b.core.Err() != nil {
 		return
 	}
-	if ks := b.kernels(); ks.simd() && momentum == 0 && weightDecay == 0 {
-		// The tutorial's plain SGD: a few microseconds in SIMD, on this
-		// thread (the parameters stay in its cache for the next step).
+	if ks := b.kernels(); ks.simd() && weightDecay == 0 && (momentum == 0 || !nesterov) {
+		// The tutorial's plain SGD and the default recipe's momentum: a few
+		// microseconds in SIMD, on this thread (the parameters stay in its
+		// cache for the next step).
 		b.prefetchAhead()
-		ks.sgdAll(ps, gs, lr)
+		if momentum == 0 {
+			ks.sgdAll(ps, gs, lr)
+		} else {
+			ks.sgdMomentumAll(ps, gs, vs, lr, momentum)
+		}
 		return
 	}
 	b.optJob = optJob{p: ps, g: gs, v: vs, lr: lr, mom: momentum, wd: weightDecay, nesterov: nesterov}

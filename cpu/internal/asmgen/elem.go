@@ -101,6 +101,46 @@ func (x isa) sgd() {
 	})
 }
 
+// sgdMomentum generates SGD's update with momentum (no weight decay, not
+// Nesterov's): the default recipe's optimiser.
+func (x isa) sgdMomentum() {
+	name := "sgdMomentum" + x.Name
+	TEXT(name, NOSPLIT, "func(p, grad, v *float32, n int, lr, mom float32)")
+	Doc(append([]string{
+		fmt.Sprintf("%s updates v[:n] and p[:n] for n a multiple of %d, rounding every", name, x.Lanes),
+		"product, sum and difference separately (no FMA), exactly as its reference loop:",
+		"",
+	}, docLoop(
+		"for i := range p[:n] {",
+		"	vi := mom*v[i] + grad[i]",
+		"	v[i] = vi",
+		"	p[i] -= lr * vi",
+		"}",
+	)...)...)
+	pp := param("p")
+	gp := param("grad")
+	vp := param("v")
+	n := param("n")
+	lr, mom := x.vec(), x.vec()
+	broadcastParam("lr", lr)
+	broadcastParam("mom", mom)
+	x.unrolled(n, func(u int) {
+		v, p := x.vec(), x.vec()
+		at := func(base reg.Register) Mem { return Mem{Base: base, Disp: u * x.VecBytes()} }
+		VMULPS(at(vp), mom, v)
+		VADDPS(at(gp), v, v) // mom·v + grad
+		VMOVUPS(v, at(vp))
+		VMULPS(lr, v, v)
+		VMOVUPS(at(pp), p)
+		VSUBPS(v, p, p) // p - lr·v
+		VMOVUPS(p, at(pp))
+	}, func(elems int) {
+		ADDQ(U32(4*elems), pp)
+		ADDQ(U32(4*elems), gp)
+		ADDQ(U32(4*elems), vp)
+	})
+}
+
 // sumRows generates the column sums of a row-major matrix.
 func (x isa) sumRows() {
 	name := "sumRows" + x.Name

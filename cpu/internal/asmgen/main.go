@@ -84,6 +84,7 @@ func main() {
 		x.transpose()
 		x.bytesToF32()
 		x.sgd()
+		x.sgdMomentum()
 		x.sumRows()
 		x.fmaPeak()
 	}
