@@ -60,13 +60,8 @@ func (j *im2colJob) do(w, phase, c int) {
 // Im2Col writes the receptive fields of the NHWC batch x as the rows of
 // cols (see nn.Backend.Im2Col).
 func (b *Backend) Im2Col(cols, x nn.Buffer, g nn.ConvGeom) {
-	const op = "Im2Col"
-	if !b.core.Ready(op) || !b.core.Conv(op, g) {
-		return
-	}
-	cs := b.core.F32(op, "cols", cols, g.Rows(), g.Cols(), "Rows×Cols")
-	xs := b.core.F32(op, "x", x, 1, g.InputLen(), "Batch·H·W·C")
-	if b.core.Err() != nil || b.core.Overlap(op, "cols", cs, "x", xs) {
+	cs, xs, ok := b.core.Im2ColArgs(cols, x, g)
+	if !ok {
 		return
 	}
 	b.conv.im2col = im2colJob{cols: cs, x: xs, g: g}
@@ -115,13 +110,8 @@ func (j *col2imJob) do(w, phase, c int) {
 // Col2Im sets dx to the adjoint of Im2Col applied to cols (see
 // nn.Backend.Col2Im).
 func (b *Backend) Col2Im(dx, cols nn.Buffer, g nn.ConvGeom) {
-	const op = "Col2Im"
-	if !b.core.Ready(op) || !b.core.Conv(op, g) {
-		return
-	}
-	ds := b.core.F32(op, "dx", dx, 1, g.InputLen(), "Batch·H·W·C")
-	cs := b.core.F32(op, "cols", cols, g.Rows(), g.Cols(), "Rows×Cols")
-	if b.core.Err() != nil || b.core.Overlap(op, "dx", ds, "cols", cs) {
+	ds, cs, ok := b.core.Col2ImArgs(dx, cols, g)
+	if !ok {
 		return
 	}
 	b.conv.col2im = col2imJob{dx: ds, cols: cs, g: g}
@@ -195,17 +185,8 @@ func (j *poolJob) do(w, phase, n int) {
 // MaxPool2D sets y to the maxima of x's windows and, when argmax is not
 // nil, argmax to their positions (see nn.Backend.MaxPool2D).
 func (b *Backend) MaxPool2D(y, argmax, x nn.Buffer, g nn.PoolGeom) {
-	const op = "MaxPool2D"
-	if !b.core.Ready(op) || !b.core.Pool(op, g) {
-		return
-	}
-	ys := b.core.F32(op, "y", y, 1, g.OutputLen(), "Batch·OutH·OutW·C")
-	xs := b.core.F32(op, "x", x, 1, g.InputLen(), "Batch·H·W·C")
-	var as []int32
-	if argmax != nil {
-		as = b.core.I32(op, "argmax", argmax, 1, g.OutputLen(), "Batch·OutH·OutW·C")
-	}
-	if b.core.Err() != nil || b.core.Overlap(op, "y", ys, "x", xs) {
+	ys, xs, as, ok := b.core.MaxPoolArgs(y, argmax, x, g)
+	if !ok {
 		return
 	}
 	b.conv.pool = poolJob{x: xs, y: ys, argmax: as, g: g}
@@ -215,22 +196,9 @@ func (b *Backend) MaxPool2D(y, argmax, x nn.Buffer, g nn.PoolGeom) {
 // MaxPool2DBackward routes dy to the argmax of every window (see
 // nn.Backend.MaxPool2DBackward).
 func (b *Backend) MaxPool2DBackward(dx, dy, argmax nn.Buffer, g nn.PoolGeom) {
-	const op = "MaxPool2DBackward"
-	if !b.core.Ready(op) || !b.core.Pool(op, g) {
+	ds, gs, as, ok := b.core.MaxPoolBackwardArgs(dx, dy, argmax, g)
+	if !ok {
 		return
-	}
-	ds := b.core.F32(op, "dx", dx, 1, g.InputLen(), "Batch·H·W·C")
-	gs := b.core.F32(op, "dy", dy, 1, g.OutputLen(), "Batch·OutH·OutW·C")
-	as := b.core.I32(op, "argmax", argmax, 1, g.OutputLen(), "Batch·OutH·OutW·C")
-	if b.core.Err() != nil || b.core.Overlap(op, "dx", ds, "dy", gs) {
-		return
-	}
-	window := int32(g.Size * g.Size)
-	for o, a := range as {
-		if a < 0 || a >= window {
-			b.core.Fail(op, "argmax[%d] = %d is outside the %d×%d window", o, a, g.Size, g.Size)
-			return
-		}
 	}
 	b.conv.pool = poolJob{backward: true, x: ds, y: gs, argmax: as, g: g}
 	b.runJob(&b.conv.pool, len(ds))

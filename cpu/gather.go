@@ -96,22 +96,8 @@ func (j *gatherJob) do(w, phase, c int) {
 //	y[r]   = int32(labels[i])
 func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pixels int, scale, shift float32) {
 	const op = "Gather"
-	if !b.core.Ready(op) || !b.core.Dim(op, "start", start) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "pixels", pixels) {
-		return
-	}
-	xs := b.core.F32(op, "x", x, rows, pixels, "rows×pixels")
-	ys := b.core.I32(op, "y", y, 1, rows, "rows")
-	os := b.core.I32(op, "order", order, 1, start+rows, "start+rows")
-	if b.core.Err() != nil {
-		return
-	}
-	imgs := b.core.WholeU8(op, "images", images)
-	labs := b.core.WholeU8(op, "labels", labels)
-	if b.core.Err() != nil {
-		return
-	}
-	os = os[start : start+rows]
-	if !b.batchLabels(op, ys, os, labs, imgs, start, pixels) {
+	xs, os, imgs, ok := b.core.GatherArgs(x, y, images, labels, order, start, rows, pixels)
+	if !ok {
 		return
 	}
 	j := &b.gather
@@ -141,20 +127,4 @@ func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pix
 		return
 	}
 	b.runJob(j, rows*pixels)
-}
-
-// batchLabels checks that every index of order (the batch's rows, which
-// start at row start of the order buffer) names an image and a label of
-// the data set, and copies the labels into ys. It fails the op and returns
-// false at the first index outside.
-func (b *Backend) batchLabels(op string, ys, order []int32, labels, images []uint8, start, pixels int) bool {
-	for r, i := range order {
-		if i < 0 || int(i) >= len(labels) || (int(i)+1)*pixels > len(images) {
-			b.core.Fail(op, "order[%d] = %d is outside the data set (%d labels, %d images of %d pixels)",
-				start+r, i, len(labels), len(images)/max(pixels, 1), pixels)
-			return false
-		}
-		ys[r] = int32(labels[i])
-	}
-	return true
 }

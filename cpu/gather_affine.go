@@ -62,31 +62,13 @@ func resample(dst []float32, img []uint8, a []float32, height, width int, scale,
 // GatherAffine builds a batch like Gather with every image resampled
 // through its affine map (see nn.Backend.GatherAffine).
 func (b *Backend) GatherAffine(x, y, images, labels, order, affine nn.Buffer, start, rows, height, width int, scale, shift float32) {
-	const op = "GatherAffine"
-	if !b.core.Ready(op) || !b.core.Dim(op, "start", start) || !b.core.Dim(op, "rows", rows) ||
-		!b.core.Dim(op, "height", height) || !b.core.Dim(op, "width", width) {
-		return
-	}
-	pixels := height * width
-	xs := b.core.F32(op, "x", x, rows, pixels, "rows×pixels")
-	ys := b.core.I32(op, "y", y, 1, rows, "rows")
-	os := b.core.I32(op, "order", order, 1, start+rows, "start+rows")
-	as := b.core.F32(op, "affine", affine, start+rows, nn.AffineParams, "(start+rows)×6")
-	if b.core.Err() != nil {
-		return
-	}
-	imgs := b.core.WholeU8(op, "images", images)
-	labs := b.core.WholeU8(op, "labels", labels)
-	if b.core.Err() != nil || b.core.Overlap(op, "x", xs, "affine", as) {
-		return
-	}
-	os = os[start : start+rows]
-	if !b.batchLabels(op, ys, os, labs, imgs, start, pixels) {
+	xs, os, imgs, as, ok := b.core.GatherAffineArgs(x, y, images, labels, order, affine, start, rows, height, width)
+	if !ok {
 		return
 	}
 	b.conv.gather = gatherAffineJob{
-		x: xs, images: imgs, order: os, affine: as[start*nn.AffineParams : (start+rows)*nn.AffineParams],
+		x: xs, images: imgs, order: os, affine: as,
 		height: height, width: width, scale: scale, shift: shift,
 	}
-	b.runJob(&b.conv.gather, rows*pixels)
+	b.runJob(&b.conv.gather, len(xs))
 }

@@ -46,35 +46,11 @@ func (p path) sparse() bool     { return p == sparseDirect || p == sparseTranspo
 // and runs a micro-kernel over the rows of the other, skipping their zeros
 // when that operand is sparse enough (see the comment at the top of gemm.go).
 func (b *Backend) Gemm(g nn.Gemm) {
-	const op = "Gemm"
-	if !b.core.Ready(op) || !b.core.Dim(op, "M", g.M) || !b.core.Dim(op, "N", g.N) || !b.core.Dim(op, "K", g.K) {
+	a, bm, c, bias, mask, ok := b.core.GemmArgs(g)
+	if !ok {
 		return
 	}
 	m, n, k := g.M, g.N, g.K
-	var a, bm []float32
-	if g.TransA {
-		a = b.core.F32(op, "A", g.A, k, m, "K×M")
-	} else {
-		a = b.core.F32(op, "A", g.A, m, k, "M×K")
-	}
-	if g.TransB {
-		bm = b.core.F32(op, "B", g.B, n, k, "N×K")
-	} else {
-		bm = b.core.F32(op, "B", g.B, k, n, "K×N")
-	}
-	c := b.core.F32(op, "C", g.C, m, n, "M×N")
-	var bias, mask []float32
-	if g.Bias != nil {
-		bias = b.core.F32(op, "Bias", g.Bias, 1, n, "N")
-	}
-	if g.Mask != nil {
-		mask = b.core.F32(op, "Mask", g.Mask, m, n, "M×N")
-	}
-	if b.core.Err() != nil ||
-		b.core.Overlap(op, "C", c, "A", a) || b.core.Overlap(op, "C", c, "B", bm) ||
-		b.core.Overlap(op, "C", c, "Bias", bias) || b.core.Overlap(op, "C", c, "Mask", mask) {
-		return
-	}
 	if m == 0 || n == 0 {
 		return
 	}

@@ -60,13 +60,8 @@ func (j *mapJob) do(w, phase, c int) {
 
 // AddBias adds bias (cols) to every row of x (rows×cols).
 func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
-	const op = "AddBias"
-	if !b.core.Ready(op) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "cols", cols) {
-		return
-	}
-	xs := b.core.F32(op, "x", x, rows, cols, "rows×cols")
-	bs := b.core.F32(op, "bias", bias, 1, cols, "cols")
-	if b.core.Err() != nil || b.core.Overlap(op, "x", xs, "bias", bs) {
+	xs, bs, ok := b.core.AddBiasArgs(x, bias, rows, cols)
+	if !ok {
 		return
 	}
 	b.mapJob = mapJob{kind: mapAddBias, x: xs, y: bs, rows: rows, cols: cols}
@@ -75,12 +70,8 @@ func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
 
 // ReLU sets x[i] = max(x[i], 0) for i < n (NaN stays NaN).
 func (b *Backend) ReLU(x nn.Buffer, n int) {
-	const op = "ReLU"
-	if !b.core.Ready(op) || !b.core.Dim(op, "n", n) {
-		return
-	}
-	xs := b.core.F32(op, "x", x, 1, n, "n")
-	if b.core.Err() != nil {
+	xs, ok := b.core.ReLUArgs(x, n)
+	if !ok {
 		return
 	}
 	b.mapJob = mapJob{kind: mapReLU, x: xs}
@@ -89,13 +80,8 @@ func (b *Backend) ReLU(x nn.Buffer, n int) {
 
 // ReLUBackward sets grad[i] = 0 where out[i] <= 0, for i < n.
 func (b *Backend) ReLUBackward(grad, out nn.Buffer, n int) {
-	const op = "ReLUBackward"
-	if !b.core.Ready(op) || !b.core.Dim(op, "n", n) {
-		return
-	}
-	gs := b.core.F32(op, "grad", grad, 1, n, "n")
-	os := b.core.F32(op, "out", out, 1, n, "n")
-	if b.core.Err() != nil {
+	gs, os, ok := b.core.ReLUBackwardArgs(grad, out, n)
+	if !ok {
 		return
 	}
 	b.mapJob = mapJob{kind: mapReLUBackward, x: gs, y: os}
@@ -124,13 +110,8 @@ func (j *colSumsJob) do(w, phase, c int) {
 
 // ColumnSums sets dst[c] = Σ_r src[r,c] for src (rows×cols): the bias gradient.
 func (b *Backend) ColumnSums(dst, src nn.Buffer, rows, cols int) {
-	const op = "ColumnSums"
-	if !b.core.Ready(op) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "cols", cols) {
-		return
-	}
-	ds := b.core.F32(op, "dst", dst, 1, cols, "cols")
-	ss := b.core.F32(op, "src", src, rows, cols, "rows×cols")
-	if b.core.Err() != nil || b.core.Overlap(op, "dst", ds, "src", ss) {
+	ds, ss, ok := b.core.ColumnSumsArgs(dst, src, rows, cols)
+	if !ok {
 		return
 	}
 	if ks := b.kernels(); ks.simd() {
@@ -148,17 +129,8 @@ func (b *Backend) ColumnSums(dst, src nn.Buffer, rows, cols int) {
 
 // Argmax sets dst[r] to the index of the largest of src[r,:], the first on ties.
 func (b *Backend) Argmax(dst, src nn.Buffer, rows, cols int) {
-	const op = "Argmax"
-	if !b.core.Ready(op) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "cols", cols) {
-		return
-	}
-	ds := b.core.I32(op, "dst", dst, 1, rows, "rows")
-	ss := b.core.F32(op, "src", src, rows, cols, "rows×cols")
-	if b.core.Err() != nil {
-		return
-	}
-	if rows > 0 && cols == 0 {
-		b.core.Fail(op, "cols is 0: there is no largest element")
+	ds, ss, ok := b.core.ArgmaxArgs(dst, src, rows, cols)
+	if !ok {
 		return
 	}
 	for r := range ds {
@@ -177,29 +149,9 @@ func (b *Backend) Argmax(dst, src nn.Buffer, rows, cols int) {
 // into loss[0] and, when grad is not nil, (softmax(logits[r]) - onehot(labels[r]))/rows
 // into grad. Each row is max-subtracted; exponentials and sums are float64.
 func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows, cols int) {
-	const op = "SoftmaxCrossEntropy"
-	if !b.core.Ready(op) || !b.core.Dim(op, "rows", rows) || !b.core.Dim(op, "cols", cols) {
+	ls, gs, xs, ys, ok := b.core.SoftmaxArgs(loss, grad, logits, labels, rows, cols)
+	if !ok {
 		return
-	}
-	ls := b.core.F32(op, "loss", loss, 1, 1, "one element")
-	xs := b.core.F32(op, "logits", logits, rows, cols, "rows×cols")
-	ys := b.core.I32(op, "labels", labels, 1, rows, "rows")
-	var gs []float32
-	if grad != nil {
-		gs = b.core.F32(op, "grad", grad, rows, cols, "rows×cols")
-	}
-	if b.core.Err() != nil {
-		return
-	}
-	if rows > 0 && cols == 0 {
-		b.core.Fail(op, "cols is 0: a softmax needs at least one class")
-		return
-	}
-	for r, y := range ys {
-		if y < 0 || int(y) >= cols {
-			b.core.Fail(op, "labels[%d] = %d is outside [0, %d)", r, y, cols)
-			return
-		}
 	}
 	b.prefetchAhead()
 	if cap(b.exps) < cols {

@@ -13,13 +13,8 @@ import (
 //
 // and 0 where that position is in the padding.
 func (b *Backend) Im2Col(cols, x nn.Buffer, g nn.ConvGeom) {
-	const op = "Im2Col"
-	if !b.core.Ready(op) || !b.core.Conv(op, g) {
-		return
-	}
-	cs := b.core.F32(op, "cols", cols, g.Rows(), g.Cols(), "Rows×Cols")
-	xs := b.core.F32(op, "x", x, 1, g.InputLen(), "Batch·H·W·C")
-	if b.core.Err() != nil || b.core.Overlap(op, "cols", cs, "x", xs) {
+	cs, xs, ok := b.core.Im2ColArgs(cols, x, g)
+	if !ok {
 		return
 	}
 	oh, ow, k := g.OutH(), g.OutW(), g.Cols()
@@ -48,13 +43,8 @@ func (b *Backend) Im2Col(cols, x nn.Buffer, g nn.ConvGeom) {
 // each element is the sum, in float64, of the cols elements that Im2Col
 // copies it to (0 when no window covers it).
 func (b *Backend) Col2Im(dx, cols nn.Buffer, g nn.ConvGeom) {
-	const op = "Col2Im"
-	if !b.core.Ready(op) || !b.core.Conv(op, g) {
-		return
-	}
-	ds := b.core.F32(op, "dx", dx, 1, g.InputLen(), "Batch·H·W·C")
-	cs := b.core.F32(op, "cols", cols, g.Rows(), g.Cols(), "Rows×Cols")
-	if b.core.Err() != nil || b.core.Overlap(op, "dx", ds, "cols", cs) {
+	ds, cs, ok := b.core.Col2ImArgs(dx, cols, g)
+	if !ok {
 		return
 	}
 	sum := make([]float64, len(ds))
@@ -85,17 +75,8 @@ func (b *Backend) Col2Im(dx, cols nn.Buffer, g nn.ConvGeom) {
 // argmax is not nil, argmax to i·Size + j of the first maximum (row-major
 // window order); a NaN counts as the largest value.
 func (b *Backend) MaxPool2D(y, argmax, x nn.Buffer, g nn.PoolGeom) {
-	const op = "MaxPool2D"
-	if !b.core.Ready(op) || !b.core.Pool(op, g) {
-		return
-	}
-	ys := b.core.F32(op, "y", y, 1, g.OutputLen(), "Batch·OutH·OutW·C")
-	xs := b.core.F32(op, "x", x, 1, g.InputLen(), "Batch·H·W·C")
-	var as []int32
-	if argmax != nil {
-		as = b.core.I32(op, "argmax", argmax, 1, g.OutputLen(), "Batch·OutH·OutW·C")
-	}
-	if b.core.Err() != nil || b.core.Overlap(op, "y", ys, "x", xs) {
+	ys, xs, as, ok := b.core.MaxPoolArgs(y, argmax, x, g)
+	if !ok {
 		return
 	}
 	oh, ow := g.OutH(), g.OutW()
@@ -127,21 +108,9 @@ func (b *Backend) MaxPool2D(y, argmax, x nn.Buffer, g nn.PoolGeom) {
 // input: dx is 0 except at each window's argmax, which receives the sum of
 // the dy elements whose windows chose it.
 func (b *Backend) MaxPool2DBackward(dx, dy, argmax nn.Buffer, g nn.PoolGeom) {
-	const op = "MaxPool2DBackward"
-	if !b.core.Ready(op) || !b.core.Pool(op, g) {
+	ds, gs, as, ok := b.core.MaxPoolBackwardArgs(dx, dy, argmax, g)
+	if !ok {
 		return
-	}
-	ds := b.core.F32(op, "dx", dx, 1, g.InputLen(), "Batch·H·W·C")
-	gs := b.core.F32(op, "dy", dy, 1, g.OutputLen(), "Batch·OutH·OutW·C")
-	as := b.core.I32(op, "argmax", argmax, 1, g.OutputLen(), "Batch·OutH·OutW·C")
-	if b.core.Err() != nil || b.core.Overlap(op, "dx", ds, "dy", gs) {
-		return
-	}
-	for o, a := range as {
-		if a < 0 || int(a) >= g.Size*g.Size {
-			b.core.Fail(op, "argmax[%d] = %d is outside the %d×%d window", o, a, g.Size, g.Size)
-			return
-		}
 	}
 	sum := make([]float64, len(ds))
 	oh, ow := g.OutH(), g.OutW()
@@ -164,33 +133,15 @@ func (b *Backend) MaxPool2DBackward(dx, dy, argmax nn.Buffer, g nn.PoolGeom) {
 // GatherAffine builds a batch like Gather, each image resampled through
 // its affine map (see nn.Backend.GatherAffine), in float64.
 func (b *Backend) GatherAffine(x, y, images, labels, order, affine nn.Buffer, start, rows, height, width int, scale, shift float32) {
-	const op = "GatherAffine"
-	if !b.core.Ready(op) || !b.core.Dim(op, "start", start) || !b.core.Dim(op, "rows", rows) ||
-		!b.core.Dim(op, "height", height) || !b.core.Dim(op, "width", width) {
+	xs, os, imgs, as, ok := b.core.GatherAffineArgs(x, y, images, labels, order, affine, start, rows, height, width)
+	if !ok {
 		return
 	}
 	pixels := height * width
-	xs := b.core.F32(op, "x", x, rows, pixels, "rows×pixels")
-	ys := b.core.I32(op, "y", y, 1, rows, "rows")
-	os := b.core.I32(op, "order", order, 1, start+rows, "start+rows")
-	as := b.core.F32(op, "affine", affine, start+rows, nn.AffineParams, "(start+rows)×6")
-	if b.core.Err() != nil {
-		return
-	}
-	imgs := b.core.WholeU8(op, "images", images)
-	labs := b.core.WholeU8(op, "labels", labels)
-	if b.core.Err() != nil || b.core.Overlap(op, "x", xs, "affine", as) {
-		return
-	}
 	for r := 0; r < rows; r++ {
-		i := int(os[start+r])
-		if i < 0 || i >= len(labs) || (i+1)*pixels > len(imgs) {
-			b.core.Fail(op, "order[%d] = %d is outside the data set (%d labels, %d images of %d pixels)",
-				start+r, i, len(labs), len(imgs)/max(pixels, 1), pixels)
-			return
-		}
+		i := int(os[r])
 		img := imgs[i*pixels : (i+1)*pixels]
-		a := as[(start+r)*nn.AffineParams:]
+		a := as[r*nn.AffineParams:]
 		pixel := func(px, py int) float64 {
 			if px < 0 || px >= width || py < 0 || py >= height {
 				return 0
@@ -211,7 +162,6 @@ func (b *Backend) GatherAffine(x, y, images, labels, order, affine nn.Buffer, st
 				xs[r*pixels+oy*width+ox] = float32(v*float64(scale) + float64(shift))
 			}
 		}
-		ys[r] = int32(labs[i])
 	}
 }
 

@@ -14,21 +14,8 @@ import (
 //	g = nesterov ? g + momentum·v : v         (momentum ≠ 0)
 //	p = p - lr·g
 func (b *Backend) SGD(params, grads, velocity nn.Buffer, lr, momentum, weightDecay float32, nesterov bool) {
-	const op = "SGD"
-	if !b.core.Ready(op) {
-		return
-	}
-	ps := b.core.Whole(op, "params", params)
-	if b.core.Err() != nil {
-		return
-	}
-	n := len(ps)
-	gs := b.core.Exact(op, "grads", grads, n, "len(params)")
-	var vs []float32
-	if momentum != 0 {
-		vs = b.core.Exact(op, "velocity", velocity, n, "len(params)")
-	}
-	if b.core.Err() != nil {
+	ps, gs, vs, ok := b.core.SGDArgs(params, grads, velocity, momentum)
+	if !ok {
 		return
 	}
 	for i := range ps {
@@ -54,29 +41,10 @@ func (b *Backend) SGD(params, grads, velocity nn.Buffer, lr, momentum, weightDec
 //	m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²
 //	p = p - (lr/(1-β1^t))·m / (sqrt(v)/sqrt(1-β2^t) + eps)
 func (b *Backend) Adam(params, grads, m, v nn.Buffer, lr, beta1, beta2, eps, weightDecay float32, t int) {
-	const op = "Adam"
-	if !b.core.Ready(op) {
+	ps, gs, ms, vs, step, bc2sqrt, ok := b.core.AdamArgs(params, grads, m, v, lr, beta1, beta2, t)
+	if !ok {
 		return
 	}
-	if t < 1 {
-		b.core.Fail(op, "step t = %d; it counts this update and starts at 1", t)
-		return
-	}
-	ps := b.core.Whole(op, "params", params)
-	if b.core.Err() != nil {
-		return
-	}
-	n := len(ps)
-	gs := b.core.Exact(op, "grads", grads, n, "len(params)")
-	ms := b.core.Exact(op, "m", m, n, "len(params)")
-	vs := b.core.Exact(op, "v", v, n, "len(params)")
-	if b.core.Err() != nil {
-		return
-	}
-	bc1 := 1 - math.Pow(float64(beta1), float64(t))
-	bc2 := 1 - math.Pow(float64(beta2), float64(t))
-	step := float32(float64(lr) / bc1)
-	bc2sqrt := float32(math.Sqrt(bc2))
 	for i := range ps {
 		g := gs[i] + float32(weightDecay*ps[i])
 		mi := float32(beta1*ms[i]) + float32((1-beta1)*g)
