@@ -140,43 +140,28 @@ func copyTo(b *Buffer, s any, up bool) error {
 	}
 	switch s := s.(type) {
 	case []float32:
-		if b.dtype != nn.Float32 {
-			return fmt.Errorf("%s is []float32 but the buffer holds %v", side, b.dtype)
-		}
-		if len(s) > b.n {
-			return fmt.Errorf("%s has %d elements, more than the buffer's %d", side, len(s), b.n)
-		}
-		if up {
-			copy(b.f32, s)
-		} else {
-			copy(s, b.f32)
-		}
+		return copyData(b, b.f32, s, nn.Float32, side, up)
 	case []int32:
-		if b.dtype != nn.Int32 {
-			return fmt.Errorf("%s is []int32 but the buffer holds %v", side, b.dtype)
-		}
-		if len(s) > b.n {
-			return fmt.Errorf("%s has %d elements, more than the buffer's %d", side, len(s), b.n)
-		}
-		if up {
-			copy(b.i32, s)
-		} else {
-			copy(s, b.i32)
-		}
+		return copyData(b, b.i32, s, nn.Int32, side, up)
 	case []uint8:
-		if b.dtype != nn.Uint8 {
-			return fmt.Errorf("%s is []uint8 but the buffer holds %v", side, b.dtype)
-		}
-		if len(s) > b.n {
-			return fmt.Errorf("%s has %d elements, more than the buffer's %d", side, len(s), b.n)
-		}
-		if up {
-			copy(b.u8, s)
-		} else {
-			copy(s, b.u8)
-		}
-	default:
-		return fmt.Errorf("%s is a %T; want []float32, []int32 or []uint8", side, s)
+		return copyData(b, b.u8, s, nn.Uint8, side, up)
+	}
+	return fmt.Errorf("%s is a %T; want []float32, []int32 or []uint8", side, s)
+}
+
+// copyData is copyTo for a host slice s of the element type of data, the
+// buffer's memory when its DType is t.
+func copyData[T float32 | int32 | uint8](b *Buffer, data, s []T, t nn.DType, side string, up bool) error {
+	if b.dtype != t {
+		return fmt.Errorf("%s is %T but the buffer holds %v", side, s, b.dtype)
+	}
+	if len(s) > b.n {
+		return fmt.Errorf("%s has %d elements, more than the buffer's %d", side, len(s), b.n)
+	}
+	if up {
+		copy(data, s)
+	} else {
+		copy(s, data)
 	}
 	return nil
 }
