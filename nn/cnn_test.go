@@ -3,7 +3,6 @@ package nn_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -387,47 +386,11 @@ func TestCNNResumeWithAugmentationIsExact(t *testing.T) {
 		t.Fatal("augmentation did not change the losses")
 	}
 
-	first, err := nn.NewTrainer(cpuBackend(t), spec, cfg, tr, te)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	log := &recordingLog{}
-	ctx, cancel := context.WithCancel(context.Background())
-	first.Observer = stopAfter{log, cancel, 5 + 2}
-	if err := first.Run(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("run: %v, want context.Canceled", err)
-	}
-	if first.Pos.Epoch != 1 || first.Pos.Step == 0 {
-		t.Fatalf("stopped at %+v, want in the middle of the second epoch", first.Pos)
-	}
-	ck, err := first.Capture(nn.ModelInfo{Spec: spec, DataID: nn.DataID(tr)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "run.ckpt.safetensors")
-	if err := nn.SaveCheckpoint(path, ck); err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := nn.LoadCheckpoint(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if loaded.State.Config.Augment != nn.DefaultAugmentation {
-		t.Fatalf("the checkpoint's augmentation is %+v", loaded.State.Config.Augment)
-	}
-	second, err := nn.NewTrainer(cpuBackend(t), spec, loaded.State.Config, tr, te)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	if err := second.Restore(loaded); err != nil {
-		t.Fatal(err)
-	}
-	second.Observer = log
-	if err := second.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	second, log := resumeMidRun(t, spec, cfg, tr, te, 5+2, func(loaded *nn.Checkpoint) {
+		if loaded.State.Config.Augment != nn.DefaultAugmentation {
+			t.Fatalf("the checkpoint's augmentation is %+v", loaded.State.Config.Augment)
+		}
+	})
 	if !slices.Equal(log.losses, wholeLog.losses) {
 		t.Errorf("resumed run's losses differ from the uninterrupted run's:\n%v\n%v", log.losses, wholeLog.losses)
 	}

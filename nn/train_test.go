@@ -166,45 +166,7 @@ func TestResumeFromCheckpointIsExact(t *testing.T) {
 			whole, wholeLog := train(t, cpuBackend(t), cfg)
 
 			tr, te := data(t)
-			b := cpuBackend(t)
-			first, err := nn.NewTrainer(b, spec(), cfg, tr, te)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer first.Close()
-			log := &recordingLog{}
-			ctx, cancel := context.WithCancel(context.Background())
-			first.Observer = stopAfter{log, cancel, 19 + 7}
-			if err := first.Run(ctx); !errors.Is(err, context.Canceled) {
-				t.Fatalf("run: %v, want context.Canceled", err)
-			}
-			if first.Pos.Epoch != 1 || first.Pos.Step == 0 {
-				t.Fatalf("stopped at %+v, want in the middle of epoch 1", first.Pos)
-			}
-			ck, err := first.Capture(nn.ModelInfo{Spec: spec(), DataID: nn.DataID(tr)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "run.ckpt.safetensors")
-			if err := nn.SaveCheckpoint(path, ck); err != nil {
-				t.Fatal(err)
-			}
-			loaded, err := nn.LoadCheckpoint(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			second, err := nn.NewTrainer(cpuBackend(t), spec(), loaded.State.Config, tr, te)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer second.Close()
-			if err := second.Restore(loaded); err != nil {
-				t.Fatal(err)
-			}
-			second.Observer = log
-			if err := second.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			second, log := resumeMidRun(t, spec(), cfg, tr, te, 19+7, nil)
 			if !slices.Equal(log.losses, wholeLog.losses) {
 				t.Error("resumed run's losses differ from the uninterrupted run's")
 			}
@@ -220,6 +182,57 @@ func TestResumeFromCheckpointIsExact(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resumeMidRun runs cfg on the cpu backend until stopSteps step losses
+// have been reported, which must stop it in the middle of its second
+// epoch, saves a checkpoint to a file and loads it back, hands it to check
+// (when not nil), and resumes a new trainer from it to the end. It returns
+// that trainer and the step losses of both parts together.
+func resumeMidRun(t *testing.T, spec nn.Spec, cfg nn.TrainConfig, tr, te *mnist.Dataset, stopSteps int, check func(*nn.Checkpoint)) (*nn.Trainer, *recordingLog) {
+	t.Helper()
+	first, err := nn.NewTrainer(cpuBackend(t), spec, cfg, tr, te)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	log := &recordingLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	first.Observer = stopAfter{log, cancel, stopSteps}
+	if err := first.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("run: %v, want context.Canceled", err)
+	}
+	if first.Pos.Epoch != 1 || first.Pos.Step == 0 {
+		t.Fatalf("stopped at %+v, want in the middle of the second epoch (epoch index 1)", first.Pos)
+	}
+	ck, err := first.Capture(nn.ModelInfo{Spec: spec, DataID: nn.DataID(tr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "run.ckpt.safetensors")
+	if err := nn.SaveCheckpoint(path, ck); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := nn.LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if check != nil {
+		check(loaded)
+	}
+	second, err := nn.NewTrainer(cpuBackend(t), spec, loaded.State.Config, tr, te)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(second.Close)
+	if err := second.Restore(loaded); err != nil {
+		t.Fatal(err)
+	}
+	second.Observer = log
+	if err := second.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return second, log
 }
 
 // stopAfter cancels the run once n step losses have been reported.
