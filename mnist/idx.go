@@ -25,7 +25,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mnist-go/mnist/nn/atomicfile"
+	"github.com/mnist-go/mnist/internal/atomicfile"
 )
 
 // IDX element types: the third byte of an IDX file's magic number.

@@ -215,7 +215,7 @@ func checksums(t *testing.T, dir string) map[string]string {
 	return sums
 }
 
-// isTempName reports whether name is a temporary file of nn/atomicfile
+// isTempName reports whether name is a temporary file of internal/atomicfile
 // (".<final name>.tmp-<random>") or of checkWritable (".mnist-write-test-*").
 func isTempName(name string) bool {
 	return strings.HasPrefix(name, ".") && (strings.Contains(name, ".tmp-") || strings.HasPrefix(name, ".mnist-write-test-"))

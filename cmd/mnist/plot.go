@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/mnist-go/mnist/nn/plots"
+	"github.com/mnist-go/mnist/cmd/mnist/internal/plots"
 	"github.com/mnist-go/mnist/nn/tfevents"
 )
 

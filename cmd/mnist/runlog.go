@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mnist-go/mnist/cmd/mnist/internal/plots"
 	"github.com/mnist-go/mnist/mnist"
 	"github.com/mnist-go/mnist/nn"
-	"github.com/mnist-go/mnist/nn/plots"
 	"github.com/mnist-go/mnist/nn/tfevents"
 )
 

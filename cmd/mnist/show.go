@@ -9,9 +9,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mnist-go/mnist/cmd/mnist/internal/plots"
+	"github.com/mnist-go/mnist/internal/atomicfile"
 	"github.com/mnist-go/mnist/mnist"
-	"github.com/mnist-go/mnist/nn/atomicfile"
-	"github.com/mnist-go/mnist/nn/plots"
 )
 
 func showCommand() *cli.Command {

@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/mnist-go/mnist/nn/atomicfile"
+	"github.com/mnist-go/mnist/internal/atomicfile"
 )
 
 // interruption is the cause of the context a signal cancels.

@@ -11,9 +11,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mnist-go/mnist/internal/atomicfile"
 	"github.com/mnist-go/mnist/mnist"
 	"github.com/mnist-go/mnist/nn"
-	"github.com/mnist-go/mnist/nn/atomicfile"
 )
 
 // The default recipe: the tutorial's architecture trained to ≥ 97.5% test

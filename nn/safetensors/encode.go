@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/mnist-go/mnist/nn/atomicfile"
+	"github.com/mnist-go/mnist/internal/atomicfile"
 )
 
 // WriteFile encodes f into the file at path, atomically: readers see the old
