@@ -74,6 +74,10 @@ func (b *Backend) ready(op string) bool {
 		b.failf(op, "the backend is closed")
 		return false
 	}
+	if err := b.dev.fault(); err != nil {
+		b.fail(fmt.Errorf("cuda %s: %w", op, err))
+		return false
+	}
 	return true
 }
 

@@ -5,6 +5,7 @@ package gpu
 /*
 #cgo LDFLAGS: -lcuda -ldl
 #include <cuda.h>
+#include <stdlib.h>
 #include <string.h>
 
 CUresult mnist_cuinit_result(void);
@@ -101,6 +102,22 @@ static CUresult mnist_graph_destroy(CUcontext ctx, CUgraphExec e) {
 	return r != CUDA_SUCCESS ? r : cuGraphExecDestroy(e);
 }
 
+// mnist_load_module loads a fatbin (or PTX) image with the driver's JIT
+// logs and line information; on failure the error log is in errlog.
+static CUresult mnist_load_module(CUmodule *mod, const void *image, char *errlog, size_t errlen,
+		char *infolog, size_t infolen) {
+	CUjit_option opts[5] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+		CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_GENERATE_LINE_INFO};
+	void *vals[5] = {errlog, (void *)errlen, infolog, (void *)infolen, (void *)(size_t)1};
+	errlog[0] = 0;
+	infolog[0] = 0;
+	return cuModuleLoadDataEx(mod, image, 5, opts, vals);
+}
+
+static CUresult mnist_module_function(CUfunction *f, CUmodule mod, const char *name) {
+	return cuModuleGetFunction(f, mod, name);
+}
+
 static const char *mnist_err_name(CUresult r) {
 	const char *s = NULL;
 	if (cuGetErrorName(r, &s) != CUDA_SUCCESS || s == NULL)
@@ -122,6 +139,8 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/mnist-go/mnist/kernels"
@@ -137,11 +156,18 @@ func init() {
 const Available = true
 
 // driverError turns a CUresult into an error naming op, or nil on success.
+// A sticky error (an illegal address in a kernel, say) poisons the context
+// for the rest of the process: it is recorded (see processFault) so that
+// every backend of this process refuses further work and says why.
 func driverError(op string, r C.CUresult) error {
 	if r == C.CUDA_SUCCESS {
 		return nil
 	}
-	return &DriverError{Op: op, Code: int(r), Name: C.GoString(C.mnist_err_name(r)), Desc: C.GoString(C.mnist_err_string(r))}
+	err := &DriverError{Op: op, Code: int(r), Name: C.GoString(C.mnist_err_name(r)), Desc: C.GoString(C.mnist_err_string(r))}
+	if stickyError(int(r)) {
+		recordFault(err)
+	}
+	return err
 }
 
 // cuError turns an error from gorgonia.org/cu (its unexported cuResult, an
@@ -179,38 +205,160 @@ func withContext(ctx cu.CUContext, f func() error) error {
 }
 
 // Probe describes device 0, or returns why there is no usable CUDA device
-// (an error wrapping ErrNoDevice with the driver's reason). It creates the
-// device's primary context to read the free memory, then releases it.
+// (an error wrapping ErrNoDevice with the driver's reason). It opens the
+// process's context (once: see openProcess) to read the free memory.
 func Probe() (Info, error) {
-	if err := initError(); err != nil {
-		return Info{}, err
-	}
-	n, err := cu.NumDevices()
-	if err != nil {
-		return Info{}, fmt.Errorf("%w: %v", ErrNoDevice, cuError("cuDeviceGetCount", err))
-	}
-	if n == 0 {
-		return Info{}, fmt.Errorf("%w: the driver sees no device (check CUDA_VISIBLE_DEVICES)", ErrNoDevice)
-	}
-	dev, err := cu.GetDevice(0)
-	if err != nil {
-		return Info{}, fmt.Errorf("%w: %v", ErrNoDevice, cuError("cuDeviceGet 0", err))
-	}
-	info, err := describe(dev)
+	p, err := openProcess()
 	if err != nil {
 		return Info{}, err
 	}
-	ctx, err := dev.RetainPrimaryCtx()
-	if err != nil {
-		return Info{}, fmt.Errorf("%w: %v", ErrNoDevice, cuError("cuDevicePrimaryCtxRetain", err))
-	}
-	defer dev.ReleasePrimaryCtx()
-	err = withContext(ctx, func() error {
+	info := p.info
+	err = withContext(p.ctx, func() error {
 		free, _, err := cu.MemInfo()
 		info.FreeMemory = free
 		return cuError("cuMemGetInfo", err)
 	})
 	return info, err
+}
+
+// process is what this process shares between its backends: device 0's
+// primary context, retained once and kept until the process ends, and the
+// kernel modules, loaded once into it. Creating a context costs about
+// 100 ms and loading the modules more; a test binary opens hundreds of
+// backends.
+type process struct {
+	dev   cu.Device
+	ctx   cu.CUContext
+	cctx  C.CUcontext
+	info  Info
+	funcs [numKernels]C.CUfunction
+	// jitLog is what the driver said while loading the modules (empty
+	// when it loaded machine code for this GPU without a word).
+	jitLog string
+}
+
+var (
+	processOnce sync.Once
+	theProcess  *process
+	processErr  error
+)
+
+// openProcess returns the process's context and modules, opening them on
+// the first call; a failure is final for the process.
+func openProcess() (*process, error) {
+	processOnce.Do(func() { theProcess, processErr = newProcess() })
+	if processErr != nil {
+		return nil, processErr
+	}
+	if err := processFault(); err != nil {
+		return nil, err
+	}
+	return theProcess, nil
+}
+
+func newProcess() (p *process, err error) {
+	defer func() {
+		// gorgonia.org/cu must not panic through us; make it an error.
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("cuda: open device 0: %v", r)
+		}
+	}()
+	if err := initError(); err != nil {
+		return nil, err
+	}
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoDevice, cuError("cuDeviceGetCount", err))
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: the driver sees no device (check CUDA_VISIBLE_DEVICES)", ErrNoDevice)
+	}
+	p = &process{}
+	if p.dev, err = cu.GetDevice(0); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoDevice, cuError("cuDeviceGet 0", err))
+	}
+	if p.info, err = describe(p.dev); err != nil {
+		return nil, err
+	}
+	if p.ctx, err = p.dev.RetainPrimaryCtx(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoDevice, cuError("cuDevicePrimaryCtxRetain", err))
+	}
+	p.cctx = *(*C.CUcontext)(unsafe.Pointer(&p.ctx))
+	if err := withContext(p.ctx, p.loadModules); err != nil {
+		p.dev.ReleasePrimaryCtx()
+		return nil, fmt.Errorf("open device 0 (%s): %w", p.info, err)
+	}
+	return p, nil
+}
+
+// loadModules loads every kernel module's fatbin, with the driver's JIT
+// logs: machine code for sm_80 and sm_90 loads as it is, other GPUs
+// JIT-compile the PTX in it, and a JIT failure comes back with the log.
+func (p *process) loadModules() error {
+	const logBytes = 16 << 10
+	errLog := (*C.char)(C.malloc(logBytes))
+	infoLog := (*C.char)(C.malloc(logBytes))
+	defer C.free(unsafe.Pointer(errLog))
+	defer C.free(unsafe.Pointer(infoLog))
+	var logs []string
+	for _, m := range kernels.Modules {
+		image := C.CBytes([]byte(m.Fatbin))
+		var mod C.CUmodule
+		r := C.mnist_load_module(&mod, image, errLog, logBytes, infoLog, logBytes)
+		C.free(image)
+		if info := strings.TrimSpace(C.GoString(infoLog)); info != "" {
+			logs = append(logs, m.Name+": "+info)
+		}
+		if err := driverError("cuModuleLoadDataEx", r); err != nil {
+			return fmt.Errorf("load the %s kernels (SASS for %s, else PTX for compute_80 that the driver JIT-compiles): %w; JIT log: %q",
+				m.Name, strings.Join(kernels.SASSArchs, ", "), err, strings.TrimSpace(C.GoString(errLog)))
+		}
+		for _, e := range kernels.Entries(m.PTX) {
+			for k, name := range kernelNames {
+				if name != e.Name {
+					continue
+				}
+				cname := C.CString(name)
+				r := C.mnist_module_function(&p.funcs[k], mod, cname)
+				C.free(unsafe.Pointer(cname))
+				if err := driverError("cuModuleGetFunction "+name, r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for k, f := range p.funcs {
+		if f == nil {
+			return fmt.Errorf("kernel %s is missing from the embedded modules: run make kernels", kernel(k))
+		}
+	}
+	p.jitLog = strings.Join(logs, "\n")
+	return nil
+}
+
+// The sticky fault of this process, if any: the first driver error after
+// which the context is unusable.
+var (
+	faultMu sync.Mutex
+	fault   error
+)
+
+func recordFault(err error) {
+	faultMu.Lock()
+	defer faultMu.Unlock()
+	if fault == nil {
+		fault = err
+	}
+}
+
+// processFault returns the sticky fault as an error saying what it means.
+func processFault() error {
+	faultMu.Lock()
+	defer faultMu.Unlock()
+	if fault == nil {
+		return nil
+	}
+	return fmt.Errorf("cuda: the GPU context of this process is unusable after %v: start a new process", fault)
 }
 
 func describe(dev cu.Device) (Info, error) {
@@ -242,28 +390,28 @@ func describe(dev cu.Device) (Info, error) {
 // downloads go through.
 const stagingBytes = 4 << 20
 
-// cudaDevice is the device interface over the CUDA driver: the primary
-// context of device 0, one non-blocking stream, the kernels' modules loaded
-// once, a pinned staging buffer.
+// cudaDevice is the device interface over the CUDA driver: the process's
+// context and modules (see process), one non-blocking stream of its own, a
+// staging buffer for copies (pinned, or pageable when pinning is refused).
 type cudaDevice struct {
-	dev     cu.Device
-	ctx     cu.CUContext
+	p       *process
 	cctx    C.CUcontext
 	stream  C.CUstream
 	cstream cu.Stream
-	modules []cu.Module
-	funcs   [numKernels]C.CUfunction
+	funcs   *[numKernels]C.CUfunction
 	sms     int
 
-	staging     unsafe.Pointer // pinned, stagingBytes
-	stagingBusy C.CUevent      // recorded after the last copy out of staging
-	event       cu.Event
-	graphs      map[C.CUgraphExec]struct{}
+	staging       unsafe.Pointer // stagingBytes
+	stagingPinned bool           // false: C.malloc'd, after cuMemAllocHost refused
+	stagingBusy   C.CUevent      // recorded after the last copy out of staging
+	event         cu.Event
+	graphs        map[C.CUgraphExec]struct{}
 }
 
 // Open opens device 0 as a Backend, or returns why it cannot: no device
-// (wrapping ErrNoDevice, with the driver's reason), a PTX the driver cannot
-// JIT-compile, or out of memory.
+// (wrapping ErrNoDevice, with the driver's reason), modules the driver
+// cannot load (with its JIT log), an earlier sticky fault in this process,
+// or out of memory.
 func Open() (*Backend, error) {
 	info, err := Probe()
 	if err != nil {
@@ -283,55 +431,32 @@ func openDevice() (d *cudaDevice, err error) {
 			err = fmt.Errorf("cuda: open device: %v", p)
 		}
 	}()
-	dev, err := cu.GetDevice(0)
+	p, err := openProcess()
 	if err != nil {
-		return nil, cuError("cuDeviceGet 0", err)
+		return nil, err
 	}
-	d = &cudaDevice{dev: dev, graphs: map[C.CUgraphExec]struct{}{}}
-	if d.ctx, err = dev.RetainPrimaryCtx(); err != nil {
-		return nil, cuError("cuDevicePrimaryCtxRetain", err)
-	}
-	d.cctx = *(*C.CUcontext)(unsafe.Pointer(&d.ctx))
-	if d.sms, err = dev.Attribute(cu.MultiprocessorCount); err != nil {
-		d.close()
-		return nil, cuError("cuDeviceGetAttribute", err)
-	}
-	err = withContext(d.ctx, func() error {
+	d = &cudaDevice{p: p, cctx: p.cctx, funcs: &p.funcs, sms: p.info.Multiprocs, graphs: map[C.CUgraphExec]struct{}{}}
+	err = withContext(p.ctx, func() error {
 		var err error
 		if d.cstream, err = cu.MakeStream(cu.NonBlocking); err != nil {
 			return cuError("cuStreamCreate", err)
 		}
 		d.stream = C.CUstream(unsafe.Pointer(d.cstream.C()))
-		for _, m := range kernels.Modules {
-			mod, err := cu.LoadData(m.PTX)
-			if err != nil {
-				return fmt.Errorf("load the %s kernels (PTX for compute_80; the driver JIT-compiles it): %w", m.Name, cuError("cuModuleLoadData", err))
-			}
-			d.modules = append(d.modules, mod)
-			for _, e := range kernels.Entries(m.PTX) {
-				for k, name := range kernelNames {
-					if name == e.Name {
-						fn, err := mod.Function(name)
-						if err != nil {
-							return cuError("cuModuleGetFunction "+name, err)
-						}
-						d.funcs[k] = *(*C.CUfunction)(unsafe.Pointer(&fn))
-					}
-				}
-			}
-		}
-		for k, f := range d.funcs {
-			if f == nil {
-				return fmt.Errorf("kernel %s is missing from the embedded PTX: run make kernels", kernel(k))
-			}
-		}
 		if d.event, err = cu.MakeEvent(cu.DisableTiming); err != nil {
 			return cuError("cuEventCreate", err)
 		}
 		d.stagingBusy = *(*C.CUevent)(unsafe.Pointer(&d.event))
+		d.stagingPinned = true
 		if r := C.mnist_host_alloc(d.cctx, &d.staging, stagingBytes); r != C.CUDA_SUCCESS {
-			d.staging = nil
-			return driverError(fmt.Sprintf("cuMemAllocHost %d bytes", stagingBytes), r)
+			// Pinned memory can be refused (a locked-memory limit, a
+			// container): copies then go through pageable memory, slower
+			// but correct, since the driver copies a pageable source
+			// before cuMemcpyHtoDAsync returns.
+			d.stagingPinned = false
+			if d.staging = C.malloc(stagingBytes); d.staging == nil {
+				return fmt.Errorf("allocate %d bytes of host staging memory: %w", stagingBytes,
+					driverError("cuMemAllocHost", r))
+			}
 		}
 		return nil
 	})
@@ -355,9 +480,11 @@ var (
 
 func (d *cudaDevice) multiprocessors() int { return d.sms }
 
+func (d *cudaDevice) fault() error { return processFault() }
+
 func (d *cudaDevice) alloc(n int) (uint64, error) {
 	var ptr cu.DevicePtr
-	err := withContext(d.ctx, func() error {
+	err := withContext(d.p.ctx, func() error {
 		var err error
 		ptr, err = cu.MemAlloc(int64(n))
 		if err == nil {
@@ -380,7 +507,7 @@ func (d *cudaDevice) free(ptr uint64) error {
 	if err := d.sync(); err != nil {
 		return err
 	}
-	return withContext(d.ctx, func() error { return cuError("cuMemFree", cu.MemFree(cu.DevicePtr(ptr))) })
+	return withContext(d.p.ctx, func() error { return cuError("cuMemFree", cu.MemFree(cu.DevicePtr(ptr))) })
 }
 
 func (d *cudaDevice) zero(ptr uint64, n int) error {
@@ -421,6 +548,9 @@ func (d *cudaDevice) download(dst []byte, src uint64) error {
 }
 
 func (d *cudaDevice) launch(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error {
+	if err := processFault(); err != nil {
+		return err
+	}
 	r := C.mnist_launch(d.cctx, d.funcs[k], C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]),
 		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), d.stream, params)
 	return driverError("cuLaunchKernel", r)
@@ -461,7 +591,8 @@ func (g *cudaGraph) destroy() error {
 	return driverError("cuGraphExecDestroy", C.mnist_graph_destroy(g.d.cctx, g.exec))
 }
 
-// close releases everything: graphs, staging, modules, stream, context.
+// close releases what this device owns: graphs, staging, event, stream.
+// The process's context and modules stay for the next backend.
 func (d *cudaDevice) close() error {
 	var errs []error
 	if d.stream != nil {
@@ -472,26 +603,23 @@ func (d *cudaDevice) close() error {
 	}
 	d.graphs = nil
 	if d.staging != nil {
-		errs = append(errs, driverError("cuMemFreeHost", C.mnist_host_free(d.cctx, d.staging)))
+		if d.stagingPinned {
+			errs = append(errs, driverError("cuMemFreeHost", C.mnist_host_free(d.cctx, d.staging)))
+		} else {
+			C.free(d.staging)
+		}
 		d.staging = nil
 	}
-	if d.ctx != (cu.CUContext{}) {
-		errs = append(errs, withContext(d.ctx, func() error {
-			var errs []error
-			if d.stagingBusy != nil {
-				errs = append(errs, cuError("cuEventDestroy", cu.DestroyEvent(&d.event)))
-			}
-			for _, m := range d.modules {
-				errs = append(errs, cuError("cuModuleUnload", m.Unload()))
-			}
-			if d.stream != nil {
-				errs = append(errs, cuError("cuStreamDestroy", d.cstream.Destroy()))
-			}
-			return errors.Join(errs...)
-		}))
-		errs = append(errs, cuError("cuDevicePrimaryCtxRelease", d.dev.ReleasePrimaryCtx()))
-		d.ctx = cu.CUContext{}
-	}
-	d.modules, d.stream, d.stagingBusy = nil, nil, nil
+	errs = append(errs, withContext(d.p.ctx, func() error {
+		var errs []error
+		if d.stagingBusy != nil {
+			errs = append(errs, cuError("cuEventDestroy", cu.DestroyEvent(&d.event)))
+		}
+		if d.stream != nil {
+			errs = append(errs, cuError("cuStreamDestroy", d.cstream.Destroy()))
+		}
+		return errors.Join(errs...)
+	}))
+	d.stream, d.stagingBusy = nil, nil
 	return errors.Join(errs...)
 }

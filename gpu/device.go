@@ -26,6 +26,9 @@ type device interface {
 	endCapture() (graph, error)
 	// multiprocessors is the number of SMs, for launch shapes.
 	multiprocessors() int
+	// fault returns the sticky fault that made the device unusable for the
+	// rest of the process (an illegal address in a kernel, say), or nil.
+	fault() error
 	// close releases the device; the backend is done with it.
 	close() error
 }

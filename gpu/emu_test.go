@@ -20,7 +20,8 @@ type emuDevice struct {
 	sms       int
 	capturing bool
 	captured  []emuLaunch
-	launches  int // launches run, replays included
+	launches  int   // launches run, replays included
+	faulted   error // set by tests to stand for a sticky fault
 }
 
 // openGPU, when set (by TestCUDA in the cuda build), makes the tests that
@@ -136,6 +137,7 @@ func (d *emuDevice) endCapture() (graph, error) {
 }
 
 func (d *emuDevice) multiprocessors() int { return d.sms }
+func (d *emuDevice) fault() error         { return d.faulted }
 func (d *emuDevice) close() error         { return nil }
 
 func (g *emuGraph) launch() error {

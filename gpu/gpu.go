@@ -87,3 +87,26 @@ func (e *DriverError) Error() string {
 	}
 	return fmt.Sprintf("%s: %s (%s)", e.Op, e.Name, e.Desc)
 }
+
+// stickyError reports whether a CUresult leaves the context unusable for
+// the rest of the process (the driver's documentation of each code: "the
+// context cannot be used, so it must be destroyed (and a new one should be
+// created)"): an ECC error, an illegal or misaligned address, a timeout, a
+// device-side assert, a stack error, an illegal instruction or pc, or a
+// launch that failed.
+func stickyError(code int) bool {
+	switch code {
+	case 214, // CUDA_ERROR_ECC_UNCORRECTABLE
+		700, // CUDA_ERROR_ILLEGAL_ADDRESS
+		702, // CUDA_ERROR_LAUNCH_TIMEOUT
+		710, // CUDA_ERROR_ASSERT
+		714, // CUDA_ERROR_HARDWARE_STACK_ERROR
+		715, // CUDA_ERROR_ILLEGAL_INSTRUCTION
+		716, // CUDA_ERROR_MISALIGNED_ADDRESS
+		717, // CUDA_ERROR_INVALID_ADDRESS_SPACE
+		718, // CUDA_ERROR_INVALID_PC
+		719: // CUDA_ERROR_LAUNCH_FAILED
+		return true
+	}
+	return false
+}

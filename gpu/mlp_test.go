@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -250,4 +251,31 @@ func TestErrorsAreStickyAndNamed(t *testing.T) {
 	if err := b.Sync(); err == nil || !strings.Contains(err.Error(), "Slice") {
 		t.Errorf("Free of a Slice: Sync = %v", err)
 	}
+}
+
+// TestStickyFaultRefusesWork stands a device fault in (what an illegal
+// address in a kernel does to a CUDA context): every later op of every
+// backend on that device fails with the fault named, and nothing runs.
+func TestStickyFaultRefusesWork(t *testing.T) {
+	b, d := openEmu(t)
+	if d == nil {
+		t.Skip("needs the emulator: a real fault cannot be planted safely")
+	}
+	x, err := b.Alloc(nn.Float32, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.faulted = errors.New("cuLaunchKernel: CUDA_ERROR_ILLEGAL_ADDRESS")
+	before := d.launches
+	b.ReLU(x, 4)
+	if d.launches != before {
+		t.Error("a kernel ran after the fault")
+	}
+	if err := b.Sync(); err == nil || !strings.Contains(err.Error(), "ILLEGAL_ADDRESS") {
+		t.Errorf("Sync after a fault = %v, want the fault named", err)
+	}
+	if _, err := b.Alloc(nn.Float32, 1); err == nil {
+		t.Error("Alloc after a fault succeeded")
+	}
+	d.faulted = nil // let Cleanup close the backend
 }

@@ -156,10 +156,10 @@ extern "C" __global__ void gather_affine_f32(const gather_affine_params p)
 {
 	const int r = blockIdx.y;
 	const int pixels = p.height * p.width;
-	const int e = blockIdx.x * blockDim.x + threadIdx.x;
+	const size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	const int i = ((const int32_t *)p.order)[p.start + r];
 	const bool ok = i >= 0 && i < p.count;
-	if (e < pixels) {
+	if (e < (size_t)pixels) {
 		const uint8_t *img = (const uint8_t *)p.images + (size_t)(ok ? i : 0) * pixels;
 		const float *a = (const float *)p.affine + (size_t)(p.start + r) * 6;
 		const float fx = (float)(e % p.width), fy = (float)(e / p.width);

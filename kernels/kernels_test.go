@@ -21,6 +21,13 @@ func TestEntries(t *testing.T) {
 		if !strings.Contains(m.PTX, ".target sm_80") {
 			t.Errorf("%s.ptx does not target sm_80 (compute_80): regenerate it with make kernels", m.Name)
 		}
+		if !strings.Contains(m.PTX, `.file	1 "kernels/`+m.Name+`.cu"`) {
+			t.Errorf("%s.ptx lacks line information with the relative source path: regenerate it with make kernels", m.Name)
+		}
+		// A fatbin starts with its magic number 0xBA55ED50 (little-endian).
+		if len(m.Fatbin) < 16 || m.Fatbin[:4] != "\x50\xed\x55\xba" {
+			t.Errorf("%s.fatbin is not a fatbin: regenerate it with make kernels", m.Name)
+		}
 		for _, e := range Entries(m.PTX) {
 			if _, dup := got[e.Name]; dup {
 				t.Errorf("kernel %s is in two modules", e.Name)
@@ -55,8 +62,10 @@ func TestSourceHygiene(t *testing.T) {
 		}
 		text := string(b)
 		base := strings.TrimSuffix(src, ".cu")
-		if _, err := os.Stat(base + ".ptx"); err != nil {
-			t.Errorf("%s has no committed %s.ptx: run make kernels", src, base)
+		for _, ext := range []string{".ptx", ".fatbin"} {
+			if _, err := os.Stat(base + ext); err != nil {
+				t.Errorf("%s has no committed %s%s: run make kernels", src, base, ext)
+			}
 		}
 		for _, bad := range []string{"cuda_runtime", "cudaMalloc", "printf(", "#include <cuda", "#include \"../"} {
 			if strings.Contains(text, bad) {

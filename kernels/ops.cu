@@ -139,8 +139,8 @@ extern "C" __global__ void __launch_bounds__(COLSUM_COLS * COLSUM_ROWS) column_s
 // the number of r with dst[r] == labels[r]. One thread per row.
 extern "C" __global__ void argmax_f32(const argmax_params p)
 {
-	const int r = blockIdx.x * blockDim.x + threadIdx.x;
-	if (r >= p.rows)
+	const size_t r = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (r >= (size_t)p.rows)
 		return;
 	const float *row = (const float *)p.src + (size_t)r * p.cols;
 	int best = 0;
@@ -167,10 +167,10 @@ extern "C" __global__ void argmax_f32(const argmax_params p)
 extern "C" __global__ void gather_f32(const gather_params p)
 {
 	const int r = blockIdx.y;
-	const int j = blockIdx.x * blockDim.x + threadIdx.x;
+	const size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	const int i = ((const int32_t *)p.order)[p.start + r];
 	const bool ok = i >= 0 && i < p.count;
-	if (j < p.pixels) {
+	if (j < (size_t)p.pixels) {
 		const uint8_t *img = (const uint8_t *)p.images + (size_t)(ok ? i : 0) * p.pixels;
 		((float *)p.x)[(size_t)r * p.pixels + j] = ok ? fmaf((float)img[j], p.scale, p.shift) : NAN;
 	}
@@ -191,7 +191,8 @@ extern "C" __global__ void sgd_f32(const optim_params p)
 	float *w = (float *)p.params;
 	const float *grads = (const float *)p.grads;
 	float *vel = (float *)p.m;
-	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x) {
+	const size_t n = (size_t)p.n;
+	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
 		float g = grads[i];
 		if (p.weight_decay != 0.0f)
 			g = fmaf(p.weight_decay, w[i], g);
@@ -216,7 +217,8 @@ extern "C" __global__ void adam_f32(const optim_params p)
 	const float *grads = (const float *)p.grads;
 	float *m1 = (float *)p.m;
 	float *m2 = (float *)p.v;
-	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x) {
+	const size_t n = (size_t)p.n;
+	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
 		float g = grads[i];
 		if (p.weight_decay != 0.0f)
 			g = fmaf(p.weight_decay, w[i], g);

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# kernels/build.sh OUTDIR [SRC.cu...] compiles each kernel source (all of
+# kernels/*.cu by default) into OUTDIR/NAME.ptx and OUTDIR/NAME.fatbin and
+# prints ptxas's registers and spills per kernel and architecture. Run it
+# from the repository root (make kernels, make kernels-check do).
+#
+#   NAME.ptx     PTX for compute_80 with line information (-lineinfo); the
+#                source path in it is made relative (kernels/NAME.cu) so the
+#                output is the same in every checkout
+#   NAME.fatbin  machine code (SASS) for sm_80 and sm_90, assembled by ptxas
+#                from that PTX with line information, plus the PTX itself
+#                for the driver to JIT-compile on newer GPUs; compressed
+#
+# It fails when a kernel spills registers on any architecture.
+set -euo pipefail
+NVCC=${NVCC:-nvcc}
+PTXAS=${PTXAS:-ptxas}
+FATBINARY=${FATBINARY:-fatbinary}
+ARCHS=${SASS_ARCHS:-80 90}
+out=$1
+shift
+srcs=("$@")
+[ ${#srcs[@]} -gt 0 ] || srcs=(kernels/*.cu)
+mkdir -p "$out"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+for src in "${srcs[@]}"; do
+	base=$(basename "$src" .cu)
+	"$NVCC" -ptx -arch=compute_80 -O3 -std=c++17 -lineinfo "kernels/$base.cu" -o "$tmp/$base.raw.ptx"
+	sed "s|\"$PWD/kernels/|\"kernels/|" "$tmp/$base.raw.ptx" >"$out/$base.ptx"
+	images=()
+	for arch in $ARCHS; do
+		"$PTXAS" -arch=sm_$arch -O3 -lineinfo -v "$out/$base.ptx" -o "$tmp/$base.sm_$arch.cubin" 2>"$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
+		awk -v arch=sm_$arch '/Compiling entry function/ { gsub(/[^A-Za-z0-9_]/, "", $7); k = $7 }
+			/spill stores/ { spills = $5 " B spill stores, " $9 " B spill loads" }
+			/Used [0-9]+ registers/ { printf "  %-6s %-22s %3d registers, %s\n", arch, k, $5, spills }' "$tmp/log"
+		if grep -Eq '[1-9][0-9]* bytes spill' "$tmp/log"; then echo "$base: spills registers on sm_$arch" >&2; status=1; fi
+		images+=("--image=profile=sm_$arch,file=$tmp/$base.sm_$arch.cubin")
+	done
+	"$FATBINARY" --create="$out/$base.fatbin" -64 --compress-all "${images[@]}" "--image=profile=compute_80,file=$out/$base.ptx"
+done
+exit $status
