@@ -57,37 +57,46 @@ func axisTaps(n, size int, origin, scale float64) []taps {
 }
 
 // resample computes the ow×oh image whose pixel (i, j) is Σ xt[i]·yt[j]
-// over src (sw pixels wide): the separable filter, rows first.
+// over src (sw pixels wide): the separable filter, rows first. Each source
+// row is filtered horizontally once, into one row of scratch, and added to
+// the output rows whose taps include it, so that memory stays ow×(oh+1)
+// whatever the source's height: a 1×4,000,000-pixel image shrinks through
+// 4 million small rows, not a 4-million-row intermediate.
 func resample(src []float32, sw int, xt, yt []taps) []float32 {
 	ow, oh := len(xt), len(yt)
-	// The source rows the output needs.
-	lo, hi := math.MaxInt, -1
-	for _, t := range yt {
-		if len(t.w) > 0 {
-			lo, hi = min(lo, t.first), max(hi, t.first+len(t.w))
-		}
-	}
 	out := make([]float32, ow*oh)
-	if hi < 0 {
-		return out
-	}
-	rows := make([]float32, (hi-lo)*ow) // source rows lo..hi, filtered horizontally
-	for y := lo; y < hi; y++ {
-		srow := src[y*sw : (y+1)*sw]
-		drow := rows[(y-lo)*ow : (y-lo+1)*ow]
-		for i, t := range xt {
-			var s float32
-			for k, w := range t.w {
-				s += w * srow[t.first+k]
-			}
-			drow[i] = s
+	row := make([]float32, ow)
+	lo := 0 // the first output row whose taps may still include source row y
+	for y := 0; y < len(src)/max(sw, 1); y++ {
+		for lo < oh && yt[lo].first+len(yt[lo].w) <= y {
+			lo++
 		}
-	}
-	for j, t := range yt {
-		drow := out[j*ow : (j+1)*ow]
-		for k, w := range t.w {
-			srow := rows[(t.first+k-lo)*ow : (t.first+k-lo+1)*ow]
-			for i, v := range srow {
+		if lo == oh {
+			break
+		}
+		srow := src[y*sw : (y+1)*sw]
+		filtered := false
+		for j := lo; j < oh; j++ {
+			t := yt[j]
+			if len(t.w) == 0 || y < t.first || y >= t.first+len(t.w) {
+				if len(t.w) > 0 && t.first > y {
+					break // the taps start later and later: no later row needs y
+				}
+				continue
+			}
+			if !filtered {
+				for i, xtap := range xt {
+					var s float32
+					for k, w := range xtap.w {
+						s += w * srow[xtap.first+k]
+					}
+					row[i] = s
+				}
+				filtered = true
+			}
+			w := t.w[y-t.first]
+			drow := out[j*ow : (j+1)*ow]
+			for i, v := range row {
 				drow[i] += w * v
 			}
 		}
