@@ -24,12 +24,14 @@ func serveCommand() *cli.Command {
 			"mouse, pen or finger, or upload an image, and see the prediction as you draw, the ten probabilities\n" +
 			"and the 28×28 image the model saw, prepared exactly as `mnist predict` prepares files.\n\n" +
 			"API: POST /api/predict with a PNG or JPEG body, or JSON {\"pixels\": [784 numbers]} (optional ?ink=\n" +
-			"auto|dark|bright); GET /api/model; GET /healthz. Bodies over 1 MiB get 413. Stops gracefully on\n" +
-			"Ctrl-C or SIGTERM.",
+			"auto|dark|bright); GET /api/model; GET /healthz. Bodies over 1 MiB get 413, images over 4\n" +
+			"megapixels 400; requests for a host name it does not know get 421 (see --allow-host). Stops\n" +
+			"gracefully on Ctrl-C, SIGTERM or SIGHUP (exit status 130, 143, 129).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Value: "model.safetensors", Usage: "model `FILE` written by mnist train"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "`HOST:PORT` to listen on (port 0 picks a free one; 0.0.0.0 to allow other machines)"},
 			&cli.StringFlag{Name: "ink", Value: "auto", Usage: "default `INK` colour of images: auto, dark (on light paper) or bright (on dark)"},
+			&cli.StringSliceFlag{Name: "allow-host", Usage: "also answer requests for host `NAME` (repeat, or *.example.com); localhost, IP addresses and this machine's name are always answered"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log one line per request to stderr"},
 		},
 		Action: serveAction,
@@ -56,13 +58,13 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	errLog := log.New(c.App.ErrWriter, "mnist serve: ", log.LstdFlags)
-	opt := web.Options{Ink: ink, ErrorLog: errLog}
+	opt := web.Options{Ink: ink, ErrorLog: errLog, AllowHosts: c.StringSlice("allow-host")}
 	if c.Bool("verbose") {
 		opt.RequestLog = log.New(c.App.ErrWriter, "", log.LstdFlags|log.Lmicroseconds)
 	}
 	srv, err := web.New(model, opt)
 	if err != nil {
-		return err
+		return usageErrorf("--allow-host: %v", err)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -81,6 +83,9 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintln(c.App.Writer, "stopped")
+	if code := signalStatus(c.Context); code != 0 {
+		return exitError{code: code} // 130 after Ctrl-C, 143 after SIGTERM, as the README says
+	}
 	return nil
 }
 

@@ -15,7 +15,8 @@ type interruption struct{ sig os.Signal }
 
 func (i interruption) Error() string { return "interrupted by " + i.sig.String() }
 
-// handleSignals returns a context that the first SIGINT or SIGTERM cancels,
+// handleSignals returns a context that the first SIGINT, SIGTERM or SIGHUP
+// (the terminal closed) cancels,
 // so that commands can finish what they are doing cleanly (training finishes
 // its step and writes a checkpoint). A second signal ends the process at
 // once, after removing the temporary files of writes in progress: files at
@@ -23,7 +24,7 @@ func (i interruption) Error() string { return "interrupted by " + i.sig.String()
 func handleSignals() (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		sig, ok := <-sigs
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -175,7 +176,7 @@ func (opt *trainOptions) hyperparameters(b nn.Backend) map[string]string {
 // modelInfo is what the model file and checkpoints record about the run.
 func (opt *trainOptions) modelInfo(b nn.Backend, dir string, train *mnist.Dataset, last *nn.EpochResult) nn.ModelInfo {
 	info := nn.ModelInfo{
-		Spec: opt.spec, Norm: opt.cfg.Norm, Dataset: dir, DataID: nn.DataID(train), Seed: opt.cfg.Seed,
+		Spec: opt.spec, Norm: opt.cfg.Norm, Dataset: filepath.Base(filepath.Clean(dir)), DataID: nn.DataID(train), Seed: opt.cfg.Seed,
 		Optimizer: describeOptimizer(opt.cfg), Batch: opt.cfg.Batch, Backend: b.Name(),
 	}
 	if last != nil {

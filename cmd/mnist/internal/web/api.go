@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -111,12 +112,22 @@ func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request) {
 		TestAccuracy: info.TestAccuracy,
 		TestLoss:     info.TestLoss,
 		Epochs:       info.Epochs,
-		Dataset:      info.Dataset,
+		Dataset:      datasetName(info.Dataset),
 		Optimizer:    info.Optimizer,
 		Batch:        info.Batch,
 		Backend:      info.Backend,
 		Ink:          s.opt.Ink.String(),
 	})
+}
+
+// datasetName is the last element of the data directory a model records:
+// its name ("data", "fashion-mnist"), never a path of this machine's file
+// system (older model files record the directory as given).
+func datasetName(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Base(filepath.Clean(filepath.FromSlash(strings.ReplaceAll(dir, `\`, "/"))))
 }
 
 // predict answers POST /api/predict: a PNG or JPEG image, or JSON pixels,
@@ -153,6 +164,17 @@ func (s *Server) prediction(w http.ResponseWriter, r *http.Request) (*Prediction
 			return nil, errorf(http.StatusBadRequest, "query parameter ink: %v", err)
 		}
 	}
+	// A slot is taken before the body is read: reading, decoding and the
+	// model all hold memory, so that the slots bound the memory of requests
+	// in flight (MaxConcurrent × MaxBodyBytes for bodies), not only the CPU.
+	// It waits for a free slot, or for the client to give up.
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-r.Context().Done():
+		return nil, errorf(http.StatusServiceUnavailable, "request cancelled while waiting for a free slot: %v", r.Context().Err())
+	}
+
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -161,15 +183,6 @@ func (s *Server) prediction(w http.ResponseWriter, r *http.Request) (*Prediction
 				"request body is larger than the limit of %s: send a smaller image (the digit is scaled to 20 pixels anyway)", byteSize(tooBig.Limit))
 		}
 		return nil, errorf(http.StatusBadRequest, "read the request body: %v", err)
-	}
-
-	// The decoding is the CPU-heavy part: it waits for a free slot, or for
-	// the client to give up.
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-r.Context().Done():
-		return nil, errorf(http.StatusServiceUnavailable, "request cancelled while waiting for a free slot: %v", r.Context().Err())
 	}
 
 	var img image.Image

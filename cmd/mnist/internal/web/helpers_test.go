@@ -39,8 +39,11 @@ func untrainedModel(t testing.TB) *nn.Classifier {
 	return m
 }
 
+// newTestServer returns a Server for m that also answers to example.com,
+// the Host of httptest.NewRequest's requests.
 func newTestServer(t testing.TB, m *nn.Classifier, opt Options) *Server {
 	t.Helper()
+	opt.AllowHosts = append(opt.AllowHosts[:len(opt.AllowHosts):len(opt.AllowHosts)], "example.com")
 	s, err := New(m, opt)
 	if err != nil {
 		t.Fatal(err)

@@ -18,8 +18,11 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mnist-go/mnist/mnist/digitize"
@@ -72,6 +75,10 @@ type Options struct {
 	// ErrorLog, when set, gets the http.Server's own errors (bad TLS
 	// handshakes, panics); nil means the log package's standard logger.
 	ErrorLog *log.Logger
+	// AllowHosts are host names, besides localhost, IP addresses and this
+	// machine's name, that requests may carry in their Host header (see
+	// HostAllowed); "*.example.com" allows every subdomain.
+	AllowHosts []string
 }
 
 // Server answers the page and the API for one model. It is an http.Handler;
@@ -82,6 +89,11 @@ type Server struct {
 	opt   Options
 	slots chan struct{} // one token per prediction allowed to run
 	mux   *http.ServeMux
+	hosts map[string]bool // AllowHosts and this machine's name, lower case
+	// draining is set once Serve begins to shut down: answers then carry
+	// "Connection: close", so that keep-alive clients open no new request
+	// on a connection that is about to close.
+	draining atomic.Bool
 }
 
 // New returns a Server for model.
@@ -110,6 +122,17 @@ func New(model *nn.Classifier, opt Options) (*Server, error) {
 		opt:   opt,
 		slots: make(chan struct{}, opt.MaxConcurrent),
 		mux:   http.NewServeMux(),
+		hosts: map[string]bool{},
+	}
+	for _, h := range opt.AllowHosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			return nil, fmt.Errorf("web: allowed host %q: want a host name such as example.com or *.example.com, without scheme or port", h)
+		}
+		s.hosts[h] = true
+	}
+	if name, err := os.Hostname(); err == nil && name != "" {
+		s.hosts[strings.ToLower(name)] = true
 	}
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
@@ -136,6 +159,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
+	if s.draining.Load() {
+		h.Set("Connection", "close")
+	}
+	if !s.HostAllowed(r.Host) {
+		// A page on another site can make a browser send requests here
+		// under its own name (DNS rebinding): refuse names we do not know.
+		writeJSON(w, http.StatusMisdirectedRequest, apiError{fmt.Sprintf(
+			"this server does not answer to the host name %q: open it by localhost or its IP address, or start it with --allow-host %s",
+			r.Host, hostOnly(r.Host))})
+		if s.opt.RequestLog != nil {
+			s.opt.RequestLog.Printf("%s %s %d refused host %q %s", r.Method, r.URL.RequestURI(), http.StatusMisdirectedRequest, r.Host, r.RemoteAddr)
+		}
+		return
+	}
 	if s.opt.RequestLog == nil {
 		s.mux.ServeHTTP(w, r)
 		return
@@ -145,6 +182,39 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(rec, r)
 	s.opt.RequestLog.Printf("%s %s %d %dB %s %s", r.Method, r.URL.RequestURI(), rec.status, rec.bytes,
 		time.Since(start).Round(10*time.Microsecond), r.RemoteAddr)
+}
+
+// HostAllowed reports whether a request's Host header (host or host:port)
+// names this server: an IP address, localhost or a name under .localhost,
+// this machine's name, or one of Options.AllowHosts. An empty Host (HTTP/1.0)
+// is allowed: browsers always send one. A DNS-rebinding page reaches the
+// server under the attacker's own name, which none of these is.
+func (s *Server) HostAllowed(hostport string) bool {
+	if hostport == "" {
+		return true
+	}
+	host := strings.ToLower(strings.TrimSuffix(hostOnly(hostport), "."))
+	if net.ParseIP(strings.Trim(host, "[]")) != nil {
+		return true
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") || s.hosts[host] {
+		return true
+	}
+	for i := strings.IndexByte(host, '.'); i >= 0; i = strings.IndexByte(host, '.') {
+		host = host[i+1:]
+		if s.hosts["*."+host] {
+			return true
+		}
+	}
+	return false
+}
+
+// hostOnly drops the port of a Host header.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
 
 // HTTPServer returns an http.Server for s with its timeouts set, for callers
@@ -162,28 +232,55 @@ func (s *Server) HTTPServer() *http.Server {
 }
 
 // Serve answers requests on ln until ctx is cancelled (the command cancels it
-// on SIGINT or SIGTERM), then shuts down gracefully: it stops accepting,
-// lets requests in flight finish for up to Options.ShutdownTimeout, and
-// returns nil. It returns an error when serving fails or the shutdown times
-// out (the remaining connections are then closed). ln is closed on return.
+// on SIGINT or SIGTERM), then shuts down gracefully: it stops accepting new
+// connections, answers for a short while (drainGrace) the requests that
+// keep-alive clients may already have sent, each answer with "Connection:
+// close", lets requests in flight finish for up to Options.ShutdownTimeout,
+// and returns nil. It returns an error when serving fails or the shutdown
+// times out (the remaining connections are then closed). ln is closed on
+// return.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer()
+	oln := &onceCloseListener{Listener: ln}
 	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
+	go func() { done <- hs.Serve(oln) }()
 	select {
 	case err := <-done:
 		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.ShutdownTimeout)
+	start := time.Now()
+	s.draining.Store(true)
+	oln.Close() // no new connections; those open go on being served
+	<-done      // hs.Serve returns once its listener is closed
+	// A client may have sent its next request on a keep-alive connection
+	// just before the shutdown began; closing that connection as idle would
+	// drop the request. Leave idle connections open for a moment.
+	time.Sleep(min(drainGrace, s.opt.ShutdownTimeout/4))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.ShutdownTimeout-time.Since(start))
 	defer cancel()
-	err := hs.Shutdown(sctx)
-	<-done // http.ErrServerClosed, once Shutdown has begun
-	if err != nil {
+	if err := hs.Shutdown(sctx); err != nil {
 		hs.Close()
 		return fmt.Errorf("shut down the server on %s: requests still running after %s: %w", ln.Addr(), s.opt.ShutdownTimeout, err)
 	}
 	return nil
+}
+
+// drainGrace is how long a shutting-down server keeps idle keep-alive
+// connections open, for requests already on their way.
+const drainGrace = 500 * time.Millisecond
+
+// onceCloseListener closes its listener once: Serve closes it to stop
+// accepting, and http.Server.Shutdown closes it again.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 // noDirs answers 404 for directory paths, so that the file server lists nothing.
