@@ -52,8 +52,14 @@ func (s EpochSummary) Result() EpochResult {
 	}
 }
 
-// CheckpointFormat is the value of the "format" metadata key of checkpoints.
-const CheckpointFormat = "mnist-go/checkpoint/v1"
+// CheckpointFormat is the value of the "format" metadata key of
+// checkpoints. As with ModelFormat, version 2 adds the metadata to the
+// digest; version 1 checkpoints are still read.
+const CheckpointFormat = "mnist-go/checkpoint/v2"
+
+// checkpointFormatV1 is the format of checkpoints written before the digest
+// covered the metadata.
+const checkpointFormatV1 = "mnist-go/checkpoint/v1"
 
 // Capture downloads what a checkpoint of t needs. info describes the model
 // as SaveModel would record it.
@@ -88,6 +94,11 @@ func (t *Trainer) Restore(ck *Checkpoint) error {
 	if id := DataID(t.Train.Source); ck.Info.DataID != "" && ck.Info.DataID != id {
 		return fmt.Errorf("the checkpoint was trained on other data (%s, data id %s; %s has data id %s)",
 			ck.Info.Dataset, ck.Info.DataID, t.Train.Source.Name, id)
+	}
+	steps, p := t.StepsPerEpoch(), ck.State.Position
+	if p.Step >= steps || p.Updates != p.Epoch*steps+p.Step {
+		return fmt.Errorf("the checkpoint stopped at step %d of epoch %d after %d updates, which a run of %d steps an epoch (%d samples in batches of %d) cannot reach: resume with the data it was trained on (--data-dir)",
+			p.Step, p.Epoch+1, p.Updates, steps, t.Train.Len(), t.Config.Batch)
 	}
 	if err := t.Model.SetParams(ck.Params); err != nil {
 		return err
@@ -134,13 +145,13 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 	}
 	md["format"] = CheckpointFormat
 	md["checkpoint"] = string(state)
-	md[digestKey] = contentDigest(ts)
+	md[digestKey] = contentDigest(ts, md)
 	return safetensors.WriteFile(path, &safetensors.File{Tensors: ts, Metadata: md})
 }
 
 func sortedStateNames(m map[string][]float32) []string {
 	var names []string
-	for _, n := range []string{"optimizer.momentum_buffer", "optimizer.exp_avg", "optimizer.exp_avg_sq"} {
+	for _, n := range optimizerStateNames {
 		if _, ok := m[n]; ok {
 			names = append(names, n)
 		}
@@ -148,38 +159,87 @@ func sortedStateNames(m map[string][]float32) []string {
 	return names
 }
 
-// LoadCheckpoint reads a checkpoint written by SaveCheckpoint, checking the
-// weights against the recorded architecture.
+// optimizerStateNames are the tensor names of every optimiser's state.
+var optimizerStateNames = []string{"optimizer.momentum_buffer", "optimizer.exp_avg", "optimizer.exp_avg_sq"}
+
+// LoadCheckpoint reads a checkpoint written by SaveCheckpoint. Its header
+// is checked before the data are read: the model's description as
+// LoadModel checks it, the run's configuration and position (see
+// CheckpointState.Validate) and the optimiser state's tensors.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
-	f, err := safetensors.ReadFile(path)
+	ck := &Checkpoint{Optimizer: map[string][]float32{}}
+	f, err := safetensors.ReadFileChecked(path, safetensors.Limits{HeaderBytes: maxHeaderBytes, FileBytes: maxCheckpointBytes},
+		func(h *safetensors.File) error {
+			raw, ok := h.Metadata["checkpoint"]
+			if format := h.Metadata["format"]; !ok || (format != CheckpointFormat && format != checkpointFormatV1) {
+				return fmt.Errorf("%s is not a training checkpoint (format %q): resume from the <out>.ckpt.safetensors file that mnist train writes", path, format)
+			}
+			if _, ok := h.Metadata["mnist_go"]; !ok {
+				return fmt.Errorf("%s: a checkpoint without its model's description (metadata mnist_go): the file is damaged", path)
+			}
+			var err error
+			if ck.Info, err = modelHeader(path, h, optimizerStateNames); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(raw), &ck.State); err != nil {
+				return fmt.Errorf("%s: checkpoint metadata is not valid: %v", path, err)
+			}
+			if err := ck.State.Validate(); err != nil {
+				return fmt.Errorf("%s: %v: the file is damaged or was edited", path, err)
+			}
+			return nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	raw, ok := f.Metadata["checkpoint"]
-	if !ok || f.Metadata["format"] != CheckpointFormat {
-		return nil, fmt.Errorf("%s is not a training checkpoint (format %q): resume from the <out>.ckpt.safetensors file that mnist train writes", path, f.Metadata["format"])
-	}
-	params, info, err := modelFromFile(path, f)
-	if err != nil {
+	if ck.Params, err = modelParams(path, f, ck.Info); err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Info: info, Params: params, Optimizer: map[string][]float32{}}
-	if err := json.Unmarshal([]byte(raw), &ck.State); err != nil {
-		return nil, fmt.Errorf("%s: checkpoint metadata is not valid: %v", path, err)
-	}
-	for _, t := range f.Tensors {
-		if len(t.Name) > len("optimizer.") && t.Name[:len("optimizer.")] == "optimizer." {
-			v, err := t.Float32s()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %s: %v", path, t.Name, err)
-			}
-			if i := firstNonFinite(v); i >= 0 {
-				return nil, fmt.Errorf("%s: %s[%d] is %v: the optimizer state is not finite", path, t.Name, i, v[i])
-			}
-			ck.Optimizer[t.Name] = v
+	for _, name := range optimizerStateNames {
+		t, ok := f.Get(name)
+		if !ok {
+			continue
 		}
+		v, err := t.Float32s()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %v", path, name, err)
+		}
+		if i := firstNonFinite(v); i >= 0 {
+			return nil, fmt.Errorf("%s: %s[%d] is %v: the optimizer state is not finite", path, name, i, v[i])
+		}
+		ck.Optimizer[name] = v
 	}
 	return ck, nil
+}
+
+// Validate checks a checkpoint's configuration and position on their own:
+// the configuration is one NewTrainer accepts (for some data set), and the
+// position is one a run can reach (before or at the end of its last epoch,
+// with as many updates as steps taken and finite loss sums), with the
+// history of the epochs it has finished.
+func (s CheckpointState) Validate() error {
+	c, p := s.Config, s.Position
+	if err := c.Validate(math.MaxInt); err != nil {
+		return fmt.Errorf("configuration: %v", err)
+	}
+	switch {
+	case p.Epoch < 0 || p.Epoch > c.Epochs:
+		return fmt.Errorf("position: epoch %d of a run of %d epochs", p.Epoch, c.Epochs)
+	case p.Step < 0 || (p.Epoch == c.Epochs && p.Step != 0):
+		return fmt.Errorf("position: step %d of epoch %d", p.Step, p.Epoch)
+	case p.Updates < p.Step || (p.Epoch == 0 && p.Updates != p.Step):
+		return fmt.Errorf("position: %d updates at step %d of epoch %d", p.Updates, p.Step, p.Epoch)
+	case p.LossRows < 0 || p.LossRows > p.Step*c.Batch || math.IsNaN(p.LossSum) || math.IsInf(p.LossSum, 0) || p.LossSum < 0:
+		return fmt.Errorf("position: loss sum %g over %d samples at step %d", p.LossSum, p.LossRows, p.Step)
+	case len(s.History) != p.Epoch:
+		return fmt.Errorf("history of %d epochs at epoch %d", len(s.History), p.Epoch)
+	}
+	for i, h := range s.History {
+		if h.Epoch != i {
+			return fmt.Errorf("history: entry %d is for epoch %d", i, h.Epoch)
+		}
+	}
+	return nil
 }
 
 // firstNonFinite returns the index of the first NaN or infinity in v, or -1.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 
 	"github.com/mnist-go/mnist/mnist"
 )
@@ -81,6 +82,19 @@ func (d *DeviceData) Close() {
 type Normalization struct {
 	Mean float32 `json:"mean"`
 	Std  float32 `json:"std"`
+}
+
+// Validate rejects a normalisation that would turn pixels into huge or
+// non-finite inputs: Std is 0 (no normalisation) or from 0.001 to 1000, and
+// Mean is finite and at most 1000 in size.
+func (n Normalization) Validate() error {
+	if m := float64(n.Mean); math.IsNaN(m) || math.Abs(m) > 1000 {
+		return fmt.Errorf("normalisation mean %g: must be a number from -1000 to 1000", n.Mean)
+	}
+	if s := float64(n.Std); s != 0 && !(s >= 0.001 && s <= 1000) {
+		return fmt.Errorf("normalisation std %g: must be 0 (none) or from 0.001 to 1000", n.Std)
+	}
+	return nil
 }
 
 // MNISTNormalization is the usual normalisation for MNIST (the training set's pixel mean and std).

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,7 +15,13 @@ import (
 )
 
 // ModelFormat is the value of the "format" metadata key in files we write.
-const ModelFormat = "mnist-go/model/v1"
+// Version 2 files carry a digest of their metadata as well as their
+// tensors; version 1 files (a digest of the tensors only) are still read.
+const ModelFormat = "mnist-go/model/v2"
+
+// modelFormatV1 is the format of model files written before the digest
+// covered the metadata.
+const modelFormatV1 = "mnist-go/model/v1"
 
 // ModelInfo is what a model file records besides the weights: the
 // architecture, the preprocessing it was trained with, and how it was trained.
@@ -86,7 +93,7 @@ func SaveModel(path string, params []float32, info ModelInfo) error {
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", path, err)
 	}
-	md[digestKey] = contentDigest(ts)
+	md[digestKey] = contentDigest(ts, md)
 	return safetensors.WriteFile(path, &safetensors.File{Tensors: ts, Metadata: md})
 }
 
@@ -95,77 +102,199 @@ func SaveModel(path string, params []float32, info ModelInfo) error {
 // in an optimiser's state would otherwise load silently.
 const digestKey = "content_sha256"
 
-// contentDigest hashes the tensors' names, shapes and data, in file order.
-func contentDigest(ts []safetensors.Tensor) string {
+// contentDigest hashes the tensors' names, shapes and data, in file order,
+// and then every metadata entry but the digest itself, in key order: a
+// changed width, class count or normalisation is as much damage as a
+// flipped weight. md nil gives the digest of version 1 files (tensors only).
+func contentDigest(ts []safetensors.Tensor, md map[string]string) string {
 	h := sha256.New()
 	for _, t := range ts {
 		fmt.Fprintf(h, "%s %s %v %d\n", t.Name, t.DType, t.Shape, len(t.Data))
 		h.Write(t.Data)
 	}
+	if md != nil {
+		keys := make([]string, 0, len(md))
+		for k := range md {
+			if k != digestKey {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(h, "metadata %d %s %d %s\n", len(k), k, len(md[k]), md[k])
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
 // checkDigest verifies the digest recorded in f, when there is one (files
-// written by other tools have none).
+// written by other tools have none): of the tensors only in version 1
+// files, of tensors and metadata since.
 func checkDigest(path string, f *safetensors.File) error {
 	want, ok := f.Metadata[digestKey]
 	if !ok {
 		return nil
 	}
-	if got := contentDigest(f.Tensors); got != want {
-		return fmt.Errorf("%s is damaged: its tensor data does not match the SHA-256 recorded when it was written (%s, now %s): use another copy", path, want, got)
+	md := f.Metadata
+	if format := f.Metadata["format"]; format == modelFormatV1 || format == checkpointFormatV1 {
+		md = nil
+	}
+	if got := contentDigest(f.Tensors, md); got != want {
+		return fmt.Errorf("%s is damaged: its tensors or metadata do not match the SHA-256 recorded when it was written (%s, now %s): use another copy", path, want, got)
 	}
 	return nil
 }
 
+// Limits of the files LoadModel and LoadCheckpoint read, checked from the
+// header before the data are read: headers of ours are a few KiB (a
+// checkpoint's history adds about 200 bytes an epoch), and the data are at
+// most the largest model's weights, or for a checkpoint those and two
+// optimiser buffers as large.
+const (
+	maxHeaderBytes     = 16 << 20
+	maxModelBytes      = 4*MaxParams + maxHeaderBytes
+	maxCheckpointBytes = 3*4*MaxParams + maxHeaderBytes
+)
+
 // LoadModel reads a model file: ours, or a state_dict of a PyTorch MLP or
 // CNN (see MLP and CNN) saved with safetensors (the architecture is then
 // inferred from the tensor shapes, for square images, without
-// normalisation). Every tensor is checked against the architecture.
+// normalisation). The header is checked first, every metadata field against
+// the limits and the tensor shapes it describes, before the weights are
+// read; a file over the size limits is refused unread.
 func LoadModel(path string) ([]float32, ModelInfo, error) {
-	f, err := safetensors.ReadFile(path)
+	var info ModelInfo
+	f, err := safetensors.ReadFileChecked(path, safetensors.Limits{HeaderBytes: maxHeaderBytes, FileBytes: maxModelBytes},
+		func(h *safetensors.File) (err error) {
+			info, err = modelHeader(path, h, nil)
+			return err
+		})
 	if err != nil {
 		return nil, ModelInfo{}, err
 	}
-	return modelFromFile(path, f)
+	params, err := modelParams(path, f, info)
+	return params, info, err
 }
 
-func modelFromFile(path string, f *safetensors.File) ([]float32, ModelInfo, error) {
+// modelHeader reads and checks the ModelInfo of a file from its header
+// alone: the metadata are valid and agree with each other, and the file
+// holds every tensor of the architecture with the right type and shape. A
+// file of ours holds those tensors and may hold the ones named in extra (a
+// checkpoint's optimiser state: a vector of one value per parameter), and
+// no others.
+func modelHeader(path string, f *safetensors.File, extra []string) (ModelInfo, error) {
 	var info ModelInfo
-	if err := checkDigest(path, f); err != nil {
-		return nil, info, err
-	}
-	if raw, ok := f.Metadata["mnist_go"]; ok {
+	raw, ours := f.Metadata["mnist_go"]
+	if ours {
 		if err := json.Unmarshal([]byte(raw), &info); err != nil {
-			return nil, info, fmt.Errorf("%s: metadata mnist_go is not valid: %v", path, err)
+			return info, fmt.Errorf("%s: metadata mnist_go is not valid: %v", path, err)
 		}
 	} else {
 		spec, err := inferSpec(f)
 		if err != nil {
-			return nil, info, fmt.Errorf("%s: not a model file of ours and %v", path, err)
+			return info, fmt.Errorf("%s: not a model file of ours and %v", path, err)
 		}
 		info.Spec = spec
 	}
+	if err := info.Validate(); err != nil {
+		return info, fmt.Errorf("%s: %v", path, err)
+	}
+	if ours {
+		if err := info.agrees(f.Metadata); err != nil {
+			return info, fmt.Errorf("%s: %v: the file is damaged or was edited", path, err)
+		}
+	}
+	want := map[string]bool{}
+	for _, p := range info.Spec.Params() {
+		want[p.Name] = true
+		t, ok := f.Get(p.Name)
+		switch {
+		case !ok:
+			return info, fmt.Errorf("%s: %s: no such tensor (the file does not hold a %s)", path, p.Name, info.Spec)
+		case t.DType != safetensors.F32:
+			return info, fmt.Errorf("%s: %s: dtype %s, want F32 (the file does not hold a %s)", path, p.Name, t.DType, info.Spec)
+		case !slices.Equal(t.Shape, p.Shape):
+			return info, fmt.Errorf("%s: %s: shape %v, want %v (the file does not hold a %s)", path, p.Name, t.Shape, p.Shape, info.Spec)
+		}
+	}
+	n := info.Spec.NumParams()
+	for _, name := range extra {
+		want[name] = true
+		if t, ok := f.Get(name); ok && (t.DType != safetensors.F32 || !slices.Equal(t.Shape, []int{n})) {
+			return info, fmt.Errorf("%s: %s: %s %v, want F32 [%d] (optimiser state of a %s)", path, name, t.DType, t.Shape, n, info.Spec)
+		}
+	}
+	if ours {
+		for _, t := range f.Tensors {
+			if !want[t.Name] {
+				return info, fmt.Errorf("%s: holds a tensor %s that a %s does not have: the file is damaged or was edited", path, t.Name, info.Spec)
+			}
+		}
+	}
+	return info, nil
+}
+
+// Validate checks every field of a model's description against the limits
+// of Spec and the ranges the fields can have.
+func (info ModelInfo) Validate() error {
 	if err := info.Spec.Validate(); err != nil {
-		return nil, info, fmt.Errorf("%s: %v", path, err)
+		return err
+	}
+	if err := info.Norm.Validate(); err != nil {
+		return err
+	}
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case info.Epochs < 0 || info.Epochs > 1_000_000:
+		return fmt.Errorf("epochs %d: must be 0 to 1000000", info.Epochs)
+	case !finite(info.TestAccuracy) || info.TestAccuracy < 0 || info.TestAccuracy > 1:
+		return fmt.Errorf("test accuracy %g: must be a fraction from 0 to 1", info.TestAccuracy)
+	case !finite(info.TestLoss) || info.TestLoss < 0:
+		return fmt.Errorf("test loss %g: must be a finite number, at least 0", info.TestLoss)
+	case info.Batch < 0:
+		return fmt.Errorf("batch %d: must not be negative", info.Batch)
+	}
+	return nil
+}
+
+// agrees checks the flat metadata keys that people and other tools read
+// against the ModelInfo they were written from.
+func (info ModelInfo) agrees(md map[string]string) error {
+	for _, kv := range [][2]string{
+		{"architecture", info.Spec.String()},
+		{"input", fmt.Sprintf("%dx%d", info.Spec.Rows, info.Spec.Cols)},
+		{"classes", strconv.Itoa(info.Spec.Classes)},
+	} {
+		if got, ok := md[kv[0]]; ok && got != kv[1] {
+			return fmt.Errorf("metadata %s is %q but the model described in mnist_go has %q", kv[0], got, kv[1])
+		}
+	}
+	return nil
+}
+
+// modelParams checks the digest of a file whose header modelHeader accepted
+// and reads its weights into our parameter order.
+func modelParams(path string, f *safetensors.File, info ModelInfo) ([]float32, error) {
+	if err := checkDigest(path, f); err != nil {
+		return nil, err
 	}
 	params := make([]float32, info.Spec.NumParams())
 	for _, p := range info.Spec.Params() {
 		t, err := f.Expect(p.Name, safetensors.F32, p.Shape...)
 		if err != nil {
-			return nil, info, fmt.Errorf("%s: %v (the file does not hold a %s)", path, err, info.Spec)
+			return nil, fmt.Errorf("%s: %v (the file does not hold a %s)", path, err, info.Spec)
 		}
 		v, err := t.Float32s()
 		if err != nil {
-			return nil, info, fmt.Errorf("%s: %v", path, err)
+			return nil, fmt.Errorf("%s: %v", path, err)
 		}
 		copy(params[p.Offset:], v)
 	}
 	params = info.Spec.FromTorchOrder(params)
 	if i := firstNonFinite(params); i >= 0 {
-		return nil, info, fmt.Errorf("%s: parameter %d is %v: the model diverged when it was trained", path, i, params[i])
+		return nil, fmt.Errorf("%s: parameter %d is %v: the model diverged when it was trained", path, i, params[i])
 	}
-	return params, info, nil
+	return params, nil
 }
 
 // inferSpec recovers the spec of a state_dict without our metadata: a cnn

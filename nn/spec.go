@@ -20,6 +20,18 @@ type Spec struct {
 	Classes int    // outputs
 }
 
+// Limits of a Spec, checked by Validate before anything is allocated, so
+// that a model file or a flag cannot ask for more memory than a machine
+// has: the weights of the largest model are 128 MiB (its training needs
+// three to four times that, for gradients and optimiser state).
+const (
+	MaxSide    = 1024    // pixels on a side of the input image
+	MaxClasses = 256     // outputs
+	MaxHidden  = 32      // hidden layers of an mlp
+	MaxWidth   = 1 << 16 // units in a hidden layer
+	MaxParams  = 1 << 25 // parameters in all: 33,554,432
+)
+
 // DefaultHidden is the PyTorch tutorial's MLP: 784-64-32-10.
 var DefaultHidden = []int{64, 32}
 
@@ -81,16 +93,28 @@ func (s Spec) Validate() error {
 	if s.Model != "mlp" && s.Model != "cnn" {
 		return fmt.Errorf("unknown model %q: the available models are %s", s.Model, strings.Join(Models, " and "))
 	}
-	if s.Rows < 1 || s.Cols < 1 {
-		return fmt.Errorf("model input %d×%d: must be at least 1×1", s.Rows, s.Cols)
+	if s.Rows < 1 || s.Cols < 1 || s.Rows > MaxSide || s.Cols > MaxSide {
+		return fmt.Errorf("model input %d×%d: must be 1 to %d pixels a side", s.Rows, s.Cols, MaxSide)
 	}
-	if s.Classes < 2 {
-		return fmt.Errorf("model with %d classes: need at least 2", s.Classes)
+	if s.Classes < 2 || s.Classes > MaxClasses {
+		return fmt.Errorf("model with %d classes: need 2 to %d", s.Classes, MaxClasses)
+	}
+	if len(s.Hidden) > MaxHidden {
+		return fmt.Errorf("%d hidden layers: at most %d (--hidden)", len(s.Hidden), MaxHidden)
 	}
 	for _, h := range s.Hidden {
-		if h < 1 {
-			return fmt.Errorf("hidden layer width %d: must be at least 1", h)
+		if h < 1 || h > MaxWidth {
+			return fmt.Errorf("hidden layer width %d: must be 1 to %d (--hidden)", h, MaxWidth)
 		}
+	}
+	// Every factor is bounded above, so NumParams cannot overflow.
+	if n := s.NumParams(); n > MaxParams {
+		fix := "narrower or fewer hidden layers (--hidden)"
+		if s.Model == "cnn" {
+			fix = "smaller images"
+		}
+		return fmt.Errorf("a %s on %d×%d images has %d parameters, more than the limit of %d (%d MiB of float32 weights): use %s",
+			s, s.Rows, s.Cols, n, MaxParams, MaxParams*4>>20, fix)
 	}
 	if s.Model == "cnn" {
 		if len(s.Hidden) > 0 {
@@ -197,4 +221,23 @@ func (s Spec) FLOPsPerSample() float64 {
 		}
 	}
 	return 2 * macs
+}
+
+// TrainingBytes estimates the memory a training run of the model needs with
+// batches of batch samples, data aside: the parameters, their gradients and
+// up to two optimiser buffers (Adam), and per sample of a batch every
+// layer's output, its gradient and a mask, with an im2col buffer of
+// kernel-area times the output for a convolution. An estimate, to refuse
+// before allocating a run that cannot fit, not an exact figure.
+func (s Spec) TrainingBytes(batch int) int64 {
+	const f32 = 4
+	perSample := int64(s.Inputs())
+	for _, l := range s.layers() {
+		out := int64(l.Out.len())
+		perSample += 3 * out
+		if l.Kind == convLayer {
+			perSample += int64(l.Conv.KH*l.Conv.KW*l.In.C) * int64(l.Out.H*l.Out.W)
+		}
+	}
+	return f32 * (4*int64(s.NumParams()) + int64(batch)*perSample)
 }

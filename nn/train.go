@@ -39,8 +39,8 @@ func (c TrainConfig) Validate(trainSamples int) error {
 	if c.Batch > trainSamples {
 		return fmt.Errorf("batch size %d is larger than the training set (%d samples)", c.Batch, trainSamples)
 	}
-	if c.Norm.Std < 0 {
-		return fmt.Errorf("normalisation std %g: must be positive (or 0 for none)", c.Norm.Std)
+	if err := c.Norm.Validate(); err != nil {
+		return err
 	}
 	if err := c.Schedule.Validate(); err != nil {
 		return err

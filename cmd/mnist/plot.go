@@ -24,13 +24,18 @@ func plotCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return usageErrorf("plot needs at least one run directory (written by mnist train --logdir)")
 			}
+			if err := plots.CheckSize(c.Int("width"), c.Int("height")); err != nil {
+				return usageErrorf("--width %d --height %d: %v", c.Int("width"), c.Int("height"), err)
+			}
 			var runs []plots.Run
 			for _, dir := range c.Args().Slice() {
 				run, err := plots.RunFromDir(dir)
 				switch {
 				case errors.Is(err, tfevents.ErrTruncated):
-					// A run still being written ends in a partial record.
-					fmt.Fprintf(c.App.ErrWriter, "mnist: %s: %v (plotting what is there)\n", dir, err)
+					// A run still being written ends in a partial record; so
+					// does a file cut short. Either way the picture says so.
+					fmt.Fprintf(c.App.ErrWriter, "mnist: warning: %s: %v: plotting the records before it, marked \"partial\" in the legend\n", dir, err)
+					run.Name += " (partial)"
 				case err != nil:
 					return err
 				}

@@ -191,7 +191,7 @@ func TestResumeRefusals(t *testing.T) {
 		want []string
 	}{
 		{"other data of the same shape", []string{"--data-dir", dataB, "train", "--resume", checkpoint}, 1,
-			[]string{"resume from " + checkpoint, "the checkpoint was trained on other data", dataA}},
+			[]string{"resume from " + checkpoint, "the checkpoint was trained on other data", filepath.Base(dataA)}},
 		{"images of another size", []string{"--data-dir", data20, "train", "--resume", checkpoint}, 1,
 			[]string{"resume from " + checkpoint, "28×28", "20×20"}},
 		{"another architecture on the command line", []string{"--data-dir", dataA, "train", "--resume", checkpoint, "--hidden", "128,32"}, 2,

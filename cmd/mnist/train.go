@@ -86,8 +86,17 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if opt.cfg.Batch > train.Len() && opt.resume != nil {
+		return fmt.Errorf("resume from %s: the checkpoint's batch size %d is larger than the training set (%d samples in %s): resume with the data it was trained on (--data-dir)",
+			c.String("resume"), opt.cfg.Batch, train.Len(), dir)
+	}
 	if opt.cfg.Batch > train.Len() {
 		return usageErrorf("--batch %d is larger than the training set (%d samples in %s)", opt.cfg.Batch, train.Len(), dir)
+	}
+	if b.Name() != "cuda" { // a GPU's memory is its own: the driver refuses what does not fit
+		if err := checkTrainingMemory(opt.spec, opt.cfg.Batch, memAvailable()); err != nil {
+			return err
+		}
 	}
 	for _, path := range []string{opt.out, opt.checkpoint} {
 		if err := checkWritable(path); err != nil {
@@ -135,6 +144,7 @@ func trainAction(c *cli.Context) error {
 			fmt.Fprintf(log, "logging to %s (tensorboard --logdir %s)\n", opt.logdir, filepath.Dir(opt.logdir))
 		}
 	}
+	start := t.Pos // where this process began: a checkpoint is only worth writing past it
 	ckpt := &checkpointer{t: t, opt: opt, b: b, dir: dir, train: train, saved: opt.resume != nil && filepath.Clean(c.String("resume")) == filepath.Clean(opt.checkpoint)}
 	obs = append(obs, ckpt)
 	t.Observer = obs
@@ -148,6 +158,17 @@ func trainAction(c *cli.Context) error {
 		}
 	}
 	if errors.Is(err, context.Canceled) {
+		if t.Pos == start {
+			// Interrupted during start-up: nothing was learnt, and a
+			// checkpoint at the starting point would replace a good one
+			// (an earlier run's, or the one being resumed) with nothing new.
+			if opt.resume != nil {
+				fmt.Fprintf(c.App.ErrWriter, "\ninterrupted before the first step: %s is unchanged\n", c.String("resume"))
+			} else {
+				fmt.Fprintf(c.App.ErrWriter, "\ninterrupted before the first step: nothing to save\n")
+			}
+			return exitError{code: signalStatus(c.Context)}
+		}
 		return interrupted(c, t, opt, b, dir, train, log)
 	}
 	if err != nil {
@@ -247,7 +268,8 @@ type trainResult struct {
 	TestAccuracy     []float64 `json:"test_accuracy"`
 	EpochSeconds     []float64 `json:"epoch_seconds"`
 	SamplesPerSecond float64   `json:"samples_per_second"`
-	Checkpoint       string    `json:"checkpoint"`
+	ModelFile        string    `json:"model_file"` // where the model was saved (--out)
+	Checkpoint       string    `json:"checkpoint"` // the run's checkpoint, for --resume; "" when none was written
 }
 
 func writeTrainJSON(w io.Writer, b nn.Backend, opt *trainOptions, t *nn.Trainer) error {
@@ -255,7 +277,10 @@ func writeTrainJSON(w io.Writer, b nn.Backend, opt *trainOptions, t *nn.Trainer)
 		Backend: b.Name(), Device: b.Device(), Model: opt.spec.String(), Params: opt.spec.NumParams(),
 		Epochs: opt.cfg.Epochs, Batch: opt.cfg.Batch, LR: float64(opt.cfg.Schedule.Base), Schedule: opt.cfg.Schedule.Name,
 		Optimizer: opt.cfg.Optimizer.Name, Momentum: float64(opt.cfg.Optimizer.Momentum), Seed: opt.cfg.Seed,
-		Checkpoint: opt.out,
+		ModelFile: opt.out,
+	}
+	if opt.every > 0 { // the last epoch always writes one
+		r.Checkpoint = opt.checkpoint
 	}
 	var seconds float64
 	for _, h := range t.History {

@@ -39,8 +39,35 @@ func (h *histogram) quantile(q float64) float32 {
 }
 
 // ring calls f with every pixel index of the border of a w×h image that is
-// r pixels wide (the whole image when it is that thin), each once.
+// r pixels wide, each once.
+//
+// A strip too thin to have an inside (w or h at most 2r: a stroke one pixel
+// wide, cropped tight) is all border on its long sides, ink included; its
+// paper is at its two ends, and ring visits those instead, 1/32 of the long
+// side deep at each end.
 func ring(w, h, r int, f func(i int)) {
+	if thinX, thinY := w <= 2*r, h <= 2*r; thinX != thinY {
+		if thinX { // tall: the top and bottom rows
+			e := max(1, h/32)
+			for y := range h {
+				if y < e || y >= h-e {
+					for x := range w {
+						f(y*w + x)
+					}
+				}
+			}
+			return
+		}
+		e := max(1, w/32) // wide: the left and right columns
+		for y := range h {
+			for x := range w {
+				if x < e || x >= w-e {
+					f(y*w + x)
+				}
+			}
+		}
+		return
+	}
 	for y := range h {
 		if y < r || y >= h-r {
 			for x := range w {
@@ -112,7 +139,8 @@ const maxSamples = 8192
 // there are more than maxSamples).
 func borderSamples(g []float32, w, h int) []sample {
 	r := ringWidth(w, h)
-	n := w*h - max(0, w-2*r)*max(0, h-2*r)
+	n := 0
+	ring(w, h, r, func(int) { n++ })
 	step := (n + maxSamples - 1) / maxSamples
 	out := make([]sample, 0, min(n, maxSamples))
 	cx, cy := float32(w-1)/2, float32(h-1)/2

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -26,13 +28,121 @@ func (e *FormatError) Error() string {
 	return fmt.Sprintf("%s: not a valid safetensors file: %s", file, e.Problem)
 }
 
-// ReadFile reads and decodes the safetensors file at path.
+// ReadFile reads and decodes the safetensors file at path, within the
+// default Limits.
 func ReadFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	return ReadFileChecked(path, Limits{}, nil)
+}
+
+// Limits bound what ReadFileChecked reads. A zero field takes its default.
+type Limits struct {
+	// HeaderBytes bounds the JSON header; default MaxHeaderSize.
+	HeaderBytes int64
+	// FileBytes bounds the whole file; default 1<<40.
+	FileBytes int64
+}
+
+// ReadFileChecked reads the safetensors file at path in two steps, so that a
+// file is judged by what it declares before its data are read: first the
+// length prefix and the header, which must fit lim, and which check (when not
+// nil) sees as a File whose tensors have no Data; then exactly the data the
+// header describes, which must fit lim too. A file that claims terabytes, a
+// device such as /dev/zero or a file refused by check costs no more than its
+// header. Format problems are *FormatError; check's error is returned as it is.
+func ReadFileChecked(path string, lim Limits, check func(*File) error) (*File, error) {
+	if lim.HeaderBytes <= 0 || lim.HeaderBytes > MaxHeaderSize {
+		lim.HeaderBytes = MaxHeaderSize
+	}
+	if lim.FileBytes <= 0 {
+		lim.FileBytes = 1 << 40
+	}
+	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read safetensors file: %w", err)
 	}
-	return Decode(data, path)
+	defer fh.Close()
+	fail := func(format string, args ...any) (*File, error) {
+		return nil, &FormatError{File: path, Problem: fmt.Sprintf(format, args...)}
+	}
+	var prefix [8]byte
+	if n, err := io.ReadFull(fh, prefix[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fail("the file is %d bytes long, too short for the 8-byte header length", n)
+		}
+		return nil, fmt.Errorf("read safetensors file %s: %w", path, err)
+	}
+	n := binary.LittleEndian.Uint64(prefix[:])
+	if n > uint64(lim.HeaderBytes) {
+		return fail("header length %d is over the %d-byte limit (corrupt length prefix, or not a file of this kind)", n, lim.HeaderBytes)
+	}
+	var buf bytes.Buffer
+	buf.Write(prefix[:])
+	if _, err := io.Copy(&buf, io.LimitReader(fh, int64(n))); err != nil {
+		return nil, fmt.Errorf("read safetensors file %s: %w", path, err)
+	}
+	if uint64(buf.Len()) < 8+n {
+		return fail("header length %d runs past the end of the file (%d bytes follow the length prefix)", n, buf.Len()-8)
+	}
+	head, dataLen, err := decodeHeader(buf.Bytes()[8:], path)
+	if err != nil {
+		return nil, err
+	}
+	if total := 8 + n + dataLen; dataLen > uint64(lim.FileBytes) || total > uint64(lim.FileBytes) {
+		return fail("the header describes %d bytes of tensor data, which makes the file longer than the limit of %d bytes", dataLen, lim.FileBytes)
+	}
+	if check != nil {
+		if err := check(head); err != nil {
+			return nil, err
+		}
+	}
+	// Read the data the header describes and one byte more, to notice a
+	// longer file; a shorter one stops at its end.
+	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+		buf.Grow(int(min(dataLen, uint64(max(st.Size(), 0)))))
+	}
+	if _, err := io.Copy(&buf, io.LimitReader(fh, int64(dataLen)+1)); err != nil {
+		return nil, fmt.Errorf("read safetensors file %s: %w", path, err)
+	}
+	return Decode(buf.Bytes(), path)
+}
+
+// decodeHeader parses a header alone: the tensors (without data) and the
+// metadata, and the length of the data section they describe (the largest
+// end offset).
+func decodeHeader(header []byte, name string) (*File, uint64, error) {
+	fail := func(format string, args ...any) (*File, uint64, error) {
+		return nil, 0, &FormatError{File: name, Problem: fmt.Sprintf(format, args...)}
+	}
+	if !utf8.Valid(header) {
+		return fail("header is not valid UTF-8")
+	}
+	if len(header) == 0 {
+		return fail("header length is 0; the header must be a JSON object")
+	}
+	if header[0] != '{' {
+		return fail("header does not start with '{'")
+	}
+	fields, err := objectFields(header)
+	if err != nil {
+		return fail("header: %v", err)
+	}
+	f := &File{}
+	var dataLen uint64
+	for _, fd := range fields {
+		if fd.key == metadataKey {
+			if f.Metadata, err = parseMetadata(fd.value); err != nil {
+				return fail("%s: %v", metadataKey, err)
+			}
+			continue
+		}
+		t, _, end, err := parseEntry(fd.key, fd.value, math.MaxUint64)
+		if err != nil {
+			return fail("tensor %q: %v", fd.key, err)
+		}
+		f.Tensors = append(f.Tensors, t)
+		dataLen = max(dataLen, end)
+	}
+	return f, dataLen, nil
 }
 
 // metadataKey is the header key of the free-form metadata; no tensor may

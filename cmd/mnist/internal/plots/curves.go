@@ -145,6 +145,8 @@ func addLine(p *plot.Plot, s series, label string, c color.Color, dashed bool, s
 	if s.empty() {
 		return nil
 	}
+	marked := len(s) <= maxMarked
+	s = decimate(s, maxLinePoints)
 	xys := make(plotter.XYs, len(s))
 	for i, pt := range s {
 		xys[i] = plotter.XY{X: pt.Epoch, Y: pt.Value * scale}
@@ -161,11 +163,58 @@ func addLine(p *plot.Plot, s series, label string, c color.Color, dashed bool, s
 		line.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 		points.Shape = draw.BoxGlyph{}
 	}
+	if !marked { // a mark per point would cover the line (and take minutes to draw)
+		p.Add(line)
+		if label != "" {
+			p.Legend.Add(label, line)
+		}
+		return nil
+	}
 	p.Add(line, points)
 	if label != "" {
 		p.Legend.Add(label, line, points)
 	}
 	return nil
+}
+
+// Series longer than maxMarked points are drawn without a mark per point,
+// and those longer than maxLinePoints are decimated first: no picture has
+// the pixels to show more, and drawing 200,000 points took minutes.
+const (
+	maxMarked     = 200
+	maxLinePoints = 4000
+)
+
+// decimate returns s when it has at most limit points, else the first and
+// last point and, of each of limit/4 runs of consecutive points, the lowest
+// and the highest (in their order): the line keeps its shape and its
+// extremes.
+func decimate(s series, limit int) series {
+	if len(s) <= limit {
+		return s
+	}
+	buckets := limit / 4
+	out := series{s[0]}
+	for b := range buckets {
+		lo, hi := 1+b*(len(s)-2)/buckets, 1+(b+1)*(len(s)-2)/buckets
+		if lo >= hi {
+			continue
+		}
+		imin, imax := lo, lo
+		for i := lo; i < hi; i++ {
+			if s[i].Value < s[imin].Value {
+				imin = i
+			}
+			if s[i].Value > s[imax].Value {
+				imax = i
+			}
+		}
+		out = append(out, s[min(imin, imax)])
+		if imin != imax {
+			out = append(out, s[max(imin, imax)])
+		}
+	}
+	return append(out, s[len(s)-1])
 }
 
 // integerTicks marks whole epochs only (the default ticker would put a mark

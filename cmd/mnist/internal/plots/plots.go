@@ -25,14 +25,34 @@ import (
 // dpi is the resolution at which a pixel size becomes a length.
 const dpi = 96
 
+// Limits of the pictures save draws: a 8192×8192 PNG is 256 MiB of pixels
+// while it is drawn, so larger ones are refused, not attempted.
+const (
+	MaxSide   = 8192       // pixels on a side
+	MaxPixels = 16_777_216 // width×height, 64 MiB as RGBA
+)
+
+// CheckSize reports a picture size that save refuses, naming the limit.
+func CheckSize(width, height int) error {
+	switch {
+	case width <= 0 || height <= 0:
+		return fmt.Errorf("size %d×%d pixels: both must be positive", width, height)
+	case width > MaxSide || height > MaxSide:
+		return fmt.Errorf("size %d×%d pixels: at most %d on a side", width, height, MaxSide)
+	case width*height > MaxPixels:
+		return fmt.Errorf("size %d×%d pixels: at most %d pixels in all", width, height, MaxPixels)
+	}
+	return nil
+}
+
 // Formats lists the file extensions Curves and Confusion can write.
 var Formats = []string{".png", ".jpg", ".jpeg", ".svg", ".pdf"}
 
 // save renders paint onto a width×height pixel canvas in the format named by
 // path's extension and writes it to path atomically.
 func save(path string, width, height int, paint func(vgdraw.Canvas)) error {
-	if width <= 0 || height <= 0 {
-		return fmt.Errorf("plots: %s: size %dx%d pixels must be positive", path, width, height)
+	if err := CheckSize(width, height); err != nil {
+		return fmt.Errorf("plots: %s: %v", path, err)
 	}
 	var canvas vg.CanvasWriterTo
 	w, h := vg.Length(width)*vg.Inch/dpi, vg.Length(height)*vg.Inch/dpi
