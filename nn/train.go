@@ -217,8 +217,12 @@ var ErrDiverged = errors.New("training diverged")
 // Run trains from Pos to the end of the last epoch, evaluating on the test
 // set after each. When ctx is cancelled it finishes the step in progress
 // and returns ctx's error with Pos at the next step, so the run can be
-// checkpointed and resumed exactly.
+// checkpointed and resumed exactly. A ctx cancelled before Run begins
+// (during start-up) stops it before the first step, with Pos unchanged.
 func (t *Trainer) Run(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	for t.Pos.Epoch < t.Config.Epochs {
 		seconds, err := t.TrainEpoch(ctx)
 		if err != nil {
