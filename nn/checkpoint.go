@@ -96,7 +96,7 @@ func (t *Trainer) Restore(ck *Checkpoint) error {
 			ck.Info.Dataset, ck.Info.DataID, t.Train.Source.Name, id)
 	}
 	steps, p := t.StepsPerEpoch(), ck.State.Position
-	if p.Step >= steps || p.Updates != p.Epoch*steps+p.Step {
+	if p.Step > steps || p.Updates != p.Epoch*steps+p.Step { // Step == steps: interrupted after an epoch's last step
 		return fmt.Errorf("the checkpoint stopped at step %d of epoch %d after %d updates, which a run of %d steps an epoch (%d samples in batches of %d) cannot reach: resume with the data it was trained on (--data-dir)",
 			p.Step, p.Epoch+1, p.Updates, steps, t.Train.Len(), t.Config.Batch)
 	}

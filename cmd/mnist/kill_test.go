@@ -423,9 +423,10 @@ func TestResumeHintWorks(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	cancel(interruption{syscall.SIGINT})
-	var stdout, stderr bytes.Buffer
-	if code := run(ctx, []string{"mnist", "--data-dir", data, "train", "--backend", "cpu", "--epochs", "2", "--logdir", "none", "--out", out}, &stdout, &stderr); code != 130 {
+	defer cancel(nil)
+	stdout := &cancelOn{trigger: "epoch 1/2", cancel: cancel, sig: syscall.SIGINT} // after the first epoch
+	var stderr bytes.Buffer
+	if code := run(ctx, []string{"mnist", "--data-dir", data, "train", "--backend", "cpu", "--epochs", "2", "--logdir", "none", "--out", out}, stdout, &stderr); code != 130 {
 		t.Fatalf("exit status %d, want 130\n%s", code, stderr.String())
 	}
 	_, hint, ok := strings.Cut(stderr.String(), "resume with: ")

@@ -53,13 +53,14 @@ func TestInterruptAndResume(t *testing.T) {
 		pos     nn.Position
 	}{
 		{name: "before the first step", sig: syscall.SIGINT, code: 130,
-			at: "interrupted at epoch 1, step 1 of 32", pos: nn.Position{Epoch: 0, Step: 1}},
+			at: "interrupted before the first step: nothing to save"},
 		{name: "after an epoch", trigger: "epoch 2/4", sig: syscall.SIGINT, code: 130,
 			at: "interrupted at epoch 3, step 1 of 32", pos: nn.Position{Epoch: 2, Step: 1}},
 		{name: "mid-epoch", extra: []string{"--batch", "16"}, trigger: "Step [100/125]", sig: syscall.SIGINT, code: 130,
 			at: "interrupted at epoch 1, step 101 of 125", pos: nn.Position{Epoch: 0, Step: 101}},
-		{name: "after the last step of an epoch, before its evaluation", extra: []string{"--batch", "2000"}, sig: syscall.SIGINT, code: 130,
-			at: "interrupted at epoch 1, step 1 of 1", pos: nn.Position{Epoch: 0, Step: 1}},
+		// One step an epoch: the step taken after the signal is an epoch's last.
+		{name: "after the last step of an epoch, before its evaluation", extra: []string{"--batch", "2000"}, trigger: "epoch 1/4", sig: syscall.SIGINT, code: 130,
+			at: "interrupted at epoch 2, step 1 of 1", pos: nn.Position{Epoch: 1, Step: 1}},
 		{name: "SIGTERM in the last epoch", extra: []string{"--optimizer", "adam", "--lr", "0.001"}, trigger: "epoch 3/4", sig: syscall.SIGTERM, code: 143,
 			at: "interrupted at epoch 4, step 1 of 32", pos: nn.Position{Epoch: 3, Step: 1}},
 	} {
@@ -85,6 +86,15 @@ func TestInterruptAndResume(t *testing.T) {
 				t.Fatalf("exit status %d, want %d\nstderr:\n%s", code, tc.code, stderr)
 			}
 			checkpoint := filepath.Join(dir, "m.ckpt.safetensors")
+			if tc.trigger == "" { // interrupted during start-up: no step, nothing written
+				if !strings.Contains(stderr, tc.at) || stdout.Len() != 0 {
+					t.Errorf("stderr does not say %q (or stdout has a result %q):\n%s", tc.at, stdout.String(), stderr)
+				}
+				if names := listDir(t, dir); len(names) != 0 {
+					t.Errorf("a run interrupted during start-up wrote %q", names)
+				}
+				return
+			}
 			for _, want := range []string{tc.at, "checkpoint saved to " + checkpoint, "resume with: mnist --data-dir " + data + " train --resume " + checkpoint} {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("stderr does not say %q:\n%s", want, stderr)

@@ -24,6 +24,15 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(exifJPEG(encode(f, digit, "jpeg"), 6, binary.LittleEndian))
 	f.Add(pngHeader(100000, 100000))
+	// Issue 16's bombs: a PNG header declaring 1×4,000,000 or 8192×8192
+	// pixels, and a real strip of 1×60,000 with a stroke along it.
+	f.Add(pngHeader(1, 4_000_000))
+	f.Add(pngHeader(8192, 8192))
+	strip := image.NewGray(image.Rect(0, 0, 1, 60_000))
+	for y := 20_000; y < 40_000; y++ {
+		strip.Pix[y] = 255
+	}
+	f.Add(encode(f, strip, "png"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, format, err := Decode(bytes.NewReader(data), "fuzz", fuzzMaxPixels)
 		if err != nil {
