@@ -18,13 +18,17 @@ MODEL     ?= model.safetensors
 # (-short: the long end-to-end runs are covered by `unit`).
 RACE_PKGS ?= ./cpu/... ./nn/... ./mnist/... ./gpu/handover ./cmd/...
 # Bounded fuzzing of every parser of untrusted input: target, package, time.
+# (`make test` runs each seed corpus in `unit` and fuzzes each target this
+# long; `make fuzz FUZZTIME=10m` fuzzes each for longer.)
 FUZZ      ?= FuzzReadIDX:./mnist:20s FuzzDecode:./nn/safetensors:5s \
              FuzzReader:./nn/tfevents:5s FuzzDecode:./mnist/digitize:5s \
-             FuzzDigitize:./mnist/digitize:5s
+             FuzzDigitize:./mnist/digitize:5s FuzzLoadModel:./nn:5s \
+             FuzzLoadCheckpoint:./nn:5s
+FUZZTIME  ?=
 
 include gpu/cuda.mk
 
-.PHONY: all build run data test lint unit race fuzz cross asm asm-check test-cuda clean
+.PHONY: all build run data test lint unit race fuzz stress cross asm asm-check test-cuda clean
 
 all: build
 
@@ -65,9 +69,16 @@ race:
 fuzz:
 	@set -e; for f in $(FUZZ); do \
 		target=$${f%%:*}; rest=$${f#*:}; pkg=$${rest%%:*}; time=$${rest#*:}; \
+		ft='$(FUZZTIME)'; time=$${ft:-$$time}; \
 		echo "$(GO) test -run '^$$' -fuzz '^$$target\$$' -fuzztime $$time $$pkg"; \
 		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $$time $$pkg; \
 	done
+
+# The hostile inputs of the README's reliability section, against the real
+# binary and a real server: peak RSS, exit status and message per attack.
+# Not part of `make test` (it allocates hundreds of MB on purpose).
+stress:
+	$(GO) test -tags stress -count=1 -run '^TestStress$$' -v ./cmd/mnist/
 
 # Other CPUs run the pure-Go kernels: build and vet for linux/arm64 and
 # darwin/arm64, test amd64 with -tags noasm, and run the cpu package's tests

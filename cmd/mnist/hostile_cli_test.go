@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mnist-go/mnist/nn"
 	"github.com/mnist-go/mnist/nn/safetensors"
 )
 
@@ -135,4 +136,23 @@ func cancelledBySignal() context.Context {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(interruption{syscall.SIGINT})
 	return ctx
+}
+
+// TestTrainingMemoryCheck checks the refusal of a model and batch that need
+// more memory than is available, and that it names the flags.
+func TestTrainingMemoryCheck(t *testing.T) {
+	spec := nn.MLP(28, 28, []int{4096}, 10) // 3.3 M parameters: 52 MB of weights and state
+	if err := checkTrainingMemory(spec, 64, 8<<30); err != nil {
+		t.Errorf("8 GiB available: %v", err)
+	}
+	if err := checkTrainingMemory(spec, 64, 0); err != nil {
+		t.Errorf("unknown memory: %v", err)
+	}
+	err := checkTrainingMemory(spec, 60000, 1<<30) // 60000×4096 activations: about 3 GiB
+	if err == nil || !strings.Contains(err.Error(), "--batch") || !strings.Contains(err.Error(), "1.0 GiB available") {
+		t.Errorf("60000-sample batches with 1 GiB available: %v", err)
+	}
+	if memAvailable() <= 0 {
+		t.Log("no MemAvailable on this system: the check is skipped there")
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"log"
 	"net"
+	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -57,6 +59,12 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Hostile requests arrive in bursts: collect garbage before the heap
+		// doubles, so that 32 concurrent 4-megapixel uploads stay within a
+		// few hundred MB (the limit is soft: a real need may exceed it).
+		debug.SetMemoryLimit(serveMemoryLimit)
+	}
 	errLog := log.New(c.App.ErrWriter, "mnist serve: ", log.LstdFlags)
 	opt := web.Options{Ink: ink, ErrorLog: errLog, AllowHosts: c.StringSlice("allow-host")}
 	if c.Bool("verbose") {
@@ -88,6 +96,10 @@ func serveAction(c *cli.Context) error {
 	}
 	return nil
 }
+
+// serveMemoryLimit is the Go runtime's soft memory limit for mnist serve
+// unless GOMEMLIMIT says otherwise.
+const serveMemoryLimit = 384 << 20
 
 // pageURL is the address to open for a listener: a wildcard host (":8080",
 // "0.0.0.0:8080", "[::]:8080") is shown as localhost.

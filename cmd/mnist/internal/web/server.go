@@ -64,9 +64,11 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxPixels limits decoded images (400 beyond); 0 means DefaultMaxPixels.
 	MaxPixels int
-	// MaxConcurrent bounds predictions running at once (others wait their
-	// turn); 0 means 4×GOMAXPROCS. The work is CPU-bound, so more would only
-	// add memory, not throughput.
+	// MaxConcurrent bounds requests being read, decoded and run at once
+	// (others wait their turn, before their body is read); 0 means
+	// 2×GOMAXPROCS. The work is CPU-bound, so more would only add memory,
+	// not throughput: each may hold MaxBodyBytes and a decoded image of
+	// MaxPixels (16 bytes a pixel for a 16-bit RGBA PNG with its float planes).
 	MaxConcurrent int
 	// ShutdownTimeout bounds the graceful shutdown in Serve; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -111,7 +113,7 @@ func New(model *nn.Classifier, opt Options) (*Server, error) {
 		opt.MaxPixels = DefaultMaxPixels
 	}
 	if opt.MaxConcurrent == 0 {
-		opt.MaxConcurrent = 4 * runtime.GOMAXPROCS(0)
+		opt.MaxConcurrent = 2 * runtime.GOMAXPROCS(0)
 	}
 	if opt.ShutdownTimeout == 0 {
 		opt.ShutdownTimeout = DefaultShutdownTimeout
