@@ -203,7 +203,9 @@ func TestStress(t *testing.T) {
 	srv.Wait()
 	rss := peakRSS(srv.ProcessState)
 	slices.Sort(latencies)
-	pct := func(q float64) time.Duration { return latencies[int(q*float64(len(latencies)-1))].Round(time.Millisecond) }
+	pct := func(q float64) time.Duration {
+		return latencies[int(q*float64(len(latencies)-1))].Round(time.Millisecond)
+	}
 	fmt.Fprintf(&report, "\nserve under 4 rounds of 32 concurrent hostile requests: %.2f s, exit %d, peak RSS %d MB, latency p50 %v p99 %v max %v\n",
 		secs, srv.ProcessState.ExitCode(), rss>>20, pct(0.5), pct(0.99), pct(1))
 	for name, s := range statuses {
