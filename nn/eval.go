@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"github.com/mnist-go/mnist/mnist"
 	"math"
 )
 
@@ -31,6 +32,9 @@ type Evaluator struct {
 func NewEvaluator(m *Model, d *DeviceData, norm Normalization) (*Evaluator, error) {
 	if d.Pixels() != m.Spec.Inputs() {
 		return nil, fmt.Errorf("%s has %d×%d images but the model takes %d×%d", d.Source.Name, d.Source.Rows, d.Source.Cols, m.Spec.Rows, m.Spec.Cols)
+	}
+	if err := checkLabels(d.Source, m.Spec); err != nil {
+		return nil, err
 	}
 	e := &Evaluator{model: m, data: d, norm: norm, batch: min(m.MaxBatch(), d.Len())}
 	b := m.Backend
@@ -117,4 +121,16 @@ func Confusion(labels []uint8, preds []int32, classes int) [][]int {
 		}
 	}
 	return m
+}
+
+// checkLabels refuses data with labels the model has no output for, before
+// a backend's loss kernel meets one.
+func checkLabels(ds *mnist.Dataset, spec Spec) error {
+	for i, l := range ds.Labels {
+		if int(l) >= spec.Classes {
+			return fmt.Errorf("%s has label %d (sample %d) but the model has %d classes, 0 to %d: use a model trained on data with these classes",
+				ds.Name, l, i, spec.Classes, spec.Classes-1)
+		}
+	}
+	return nil
 }

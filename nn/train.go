@@ -120,6 +120,11 @@ func NewTrainer(b Backend, spec Spec, cfg TrainConfig, train, test *mnist.Datase
 	if err := cfg.Validate(train.Len()); err != nil {
 		return nil, err
 	}
+	for _, ds := range []*mnist.Dataset{train, test} {
+		if err := checkLabels(ds, spec); err != nil {
+			return nil, err
+		}
+	}
 	if train.Pixels() != spec.Inputs() || test.Pixels() != spec.Inputs() {
 		return nil, fmt.Errorf("model takes %d×%d images, data has %d×%d (train) and %d×%d (test)",
 			spec.Rows, spec.Cols, train.Rows, train.Cols, test.Rows, test.Cols)

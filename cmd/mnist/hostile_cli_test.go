@@ -102,6 +102,12 @@ var hostileInputs = []badInput{
 		args: resumeCrafted, code: 1, want: []string{"crafted.ckpt.safetensors", "step -1"}},
 	{name: "resume from a checkpoint at epoch -3", setup: craftCheckpoint(`"epoch":2`, `"epoch":-3`),
 		args: resumeCrafted, code: 1, want: []string{"crafted.ckpt.safetensors", "epoch -3"}},
+	{name: "eval of a 3-class model on 10-class data", setup: func(t *testing.T, e badInputEnv) {
+		spec := nn.MLP(28, 28, []int{8}, 3)
+		if err := nn.SaveModel(crafted(e), nn.InitParams(spec, 1), nn.ModelInfo{Spec: spec, Norm: nn.MNISTNormalization}); err != nil {
+			t.Fatal(err)
+		}
+	}, args: evalCrafted, code: 1, want: []string{"has label", "the model has 3 classes, 0 to 2"}},
 	{name: "plot 100000 pixels wide", args: func(e badInputEnv) []string {
 		return []string{"plot", "--width", "100000", "--out", filepath.Join(e.tmp, "c.png"), e.tmp}
 	}, code: 2, want: []string{"--width 100000", "at most 8192"}},
