@@ -86,7 +86,7 @@ type GEMM interface {
 }
 
 // OpenGEMM opens entry name for GEMM timing: a registered backend, naive
-// (cpu/naive's loops) or gorgonia (gorgonia.org/tensor's MatMul, the call
+// (nn/naive's loops) or gorgonia (gorgonia.org/tensor's MatMul, the call
 // gorgonia's matmul op makes, with transposes as BLAS flags and C reused).
 func OpenGEMM(name string) (GEMM, error) {
 	switch name {

@@ -23,7 +23,7 @@ import (
 
 // The names of the two baselines beside the registered backends.
 const (
-	Naive    = "naive"    // the same trainer on cpu/naive's textbook loops
+	Naive    = "naive"    // the same trainer on nn/naive's textbook loops
 	Gorgonia = "gorgonia" // the network as a gorgonia ExprGraph on a TapeMachine
 )
 

@@ -9,7 +9,7 @@
 // in a product contribute 0 instead of NaN (as in reference BLAS); NaN and
 // Inf elsewhere propagate as usual.
 //
-// The readable reference for every op is the sibling package cpu/naive;
+// The readable reference for every op is the package nn/naive;
 // nn/backendtest checks this backend against it.
 package cpu
 
@@ -18,8 +18,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/mnist-go/mnist/cpu/internal/host"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/host"
 )
 
 func init() {

@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/mnist-go/mnist/cpu"
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/nn"
 	"github.com/mnist-go/mnist/nn/backendtest"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 // gemmShape is one of the tutorial network's GEMMs (784-64-32-10, batch 64)

@@ -4,7 +4,7 @@ import (
 	"github.com/mnist-go/mnist/nn"
 )
 
-// The convolution and pooling ops: the loops of cpu/naive, split across the
+// The convolution and pooling ops: the loops of nn/naive, split across the
 // pool by output rows (Im2Col), input rows (Col2Im), images (pooling) and
 // samples (GatherAffine), accumulating in float32. The GEMMs of a
 // convolution are ordinary Gemm calls on the column matrix (see nn.ConvGeom).

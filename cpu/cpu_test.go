@@ -4,9 +4,9 @@ import (
 	"testing"
 
 	"github.com/mnist-go/mnist/cpu"
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/nn"
 	"github.com/mnist-go/mnist/nn/backendtest"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 func TestConformance(t *testing.T) {

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/mnist-go/mnist/cpu"
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 func TestRegistered(t *testing.T) {

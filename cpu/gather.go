@@ -1,6 +1,9 @@
 package cpu
 
-import "github.com/mnist-go/mnist/nn"
+import (
+	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/host"
+)
 
 // gatherJob copies rows of a uint8 data set into a float32 batch through a
 // 256-entry table of the normalised byte values, split by rows.
@@ -95,7 +98,6 @@ func (j *gatherJob) do(w, phase, c int) {
 //	x[r,j] = float32(images[i·pixels+j])·scale + shift   (x is rows×pixels)
 //	y[r]   = int32(labels[i])
 func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pixels int, scale, shift float32) {
-	const op = "Gather"
 	xs, os, imgs, ok := b.core.GatherArgs(x, y, images, labels, order, start, rows, pixels)
 	if !ok {
 		return
@@ -121,7 +123,7 @@ func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pix
 		// time, so that they arrive while this step computes.
 		runInline(j)
 		if next := order.Len() - (start + rows); next > 0 && prefetchPerOp > 0 {
-			all := b.core.I32(op, "order", order, 1, order.Len(), "its length")
+			all := order.(*host.Buffer).Int32s() // checked by GatherArgs
 			j.ahead, j.aheadImgs = all[start+rows:start+rows+min(rows, next)], imgs
 		}
 		return

@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 // The micro-kernels against the reference loops in their doc comments, for

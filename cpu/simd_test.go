@@ -5,9 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/nn"
 	"github.com/mnist-go/mnist/nn/backendtest"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 // allPaths returns every kernel path to test: the ones this CPU runs

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"unsafe"
 
 	"github.com/mnist-go/mnist/nn"
@@ -92,41 +91,45 @@ func (b *Backend) hostOnly(op string) error {
 	return nil
 }
 
-// buf checks that x is a live buffer of this backend, of type t, with at
-// least need elements, and returns it; on failure it records the error and
-// returns nil.
-func (b *Backend) buf(op, role string, x nn.Buffer, t nn.DType, need int) *buffer {
-	if x == nil {
-		b.failf(op, "%s is nil", role)
-		return nil
+// check records err, the result of one of nn's op checks (nn/contract.go),
+// and reports whether the op may go on.
+func (b *Backend) check(err error) bool {
+	if err != nil {
+		b.fail(fmt.Errorf("cuda %w", err))
+		return false
 	}
-	bb, ok := x.(*buffer)
-	if !ok || bb.owner != b {
-		b.failf(op, "%s is not a buffer of this cuda backend", role)
-		return nil
-	}
-	if bb.alloc.freed {
-		b.failf(op, "%s was freed", role)
-		return nil
-	}
-	if bb.dtype != t {
-		b.failf(op, "%s is %v, want %v", role, bb.dtype, t)
-		return nil
-	}
-	if bb.n < need {
-		b.failf(op, "%s has %d elements, needs %d", role, bb.n, need)
-		return nil
-	}
-	return bb
+	return true
 }
 
-// optBuf is buf for an optional input: nil stays nil (address 0).
-func (b *Backend) optBuf(op, role string, x nn.Buffer, t nn.DType, need int) (bb *buffer, ok bool) {
-	if x == nil {
-		return nil, true
+// operands is the Backend as nn's op checks see it (nn.Operands).
+type operands Backend
+
+func (b *Backend) operands() *operands { return (*operands)(b) }
+
+// Own returns nil when x is a live buffer of this backend.
+func (o *operands) Own(x nn.Buffer) error {
+	bb, ok := x.(*buffer)
+	switch {
+	case !ok || bb.owner != (*Backend)(o):
+		return errors.New("is not a buffer of this cuda backend")
+	case bb.alloc.freed:
+		return errors.New("was freed")
 	}
-	bb = b.buf(op, role, x, t, need)
-	return bb, bb != nil
+	return nil
+}
+
+// Overlap reports whether the first n elements of x and the first m of y
+// share memory.
+func (o *operands) Overlap(x nn.Buffer, n int, y nn.Buffer, m int) bool {
+	return overlaps(x.(*buffer), n, y.(*buffer), m)
+}
+
+// dev returns the buffer x (checked) as a device buffer, nil for nil.
+func dev(x nn.Buffer) *buffer {
+	if x == nil {
+		return nil
+	}
+	return x.(*buffer)
 }
 
 func addr(bb *buffer) uint64 {
@@ -134,25 +137,6 @@ func addr(bb *buffer) uint64 {
 		return 0
 	}
 	return bb.ptr
-}
-
-// dims checks that every named dimension is in [0, MaxInt32] and that their
-// product fits in an int. names lists the dimensions' names, comma-separated
-// ("M,N"), for the error.
-func (b *Backend) dims(op, names string, ds ...int) bool {
-	total := 1
-	for i, d := range ds {
-		if d < 0 || d > math.MaxInt32 {
-			b.failf(op, "%s = %d out of range [0, %d]", strings.Split(names, ",")[i], d, math.MaxInt32)
-			return false
-		}
-		if d != 0 && total > math.MaxInt64/d {
-			b.failf(op, "dimensions %s = %v overflow", names, ds)
-			return false
-		}
-		total *= d
-	}
-	return true
 }
 
 func (b *Backend) launch(op string, k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) {
@@ -336,23 +320,7 @@ func (b *Backend) checkStatus() {
 // Gemm computes g.C as nn.Gemm describes.
 func (b *Backend) Gemm(g nn.Gemm) {
 	const op = "Gemm"
-	if !b.ready(op) || !b.dims(op, "M,N", g.M, g.N) || !b.dims(op, "M,K", g.M, g.K) || !b.dims(op, "K,N", g.K, g.N) {
-		return
-	}
-	a := b.buf(op, "A", g.A, nn.Float32, g.M*g.K)
-	bm := b.buf(op, "B", g.B, nn.Float32, g.K*g.N)
-	c := b.buf(op, "C", g.C, nn.Float32, g.M*g.N)
-	bias, ok1 := b.optBuf(op, "Bias", g.Bias, nn.Float32, g.N)
-	mask, ok2 := b.optBuf(op, "Mask", g.Mask, nn.Float32, g.M*g.N)
-	if a == nil || bm == nil || c == nil || !ok1 || !ok2 {
-		return
-	}
-	if overlaps(c, g.M*g.N, a, g.M*g.K) || overlaps(c, g.M*g.N, bm, g.K*g.N) ||
-		overlaps(c, g.M*g.N, bias, g.N) || overlaps(c, g.M*g.N, mask, g.M*g.N) {
-		b.failf(op, "C shares memory with A, B, Bias or Mask")
-		return
-	}
-	if g.M == 0 || g.N == 0 {
+	if !b.ready(op) || !b.check(g.Check(b.operands())) || g.M == 0 || g.N == 0 {
 		return
 	}
 	plan := planGemm(g.M, g.N, g.K, b.sms)
@@ -365,7 +333,7 @@ func (b *Backend) Gemm(g nn.Gemm) {
 		return
 	}
 	p := gemmParams{
-		a: a.ptr, b: bm.ptr, c: c.ptr, bias: addr(bias), mask: addr(mask),
+		a: dev(g.A).ptr, b: dev(g.B).ptr, c: dev(g.C).ptr, bias: addr(dev(g.Bias)), mask: addr(dev(g.Mask)),
 		m: int32(g.M), n: int32(g.N), k: int32(g.K),
 		transA: b2i(g.TransA), transB: b2i(g.TransB), relu: b2i(g.ReLU),
 		alpha: g.Alpha, beta: g.Beta,
@@ -384,44 +352,30 @@ func b2i(v bool) int32 {
 // AddBias adds bias (cols) to every row of x (rows×cols).
 func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
 	const op = "AddBias"
-	if !b.ready(op) || !b.dims(op, "rows,cols", rows, cols) {
+	if !b.ready(op) || !b.check(nn.CheckAddBias(b.operands(), x, bias, rows, cols)) || rows*cols == 0 {
 		return
 	}
-	xb := b.buf(op, "x", x, nn.Float32, rows*cols)
-	bb := b.buf(op, "bias", bias, nn.Float32, cols)
-	if xb == nil || bb == nil || rows*cols == 0 {
-		return
-	}
-	p := eltwiseParams{x: xb.ptr, y: bb.ptr, rows: int32(rows), cols: int32(cols)}
+	p := eltwiseParams{x: dev(x).ptr, y: dev(bias).ptr, rows: int32(rows), cols: int32(cols)}
 	b.launch(op, kAddBias, b.strideGrid(rows*cols), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
 // ReLU sets x[i] = max(x[i], 0) for i < n.
 func (b *Backend) ReLU(x nn.Buffer, n int) {
 	const op = "ReLU"
-	if !b.ready(op) || !b.dims(op, "n", n) {
+	if !b.ready(op) || !b.check(nn.CheckReLU(b.operands(), x, n)) || n == 0 {
 		return
 	}
-	xb := b.buf(op, "x", x, nn.Float32, n)
-	if xb == nil || n == 0 {
-		return
-	}
-	p := eltwiseParams{x: xb.ptr, rows: int32(n)}
+	p := eltwiseParams{x: dev(x).ptr, rows: int32(n)}
 	b.launch(op, kReLU, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
 // ReLUBackward sets grad[i] = 0 where out[i] <= 0, for i < n.
 func (b *Backend) ReLUBackward(grad, out nn.Buffer, n int) {
 	const op = "ReLUBackward"
-	if !b.ready(op) || !b.dims(op, "n", n) {
+	if !b.ready(op) || !b.check(nn.CheckReLUBackward(b.operands(), grad, out, n)) || n == 0 {
 		return
 	}
-	g := b.buf(op, "grad", grad, nn.Float32, n)
-	o := b.buf(op, "out", out, nn.Float32, n)
-	if g == nil || o == nil || n == 0 {
-		return
-	}
-	p := eltwiseParams{x: g.ptr, y: o.ptr, rows: int32(n)}
+	p := eltwiseParams{x: dev(grad).ptr, y: dev(out).ptr, rows: int32(n)}
 	b.launch(op, kReLUBackward, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
@@ -430,59 +384,30 @@ func (b *Backend) ReLUBackward(grad, out nn.Buffer, n int) {
 // makes the loss NaN and Sync return an error.
 func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows, cols int) {
 	const op = "SoftmaxCrossEntropy"
-	if !b.ready(op) || !b.dims(op, "rows,cols", rows, cols) {
+	if !b.ready(op) || !b.check(nn.CheckSoftmaxCrossEntropy(b.operands(), loss, grad, logits, labels, rows, cols)) {
 		return
 	}
-	if rows > 0 && cols == 0 {
-		b.failf(op, "cols is 0: a softmax needs at least one class")
-		return
-	}
-	l := b.buf(op, "loss", loss, nn.Float32, 1)
-	g, ok := b.optBuf(op, "grad", grad, nn.Float32, rows*cols)
-	z := b.buf(op, "logits", logits, nn.Float32, rows*cols)
-	y := b.buf(op, "labels", labels, nn.Int32, rows)
-	if l == nil || !ok || z == nil || y == nil {
-		return
-	}
-	p := xentParams{loss: l.ptr, grad: addr(g), logits: z.ptr, labels: y.ptr, status: b.status, rows: int32(rows), cols: int32(cols)}
+	p := xentParams{loss: dev(loss).ptr, grad: addr(dev(grad)), logits: dev(logits).ptr, labels: dev(labels).ptr, status: b.status, rows: int32(rows), cols: int32(cols)}
 	b.launch(op, kSoftmaxXent, [3]uint32{1, 1, 1}, [3]uint32{xentThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
 // ColumnSums sets dst[c] = Σ_r src[r,c] for src (rows×cols).
 func (b *Backend) ColumnSums(dst, src nn.Buffer, rows, cols int) {
 	const op = "ColumnSums"
-	if !b.ready(op) || !b.dims(op, "rows,cols", rows, cols) {
+	if !b.ready(op) || !b.check(nn.CheckColumnSums(b.operands(), dst, src, rows, cols)) || cols == 0 {
 		return
 	}
-	d := b.buf(op, "dst", dst, nn.Float32, cols)
-	s := b.buf(op, "src", src, nn.Float32, rows*cols)
-	if d == nil || s == nil || cols == 0 {
-		return
-	}
-	if overlaps(d, cols, s, rows*cols) {
-		b.failf(op, "dst shares memory with src")
-		return
-	}
-	p := colsumParams{dst: d.ptr, src: s.ptr, rows: int32(rows), cols: int32(cols)}
+	p := colsumParams{dst: dev(dst).ptr, src: dev(src).ptr, rows: int32(rows), cols: int32(cols)}
 	b.launch(op, kColumnSums, [3]uint32{uint32(ceilDiv(cols, colsumCols)), 1, 1}, [3]uint32{colsumThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
 // Argmax sets dst[r] to the index of the largest of src[r,:], the first on ties.
 func (b *Backend) Argmax(dst, src nn.Buffer, rows, cols int) {
 	const op = "Argmax"
-	if !b.ready(op) || !b.dims(op, "rows,cols", rows, cols) {
+	if !b.ready(op) || !b.check(nn.CheckArgmax(b.operands(), dst, src, rows, cols)) || rows == 0 {
 		return
 	}
-	if rows > 0 && cols == 0 {
-		b.failf(op, "cols must be positive")
-		return
-	}
-	d := b.buf(op, "dst", dst, nn.Int32, rows)
-	s := b.buf(op, "src", src, nn.Float32, rows*cols)
-	if d == nil || s == nil || rows == 0 {
-		return
-	}
-	p := argmaxParams{dst: d.ptr, src: s.ptr, rows: int32(rows), cols: int32(cols)}
+	p := argmaxParams{dst: dev(dst).ptr, src: dev(src).ptr, rows: int32(rows), cols: int32(cols)}
 	b.launch(op, kArgmax, [3]uint32{uint32(ceilDiv(rows, 256)), 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
@@ -493,27 +418,16 @@ const maxGridY = 65535
 // An index in order outside the data set makes Sync return an error.
 func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pixels int, scale, shift float32) {
 	const op = "Gather"
-	if !b.ready(op) || !b.dims(op, "rows,pixels", rows, pixels) || !b.dims(op, "start", start) || !b.dims(op, "start+rows", start+rows) {
+	if !b.ready(op) || !b.check(nn.CheckGather(b.operands(), x, y, images, labels, order, start, rows, pixels)) || rows == 0 {
 		return
 	}
-	if pixels == 0 {
-		b.failf(op, "pixels must be positive")
-		return
-	}
-	xb := b.buf(op, "x", x, nn.Float32, rows*pixels)
-	yb := b.buf(op, "y", y, nn.Int32, rows)
-	img := b.buf(op, "images", images, nn.Uint8, 0)
-	lab := b.buf(op, "labels", labels, nn.Uint8, 0)
-	ord := b.buf(op, "order", order, nn.Int32, start+rows)
-	if xb == nil || yb == nil || img == nil || lab == nil || ord == nil || rows == 0 {
-		return
-	}
-	count := min(img.n/pixels, lab.n, math.MaxInt32)
+	xb, yb := dev(x), dev(y)
+	count := min(images.Len()/pixels, labels.Len(), math.MaxInt32)
 	for r := 0; r < rows; r += maxGridY {
 		n := min(rows-r, maxGridY)
 		p := gatherParams{
 			x: xb.ptr + uint64(r*pixels*4), y: yb.ptr + uint64(r*4),
-			images: img.ptr, labels: lab.ptr, order: ord.ptr, status: b.status,
+			images: dev(images).ptr, labels: dev(labels).ptr, order: dev(order).ptr, status: b.status,
 			start: int32(start + r), rows: int32(n), pixels: int32(pixels), count: int32(count),
 			scale: scale, shift: shift,
 		}
@@ -522,46 +436,19 @@ func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pix
 	}
 }
 
-// optimBufs checks the buffers of an optimiser step: all of params' length.
-func (b *Backend) optimBufs(op string, params nn.Buffer, others map[string]nn.Buffer) (n int, bufs map[string]*buffer, ok bool) {
-	p := b.buf(op, "params", params, nn.Float32, 0)
-	if p == nil {
-		return 0, nil, false
-	}
-	bufs = map[string]*buffer{"params": p}
-	for role, x := range others {
-		bb := b.buf(op, role, x, nn.Float32, p.n)
-		if bb == nil {
-			return 0, nil, false
-		}
-		if bb.n != p.n {
-			b.failf(op, "%s has %d elements, params %d", role, bb.n, p.n)
-			return 0, nil, false
-		}
-		bufs[role] = bb
-	}
-	if !b.dims(op, "n", p.n) {
-		return 0, nil, false
-	}
-	return p.n, bufs, true
-}
-
 // SGD updates params in place exactly as torch.optim.SGD does (nn.Backend).
 func (b *Backend) SGD(params, grads, velocity nn.Buffer, lr, momentum, weightDecay float32, nesterov bool) {
 	const op = "SGD"
-	if !b.ready(op) {
+	if !b.ready(op) || !b.check(nn.CheckSGD(b.operands(), params, grads, velocity, momentum)) || params.Len() == 0 {
 		return
 	}
-	others := map[string]nn.Buffer{"grads": grads}
+	n := params.Len()
+	m := nn.Buffer(nil)
 	if momentum != 0 {
-		others["velocity"] = velocity
-	}
-	n, bufs, ok := b.optimBufs(op, params, others)
-	if !ok || n == 0 {
-		return
+		m = velocity
 	}
 	p := optimParams{
-		params: bufs["params"].ptr, grads: bufs["grads"].ptr, m: addr(bufs["velocity"]),
+		params: dev(params).ptr, grads: dev(grads).ptr, m: addr(dev(m)),
 		n: int32(n), nesterov: b2i(nesterov), lr: lr, momentum: momentum, weightDecay: weightDecay,
 	}
 	b.launch(op, kSGD, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
@@ -570,19 +457,12 @@ func (b *Backend) SGD(params, grads, velocity nn.Buffer, lr, momentum, weightDec
 // Adam updates params in place exactly as torch.optim.Adam does (nn.Backend).
 func (b *Backend) Adam(params, grads, m, v nn.Buffer, lr, beta1, beta2, eps, weightDecay float32, t int) {
 	const op = "Adam"
-	if !b.ready(op) {
+	if !b.ready(op) || !b.check(nn.CheckAdam(b.operands(), params, grads, m, v, t)) || params.Len() == 0 {
 		return
 	}
-	if t < 1 {
-		b.failf(op, "step t is %d, want ≥ 1", t)
-		return
-	}
-	n, bufs, ok := b.optimBufs(op, params, map[string]nn.Buffer{"grads": grads, "m": m, "v": v})
-	if !ok || n == 0 {
-		return
-	}
+	n := params.Len()
 	p := optimParams{
-		params: bufs["params"].ptr, grads: bufs["grads"].ptr, m: bufs["m"].ptr, v: bufs["v"].ptr,
+		params: dev(params).ptr, grads: dev(grads).ptr, m: dev(m).ptr, v: dev(v).ptr,
 		n: int32(n), lr: lr, weightDecay: weightDecay, beta1: beta1, beta2: beta2, eps: eps,
 		stepSize:      float32(float64(lr) / (1 - math.Pow(float64(beta1), float64(t)))),
 		biasCorr2Sqrt: float32(math.Sqrt(1 - math.Pow(float64(beta2), float64(t)))),

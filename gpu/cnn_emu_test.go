@@ -3,9 +3,9 @@ package gpu
 import (
 	"testing"
 
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/mnist/mnisttest"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 // TestCNNTrainingMatchesReference trains nn's cnn (on 20×20 images, so the

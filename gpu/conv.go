@@ -11,34 +11,6 @@ import (
 // convolution is Im2Col then Gemm (see nn.ConvGeom); the kernels here only
 // move data, one thread per output element.
 
-// convGeom checks g for op; its buffers must be indexable with int32.
-func (b *Backend) convGeom(op string, g nn.ConvGeom) bool {
-	if err := g.Validate(); err != nil {
-		b.failf(op, "%v", err)
-		return false
-	}
-	return b.dims(op, "Batch,H,W,C", g.Batch, g.H, g.W, g.C) && b.fitsInt32(op, g.InputLen(), g.Rows()*g.Cols())
-}
-
-// poolGeom checks g for op; its buffers must be indexable with int32.
-func (b *Backend) poolGeom(op string, g nn.PoolGeom) bool {
-	if err := g.Validate(); err != nil {
-		b.failf(op, "%v", err)
-		return false
-	}
-	return b.dims(op, "Batch,H,W,C", g.Batch, g.H, g.W, g.C) && b.fitsInt32(op, g.InputLen())
-}
-
-func (b *Backend) fitsInt32(op string, ns ...int) bool {
-	for _, n := range ns {
-		if n > math.MaxInt32 {
-			b.failf(op, "%d elements: more than the kernels index (%d)", n, math.MaxInt32)
-			return false
-		}
-	}
-	return true
-}
-
 func convLaunchParams(cols, x *buffer, g nn.ConvGeom) convParams {
 	return convParams{
 		cols: cols.ptr, x: x.ptr,
@@ -52,40 +24,20 @@ func convLaunchParams(cols, x *buffer, g nn.ConvGeom) convParams {
 // cols (nn.Backend.Im2Col).
 func (b *Backend) Im2Col(cols, x nn.Buffer, g nn.ConvGeom) {
 	const op = "Im2Col"
-	if !b.ready(op) || !b.convGeom(op, g) {
+	if !b.ready(op) || !b.check(nn.CheckIm2Col(b.operands(), cols, x, g)) || g.Rows()*g.Cols() == 0 {
 		return
 	}
-	n := g.Rows() * g.Cols()
-	cb := b.buf(op, "cols", cols, nn.Float32, n)
-	xb := b.buf(op, "x", x, nn.Float32, g.InputLen())
-	if cb == nil || xb == nil || n == 0 {
-		return
-	}
-	if overlaps(cb, n, xb, g.InputLen()) {
-		b.failf(op, "cols shares memory with x")
-		return
-	}
-	p := convLaunchParams(cb, xb, g)
-	b.launch(op, kIm2Col, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	p := convLaunchParams(dev(cols), dev(x), g)
+	b.launch(op, kIm2Col, b.strideGrid(g.Rows()*g.Cols()), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
 // Col2Im sets dx to the adjoint of Im2Col applied to cols (nn.Backend.Col2Im).
 func (b *Backend) Col2Im(dx, cols nn.Buffer, g nn.ConvGeom) {
 	const op = "Col2Im"
-	if !b.ready(op) || !b.convGeom(op, g) {
+	if !b.ready(op) || !b.check(nn.CheckCol2Im(b.operands(), dx, cols, g)) || g.InputLen() == 0 {
 		return
 	}
-	n := g.Rows() * g.Cols()
-	db := b.buf(op, "dx", dx, nn.Float32, g.InputLen())
-	cb := b.buf(op, "cols", cols, nn.Float32, n)
-	if db == nil || cb == nil || g.InputLen() == 0 {
-		return
-	}
-	if overlaps(cb, n, db, g.InputLen()) {
-		b.failf(op, "dx shares memory with cols")
-		return
-	}
-	p := convLaunchParams(cb, db, g)
+	p := convLaunchParams(dev(cols), dev(dx), g)
 	b.launch(op, kCol2Im, b.strideGrid(g.InputLen()), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
@@ -101,22 +53,11 @@ func poolLaunchParams(x, y, argmax *buffer, status uint64, g nn.PoolGeom) poolPa
 // nil, argmax to their positions (nn.Backend.MaxPool2D).
 func (b *Backend) MaxPool2D(y, argmax, x nn.Buffer, g nn.PoolGeom) {
 	const op = "MaxPool2D"
-	if !b.ready(op) || !b.poolGeom(op, g) {
+	if !b.ready(op) || !b.check(nn.CheckMaxPool2D(b.operands(), y, argmax, x, g)) || g.OutputLen() == 0 {
 		return
 	}
-	out := g.OutputLen()
-	yb := b.buf(op, "y", y, nn.Float32, out)
-	xb := b.buf(op, "x", x, nn.Float32, g.InputLen())
-	ab, ok := b.optBuf(op, "argmax", argmax, nn.Int32, out)
-	if yb == nil || xb == nil || !ok || out == 0 {
-		return
-	}
-	if overlaps(yb, out, xb, g.InputLen()) {
-		b.failf(op, "y shares memory with x")
-		return
-	}
-	p := poolLaunchParams(xb, yb, ab, b.status, g)
-	b.launch(op, kMaxPool, b.strideGrid(out), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	p := poolLaunchParams(dev(x), dev(y), dev(argmax), b.status, g)
+	b.launch(op, kMaxPool, b.strideGrid(g.OutputLen()), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
 // MaxPool2DBackward routes dy to the argmax of every window
@@ -124,21 +65,10 @@ func (b *Backend) MaxPool2D(y, argmax, x nn.Buffer, g nn.PoolGeom) {
 // Sync return an error.
 func (b *Backend) MaxPool2DBackward(dx, dy, argmax nn.Buffer, g nn.PoolGeom) {
 	const op = "MaxPool2DBackward"
-	if !b.ready(op) || !b.poolGeom(op, g) {
+	if !b.ready(op) || !b.check(nn.CheckMaxPool2DBackward(b.operands(), dx, dy, argmax, g)) || g.InputLen() == 0 {
 		return
 	}
-	out := g.OutputLen()
-	db := b.buf(op, "dx", dx, nn.Float32, g.InputLen())
-	yb := b.buf(op, "dy", dy, nn.Float32, out)
-	ab := b.buf(op, "argmax", argmax, nn.Int32, out)
-	if db == nil || yb == nil || ab == nil || g.InputLen() == 0 {
-		return
-	}
-	if overlaps(db, g.InputLen(), yb, out) {
-		b.failf(op, "dx shares memory with dy")
-		return
-	}
-	p := poolLaunchParams(db, yb, ab, b.status, g)
+	p := poolLaunchParams(dev(dx), dev(dy), dev(argmax), b.status, g)
 	b.launch(op, kMaxPoolBackward, b.strideGrid(g.InputLen()), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
@@ -147,37 +77,17 @@ func (b *Backend) MaxPool2DBackward(dx, dy, argmax nn.Buffer, g nn.PoolGeom) {
 // outside the data set makes Sync return an error.
 func (b *Backend) GatherAffine(x, y, images, labels, order, affine nn.Buffer, start, rows, height, width int, scale, shift float32) {
 	const op = "GatherAffine"
-	if !b.ready(op) || !b.dims(op, "rows,height,width", rows, height, width) || !b.dims(op, "start", start) ||
-		!b.dims(op, "start+rows", start+rows) || !b.fitsInt32(op, (start+rows)*nn.AffineParams) {
+	if !b.ready(op) || !b.check(nn.CheckGatherAffine(b.operands(), x, y, images, labels, order, affine, start, rows, height, width)) || rows == 0 {
 		return
 	}
 	pixels := height * width
-	if pixels == 0 {
-		b.failf(op, "height and width must be positive")
-		return
-	}
-	if !b.fitsInt32(op, pixels) {
-		return
-	}
-	xb := b.buf(op, "x", x, nn.Float32, rows*pixels)
-	yb := b.buf(op, "y", y, nn.Int32, rows)
-	img := b.buf(op, "images", images, nn.Uint8, 0)
-	lab := b.buf(op, "labels", labels, nn.Uint8, 0)
-	ord := b.buf(op, "order", order, nn.Int32, start+rows)
-	aff := b.buf(op, "affine", affine, nn.Float32, (start+rows)*nn.AffineParams)
-	if xb == nil || yb == nil || img == nil || lab == nil || ord == nil || aff == nil || rows == 0 {
-		return
-	}
-	if overlaps(xb, rows*pixels, aff, (start+rows)*nn.AffineParams) {
-		b.failf(op, "x shares memory with affine")
-		return
-	}
-	count := min(img.n/pixels, lab.n, math.MaxInt32)
+	xb, yb := dev(x), dev(y)
+	count := min(images.Len()/pixels, labels.Len(), math.MaxInt32)
 	for r := 0; r < rows; r += maxGridY {
 		n := min(rows-r, maxGridY)
 		p := gatherAffineParams{
 			x: xb.ptr + uint64(r*pixels*4), y: yb.ptr + uint64(r*4),
-			images: img.ptr, labels: lab.ptr, order: ord.ptr, affine: aff.ptr, status: b.status,
+			images: dev(images).ptr, labels: dev(labels).ptr, order: dev(order).ptr, affine: dev(affine).ptr, status: b.status,
 			start: int32(start + r), rows: int32(n), height: int32(height), width: int32(width), count: int32(count),
 			scale: scale, shift: shift,
 		}

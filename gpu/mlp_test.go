@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 // mlp is the tutorial's network, 784-64-32-10 with ReLU, batch 64, trained
@@ -223,10 +223,10 @@ func TestErrorsAreStickyAndNamed(t *testing.T) {
 		op   func()
 		want string
 	}{
-		{"short", func() { b.ReLU(x, 5) }, "has 4 elements, needs 5"},
+		{"short", func() { b.ReLU(x, 5) }, "x holds 4 elements, but n needs 5"},
 		{"foreign", func() { b.ReLU(foreign, 1) }, "not a buffer of this cuda backend"},
-		{"dtype", func() { b.Argmax(x, x, 1, 1) }, "is float32, want int32"},
-		{"overlap", func() { b.Gemm(nn.Gemm{M: 1, N: 1, K: 1, A: x, B: x, C: x}) }, "shares memory"},
+		{"dtype", func() { b.Argmax(x, x, 1, 1) }, "dst holds float32, want int32"},
+		{"overlap", func() { b.Gemm(nn.Gemm{M: 1, N: 1, K: 1, A: x, B: x, C: x}) }, "C overlaps A"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b.err = nil

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 // These tests run the real kernels, compiled for the CPU by package emu,

@@ -1,7 +1,7 @@
 // Convolution, pooling and augmentation kernels for nn.Backend: im2col and
 // its adjoint (a convolution is then GEMMs, see nn.ConvGeom), max-pooling
 // forward and backward, and the affine gather. Tensors are NHWC. Each
-// kernel's comment gives its reference loop (cpu/naive/conv.go); package gpu
+// kernel's comment gives its reference loop (nn/naive/conv.go); package gpu
 // (gpu/conv.go) launches them with 1-D grids of 256-thread blocks over a
 // grid-stride loop unless stated otherwise. Every output element is written
 // by exactly one thread, which sums its terms in a fixed order, so the

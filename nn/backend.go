@@ -86,8 +86,10 @@ type Gemm struct {
 // Ops are queued in order and may run asynchronously (a GPU backend returns
 // before the work is done). Ops do not return errors: the first failure (a
 // shape mismatch, a foreign buffer, a failed launch) is kept, later ops are
-// skipped, and Sync and Download return it. Shapes are checked against buffer
-// lengths; a buffer may be longer than an op needs.
+// skipped, and Sync and Download return it. Each op's operand contract
+// (dimensions, element types, lengths, what may not overlap) is written once,
+// as its Check function in contract.go, and every backend runs it before the
+// op; a buffer may be longer than an op needs.
 //
 // Upload returns its own misuse errors (a wrong type or length) without
 // making them sticky; Download returns the sticky error first. A buffer

@@ -24,7 +24,7 @@ func benchCommand() *cli.Command {
 			"against gorgonia and the test accuracy after a run. Every run starts from the initial weights, so\n" +
 			"every run does the same work and the accuracy is that of --epochs epochs of training.\n\n" +
 			"Entries: the registered backends (cpu, cuda), gorgonia (the network as a gorgonia.org/gorgonia\n" +
-			"graph, float32, built once, TapeMachine, VanillaSolver) and naive (cpu/naive's textbook loops).\n" +
+			"graph, float32, built once, TapeMachine, VanillaSolver) and naive (nn/naive's textbook loops).\n" +
 			"By default every registered backend that opens here runs, and gorgonia; naive only when named in\n" +
 			"--backends, since it takes about 10× as long as gorgonia.\n\n" +
 			"A CUDA build cannot link gorgonia (its own cuda build tag needs cuDNN): there, pass the output of\n" +

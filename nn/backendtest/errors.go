@@ -94,6 +94,26 @@ var errCases = []errCase{
 	{"SGD/short velocity", "SGD", "velocity", func(b nn.Backend, f errFixture) { b.SGD(f.f32, f.f32, f.short, 0.1, 0.9, 0, false) }},
 	{"Adam/short m", "Adam", "m", func(b nn.Backend, f errFixture) { b.Adam(f.f32, f.f32, f.short, f.f32, 0.1, 0.9, 0.999, 1e-8, 0, 1) }},
 	{"Adam/short v", "Adam", "v", func(b nn.Backend, f errFixture) { b.Adam(f.f32, f.f32, f.f32, f.short, 0.1, 0.9, 0.999, 1e-8, 0, 1) }},
+
+	// Rules on which the cpu and cuda backends once disagreed, pinned by
+	// nn's contract (nn/contract.go): every dimension is at most MaxInt32
+	// (the cpu backend accepted a larger M when N and K were 0), a Gather's
+	// images have at least one pixel (cpu accepted pixels = 0, which leaves
+	// the number of images in the data set undefined), and AddBias's x must
+	// not overlap its bias (cuda did not check it; its kernel would read a
+	// bias it is writing).
+	{"Gemm/M above MaxInt32", "Gemm", "M", func(b nn.Backend, f errFixture) {
+		b.Gemm(nn.Gemm{M: 1 << 31, N: 0, K: 0, Alpha: 1, A: f.f32, B: f.f32, C: f.f32})
+	}},
+	{"Gather/zero pixels", "Gather", "pixels", func(b nn.Backend, f errFixture) {
+		b.Gather(f.f32, f.i32, f.u8, f.u8, f.order, 0, 2, 0, 1, 0)
+	}},
+	{"GatherAffine/zero width", "GatherAffine", "images", func(b nn.Backend, f errFixture) {
+		b.GatherAffine(f.f32, f.i32, f.u8, f.u8, f.order, f.f32, 0, 2, 2, 0, 1, 0)
+	}},
+	{"AddBias/x overlaps bias", "AddBias", "bias", func(b nn.Backend, f errFixture) {
+		b.AddBias(f.f32, f.f32.Slice(4, 4), 2, 4)
+	}},
 }
 
 // testErrors runs every misuse on a fresh backend and checks that Sync

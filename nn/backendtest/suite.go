@@ -1,7 +1,7 @@
 // Package backendtest is the conformance suite for nn.Backend
 // implementations. Every backend's tests call Run; the suite runs every op
 // over tables of shapes (including awkward ones that are not multiples of
-// any tile), checks the results against the reference backend (cpu/naive)
+// any tile), checks the results against the reference backend (nn/naive)
 // and against independent formulas, checks guard bands around outputs, error
 // reporting, optimiser updates, a short training run and finite-difference
 // gradients of the whole forward/backward chain.
@@ -23,8 +23,8 @@ package backendtest
 import (
 	"testing"
 
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 // Run runs the conformance suite against the backends that open returns.

@@ -3,8 +3,6 @@ package host
 import (
 	"errors"
 	"fmt"
-	"math"
-	"strings"
 	"unsafe"
 
 	"github.com/mnist-go/mnist/nn"
@@ -12,8 +10,8 @@ import (
 
 // Core implements the parts of nn.Backend that do not compute: buffers,
 // transfers, and the sticky first error. A backend holds one (from NewCore),
-// forwards Alloc, Free, Upload, Download and Sync to it, and calls Ready and
-// the operand checks (F32, I32, U8, …) at the start of every op. Buffers
+// forwards Alloc, Free, Upload, Download and Sync to it, and starts every op
+// with the op's …Args function (args.go), which runs nn's contract for it. Buffers
 // record the Core that allocated them, so a Core must not be copied once in
 // use.
 //
@@ -193,130 +191,54 @@ func (c *Core) own(op, operand string, buf nn.Buffer) (*Buffer, bool) {
 	return b, true
 }
 
-// Dim checks that the dimension called name is not negative.
-func (c *Core) Dim(op, name string, v int) bool {
-	if v < 0 {
-		c.Fail(op, "%s = %d is negative", name, v)
+// Own returns nil when buf is a live buffer of this backend (nn.Operands).
+func (c *Core) Own(buf nn.Buffer) error {
+	_, err := c.owned(buf)
+	return err
+}
+
+// Overlap reports whether the first n elements of x and the first m of y
+// share memory (nn.Operands). It compares addresses, so that buffers
+// wrapped over overlapping slices count too.
+func (c *Core) Overlap(x nn.Buffer, n int, y nn.Buffer, m int) bool {
+	x0, y0 := start(x), start(y)
+	return x0 < y0+uintptr(m)*4 && y0 < x0+uintptr(n)*4
+}
+
+// start returns the address of the first element of a float32 buffer.
+func start(b nn.Buffer) uintptr {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b.(*Buffer).f32)))
+}
+
+// Check records err, the result of one of nn's op checks, as op's error,
+// after checking that op may run; it reports whether op may go on.
+func (c *Core) Check(op string, err error) bool {
+	if !c.Ready(op) {
 		return false
 	}
-	return true
+	if err != nil && c.err == nil {
+		c.err = fmt.Errorf("%s: %w", c.name, err)
+	}
+	return c.err == nil
 }
 
-// need returns rows·cols, or -1 after recording an error when it overflows.
-func (c *Core) need(op, operand string, rows, cols int) int {
-	if rows < 0 || cols < 0 || (rows > 0 && cols > math.MaxInt/rows) {
-		c.Fail(op, "%s: %d×%d elements is out of range", operand, rows, cols)
-		return -1
-	}
-	return rows * cols
-}
-
-// check validates that buf is a live buffer of this backend holding t and at
-// least rows·cols elements. shape names the dimensions for the message: a
-// name with "×" (like "M×K") describes rows×cols, any other one (like "N")
-// describes cols alone, with rows 1.
-func (c *Core) check(op, operand string, buf nn.Buffer, t nn.DType, rows, cols int, shape string) *Buffer {
-	if buf == nil {
-		c.Fail(op, "%s is nil", operand)
-		return nil
-	}
-	b, ok := c.own(op, operand, buf)
-	if !ok {
-		return nil
-	}
-	if b.dtype != t {
-		c.Fail(op, "%s holds %v, want %v", operand, b.dtype, t)
-		return nil
-	}
-	n := c.need(op, operand, rows, cols)
-	if n < 0 {
-		return nil
-	}
-	if b.n < n {
-		if strings.Contains(shape, "×") {
-			c.Fail(op, "%s holds %d elements, but %s = %d×%d needs %d", operand, b.n, shape, rows, cols, n)
-		} else {
-			c.Fail(op, "%s holds %d elements, but %s needs %d", operand, b.n, shape, n)
-		}
-		return nil
-	}
-	return b
-}
-
-// F32 returns the first rows·cols elements of a float32 buffer, or nil after
-// recording an error (see check for shape).
-func (c *Core) F32(op, operand string, buf nn.Buffer, rows, cols int, shape string) []float32 {
-	b := c.check(op, operand, buf, nn.Float32, rows, cols, shape)
+// f32 returns the first n elements of a checked float32 buffer (nil for nil).
+func f32(b nn.Buffer, n int) []float32 {
 	if b == nil {
 		return nil
 	}
-	n := rows * cols
-	return b.f32[:n:n]
+	return b.(*Buffer).f32[:n:n]
 }
 
-// I32 is F32 for int32 buffers.
-func (c *Core) I32(op, operand string, buf nn.Buffer, rows, cols int, shape string) []int32 {
-	b := c.check(op, operand, buf, nn.Int32, rows, cols, shape)
+// i32 is f32 for int32 buffers.
+func i32(b nn.Buffer, n int) []int32 {
 	if b == nil {
 		return nil
 	}
-	n := rows * cols
-	return b.i32[:n:n]
+	return b.(*Buffer).i32[:n:n]
 }
 
-// U8 is F32 for uint8 buffers.
-func (c *Core) U8(op, operand string, buf nn.Buffer, rows, cols int, shape string) []uint8 {
-	b := c.check(op, operand, buf, nn.Uint8, rows, cols, shape)
-	if b == nil {
-		return nil
-	}
-	n := rows * cols
-	return b.u8[:n:n]
-}
-
-// Whole returns all of a float32 buffer, or nil after recording an error.
-func (c *Core) Whole(op, operand string, buf nn.Buffer) []float32 {
-	if buf == nil {
-		c.Fail(op, "%s is nil", operand)
-		return nil
-	}
-	return c.F32(op, operand, buf, 1, buf.Len(), "its length")
-}
-
-// Overlap records an error and returns true when the non-empty slices x and y
-// share memory; an op that reads x while writing y cannot work then.
-func (c *Core) Overlap(op, xname string, x []float32, yname string, y []float32) bool {
-	if len(x) == 0 || len(y) == 0 {
-		return false
-	}
-	x0 := uintptr(unsafe.Pointer(unsafe.SliceData(x)))
-	y0 := uintptr(unsafe.Pointer(unsafe.SliceData(y)))
-	x1 := x0 + uintptr(len(x))*4
-	y1 := y0 + uintptr(len(y))*4
-	if x0 < y1 && y0 < x1 {
-		c.Fail(op, "%s overlaps %s; the op cannot run in place", xname, yname)
-		return true
-	}
-	return false
-}
-
-// Exact returns all of a float32 buffer that must hold exactly n elements
-// (the optimisers' parameter, gradient and state buffers), or nil after
-// recording an error.
-func (c *Core) Exact(op, operand string, buf nn.Buffer, n int, what string) []float32 {
-	s := c.F32(op, operand, buf, 1, n, what)
-	if s != nil && buf.Len() != n {
-		c.Fail(op, "%s holds %d elements, but %s is %d: the buffers must have equal lengths", operand, buf.Len(), what, n)
-		return nil
-	}
-	return s
-}
-
-// WholeU8 returns all of a uint8 buffer, or nil after recording an error.
-func (c *Core) WholeU8(op, operand string, buf nn.Buffer) []uint8 {
-	if buf == nil {
-		c.Fail(op, "%s is nil", operand)
-		return nil
-	}
-	return c.U8(op, operand, buf, 1, buf.Len(), "its length")
+// u8 is f32 for uint8 buffers.
+func u8(b nn.Buffer, n int) []uint8 {
+	return b.(*Buffer).u8[:n:n]
 }

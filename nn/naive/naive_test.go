@@ -3,9 +3,9 @@ package naive_test
 import (
 	"testing"
 
-	"github.com/mnist-go/mnist/cpu/naive"
 	"github.com/mnist-go/mnist/nn"
 	"github.com/mnist-go/mnist/nn/backendtest"
+	"github.com/mnist-go/mnist/nn/naive"
 )
 
 // TestConformance runs the suite on the reference itself: the comparisons

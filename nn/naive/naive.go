@@ -10,8 +10,8 @@
 package naive
 
 import (
-	"github.com/mnist-go/mnist/cpu/internal/host"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/host"
 )
 
 // Buffer is the naive backend's buffer: host memory with Slice views.

@@ -1,6 +1,6 @@
-// Package host holds what the pure-Go backends (cpu and cpu/naive) share:
-// buffers in host memory with Slice views, and the sticky-error bookkeeping
-// that checks every op's operands against the shapes it was given.
+// Package host holds what the pure-Go backends (cpu and nn/naive) share:
+// buffers in host memory with Slice views, the sticky-error bookkeeping, and
+// every op's operands as host slices once nn's contract for the op holds.
 package host
 
 import (
