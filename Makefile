@@ -113,12 +113,14 @@ asm-check:
 	done; [ $$status = 0 ] && echo "asm-check: $(ASM_OUT) match their generator"
 
 # With the CUDA toolkit: vet and test the cuda build (GPU tests skip with the
-# driver's reason where no device answers) and check the committed PTX.
+# driver's reason where no device answers), check the committed PTX and
+# fatbins, and run gpu/gpu-check.sh dry (the emulator stands in for the GPU).
 test-cuda:
 ifeq ($(HAVE_CUDA),yes)
 	CGO_ENABLED=1 $(GO) vet -tags cuda ./gpu/... ./kernels/... ./cmd/... ./bench/...
 	CGO_ENABLED=1 $(GO) test -count=1 -tags cuda ./gpu/... ./kernels/... ./cmd/...
 	$(MAKE) --no-print-directory kernels-check
+	$(MAKE) --no-print-directory gpu-check-dry
 else
 	@echo "test-cuda: skipped: no nvcc and cuda.h here (make cuda-toolkit installs them)"
 endif

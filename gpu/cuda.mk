@@ -9,8 +9,11 @@
 #   make gpu-bins       build, here, what `make gpu-check` runs on a GPU
 #                       machine without Go: .gpu/mnist-cuda, .gpu/gpu.test,
 #                       .gpu/bench.test (stripped, -tags cuda), and the MNIST
-#                       files in .gpu/data; carry .gpu to the device
-#   make gpu-check      run on the GPU machine: gpu/gpu-check.sh
+#                       files in .gpu/data (from MNIST_DATA, DATA or the test
+#                       cache); under 64 MiB: carry .gpu to the device
+#   make gpu-check      run on the GPU machine: gpu/gpu-check.sh (at most
+#                       6 minutes; report.md, report.json, log.txt in $OUT)
+#   make gpu-check-dry  the same script here against the emulator (make test)
 #   make cuda-toolkit   install Debian's CUDA toolkit (nvcc, ptxas, cuda.h)
 
 GO ?= go
@@ -39,22 +42,41 @@ kernels-check:
 			echo "$$f is stale: run make kernels and commit it" >&2; status=1; fi; \
 	done; [ $$status = 0 ] && echo "kernels-check: $(KERNEL_OUT) match their sources"; exit $$status
 
+# The MNIST files gpu-bins copies: the first folder holding them of
+# $(MNIST_DATA), $(DATA) (make's --data-dir, data/ by default) and the test
+# cache that package mnisttest fills ($XDG_CACHE_HOME or ~/.cache, mnist-go-test).
+GPU_DATA_DIRS = $(MNIST_DATA) $(DATA) $${XDG_CACHE_HOME:-$$HOME/.cache}/mnist-go-test
+MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+DRY_DIR ?= $(or $(TMPDIR),/tmp)/mnist-gpu-check-dry
+
 gpu-bins:
 	@test "$(HAVE_CUDA)" = yes || { echo "gpu-bins: needs nvcc and cuda.h: run make cuda-toolkit" >&2; exit 1; }
-	mkdir -p $(GPU_DIR)
+	@rm -rf $(GPU_DIR) && mkdir -p $(GPU_DIR)/data
 	CGO_ENABLED=1 $(GO) build -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/mnist-cuda ./cmd/mnist
 	CGO_ENABLED=1 $(GO) test -c -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/gpu.test ./gpu
-	@if [ -d bench ] && ls bench/*_test.go >/dev/null 2>&1; then \
-		echo "CGO_ENABLED=1 $(GO) test -c -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/bench.test ./bench"; \
-		CGO_ENABLED=1 $(GO) test -c -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/bench.test ./bench; fi
-	cp gpu/gpu-check.sh $(GPU_DIR)/
-	@if [ -f $(DATA)/train-images-idx3-ubyte.gz ]; then mkdir -p $(GPU_DIR)/data && cp $(DATA)/*-ubyte.gz $(GPU_DIR)/data/; \
-	else echo "gpu-bins: no MNIST files in $(DATA) (make data): the GPU run's data benchmarks will skip"; fi
+	CGO_ENABLED=1 $(GO) test -c -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/bench.test ./bench
+	@for d in $(GPU_DATA_DIRS); do \
+		for f in $(MNIST_FILES); do \
+			if [ -f $$d/$$f.gz ]; then src=$$d/$$f.gz; elif [ -f $$d/$$f ]; then src=$$d/$$f; else continue 2; fi; \
+			cp $$src $(GPU_DIR)/data/ || exit 1; \
+		done; echo "gpu-bins: MNIST files from $$d"; break; \
+	done; \
+	test $$(ls $(GPU_DIR)/data | wc -l) = 4 || { echo "gpu-bins: no folder of $(GPU_DATA_DIRS) holds the four MNIST files: run make data, or point MNIST_DATA or DATA at them" >&2; exit 1; }
 	@du -sh $(GPU_DIR)
 	@test $$(du -sm $(GPU_DIR) | cut -f1) -lt 64 || { echo "gpu-bins: $(GPU_DIR) is 64 MiB or more: over the device tool's carry limit" >&2; exit 1; }
 
+# On the GPU machine, from the repository root with .gpu beside it.
 gpu-check:
 	bash gpu/gpu-check.sh
+
+# The same script here, without a GPU: the emulator and the cpu backend stand
+# in (see gpu/gpu-check.sh); it must pass, and its report must be well formed.
+gpu-check-dry:
+	@$(MAKE) --no-print-directory gpu-bins GPU_DIR=$(DRY_DIR)
+	@rm -rf $(DRY_DIR)/report
+	GPU_DIR=$(DRY_DIR) OUT=$(DRY_DIR)/report GPU_CHECK_DRY=1 bash gpu/gpu-check.sh
+	@python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["dry_run"] and r["status"] == "pass" and len(r["steps"]) == 14, r' $(DRY_DIR)/report/report.json
+	@test $$(ls $(DRY_DIR)/report | wc -l) -le 6 && echo "gpu-check-dry: the script ran and wrote $$(ls $(DRY_DIR)/report | tr '\n' ' ')"
 
 cuda-toolkit:
 	.ci/install-deps cuda

@@ -5,6 +5,7 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -58,15 +59,20 @@ func TestNoDeviceIsAnError(t *testing.T) {
 	}
 }
 
-// TestCUDA runs the kernel tests on the GPU.
+// TestCUDA runs the kernel tests on the GPU. With GPU_CHECK_DRY=1 in the
+// environment (make gpu-check-dry) it runs them on the emulator instead,
+// so that gpu/gpu-check.sh is exercised here as it will run there.
+// gpu-check.sh runs each group of subtests in a process of its own, so that
+// a sticky fault in one group cannot hide the results of the others.
 func TestCUDA(t *testing.T) {
-	info := requireGPU(t)
-	t.Logf("device: %v", info)
-	// Keep the primary context alive across the subtests, each of which
-	// opens and closes a backend: re-creating a context costs ~100 ms.
-	openCUDA(t)
-	openGPU = func(t testing.TB) *Backend { return openCUDA(t) }
-	defer func() { openGPU = nil }()
+	if os.Getenv("GPU_CHECK_DRY") == "1" {
+		t.Log("device: none: GPU_CHECK_DRY=1, the CPU emulator of the kernels stands in for the GPU")
+	} else {
+		info := requireGPU(t)
+		t.Logf("device: %v", info)
+		openGPU = func(t testing.TB) *Backend { return openCUDA(t) }
+		defer func() { openGPU = nil }()
+	}
 	for _, c := range []struct {
 		name string
 		f    func(*testing.T)

@@ -1,85 +1,286 @@
 #!/usr/bin/env bash
-# gpu-check.sh runs, on a GPU machine without Go, what `make gpu-bins` built
-# into .gpu/: the gpu package's tests on the GPU (kernel checks against the
-# naive reference, a short CPU-vs-GPU training comparison, recordings), the
-# GPU benchmarks, `mnist bench` (cuda against our cpu backend on the same
-# host), the default training runs, PyTorch's tutorial on the same GPU when
-# torch is installed, and writes a report to $OUT (or ./gpu-report).
-# Run it from the repository root: bash gpu/gpu-check.sh (or make gpu-check).
-# The step timeouts add up to under nine minutes, one call of the device tool.
+# gpu-check.sh: everything this project needs to know from a GPU, in one run
+# on a GPU machine without Go, from what `make gpu-bins` put in .gpu/.
+# Run it from the repository root: bash gpu/gpu-check.sh (make gpu-check).
+#
+# Steps, each under its own time limit (they add up to at most 360 s, which
+# the script checks before it starts; it stops early rather than overrun):
+#   device        nvidia-smi: GPU, compute capability, memory, driver
+#   probe         mnist-cuda probe-gpu: our context, modules (fatbin), JIT log
+#   tests-*       the gpu package's kernel tests and the nn conformance suite
+#                 on the GPU, four groups, each in a process of its own so a
+#                 sticky fault in one cannot hide the others' results
+#   memcheck,     compute-sanitizer on one short training run of each model
+#   racecheck     (MLP and CNN), when the tool is there
+#   mlp-default   the default recipe (momentum + cosine), cuda, 3 epochs
+#   mlp-cpu       the same on our cpu backend, for the loss curves
+#   mlp-tutorial  the PyTorch tutorial's recipe (--preset tutorial), 3 epochs
+#   cnn-99        BenchmarkTimeToAccuracy/cuda/cnn: seconds to 99.0% test accuracy
+#   pytorch       bench/pytorch/tutorial.py on the same GPU and files
+#   formats       gpu/check_outputs.py: TensorBoard's own reader on the cuda and
+#                 cpu run directories (loss curves compared), and
+#                 safetensors.torch.load_file on the saved model (evaluated)
+#
+# Output, in $OUT (or ./gpu-report): report.md for people, report.json for
+# programs, log.txt with every step's raw output. Three files, no more.
+#
+# GPU_CHECK_DRY=1 (make gpu-check-dry) runs the same script on a machine
+# without a GPU: the tests run on the CPU emulator of the kernels, the
+# training steps on the cpu backend for one epoch, and what needs a GPU
+# (nvidia-smi, compute-sanitizer, the CNN timing, PyTorch on CUDA) is
+# reported as skipped. It proves the script and its report, not the GPU.
 set -uo pipefail
 BIN=${GPU_DIR:-.gpu}
 REPORT=${OUT:-gpu-report}
+DRY=${GPU_CHECK_DRY:-0}
+export GPU_CHECK_DRY=$DRY
 mkdir -p "$REPORT"
-status=0
-log() { echo "== $*" | tee -a "$REPORT/summary.txt"; }
-: >"$REPORT/summary.txt"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+LOG=$REPORT/log.txt
+STEPS=$WORK/steps.tsv # name, status, seconds, limit, exit code, detail
+: >"$LOG"
+: >"$STEPS"
+START=$(date +%s)
 
-log "date: $(date -u +%FT%TZ)"
-if command -v nvidia-smi >/dev/null; then
-	nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv >"$REPORT/nvidia-smi.txt" 2>&1
-	nvidia-smi >>"$REPORT/nvidia-smi.txt" 2>&1
-	log "gpu: $(sed -n 2p "$REPORT/nvidia-smi.txt")"
-else
-	log "nvidia-smi: not found"
+# Time limits in seconds, by step.
+declare -A LIMIT=(
+	[device]=5 [probe]=10
+	[tests-ops]=20 [tests-training]=25 [tests-conformance]=40 [tests-misc]=10
+	[memcheck]=40 [racecheck]=30
+	[mlp-default]=30 [mlp-cpu]=20 [mlp-tutorial]=25 [cnn-99]=45
+	[pytorch]=40 [formats]=15
+)
+ORDER=(device probe tests-ops tests-training tests-conformance tests-misc memcheck racecheck
+	mlp-default mlp-cpu mlp-tutorial cnn-99 pytorch formats)
+total=0
+for s in "${ORDER[@]}"; do total=$((total + LIMIT[$s])); done
+if [ $total -gt 360 ]; then
+	echo "gpu-check.sh: the step limits add up to $total s, over 360 s: fix LIMIT" >&2
+	exit 2
 fi
 
-run() { # name timeout-seconds command...
-	local name=$1 limit=$2
-	shift 2
-	local start=$(date +%s)
-	timeout "$limit" "$@" >"$REPORT/$name.txt" 2>&1
-	local rc=$?
-	log "$name: exit $rc in $(($(date +%s) - start)) s"
-	[ $rc -eq 0 ] || status=1
-	return 0
+# record NAME STATUS SECONDS EXIT DETAIL
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${LIMIT[$1]}" "$4" "$5" >>"$STEPS"; echo "== $1: $2 ($3 s): $5"; }
+skip() { record "$1" skip 0 - "$2"; printf '\n===== %s: skipped: %s\n' "$1" "$2" >>"$LOG"; }
+
+# run NAME COMMAND...: runs under the step's limit; output in $WORK/NAME.log
+# and folded into log.txt. Sets RC.
+run() {
+	local name=$1
+	shift
+	local t0=$(date +%s)
+	timeout --kill-after=2 "${LIMIT[$name]}" "$@" >"$WORK/$name.log" 2>&1
+	RC=$?
+	SECS=$(($(date +%s) - t0))
+	{ printf '\n===== %s (limit %s s, exit %s, %s s): %s\n' "$name" "${LIMIT[$name]}" "$RC" "$SECS" "$*"; cat "$WORK/$name.log"; } >>"$LOG"
 }
 
-if [ -x "$BIN/gpu.test" ]; then
-	# The tests compare with the reference on the GPU; Skip lines mean no device answered.
-	run gpu-tests 150 "$BIN/gpu.test" -test.v -test.run 'TestCUDA|TestOutOfMemory|TestParamLayout|TestPlanGemm'
-	grep -E '^(--- |ok|FAIL|PASS)|SKIP|no GPU' "$REPORT/gpu-tests.txt" | head -40 >>"$REPORT/summary.txt"
-	run gpu-bench 60 "$BIN/gpu.test" -test.run '^$' -test.bench . -test.benchtime 200x
-	grep -E '^Benchmark' "$REPORT/gpu-bench.txt" >>"$REPORT/summary.txt"
-else
-	log "missing $BIN/gpu.test: run make gpu-bins on the build machine"
-	status=1
-fi
-# The benchmarks on the real data (epochs; the cnn's wall time to 99.0% test
-# accuracy, BenchmarkTimeToAccuracy) need the MNIST files: $MNIST_DATA, or
-# data/ in the working directory, or the copy make gpu-bins puts in .gpu/data.
-# Without them they skip, saying why.
+# verdict NAME DETAIL: pass, fail or timeout from RC.
+verdict() {
+	local status=pass
+	[ "$RC" -eq 0 ] || status=fail
+	[ "$RC" -eq 124 ] || [ "$RC" -eq 137 ] && status=timeout
+	record "$1" $status "$SECS" "$RC" "$2"
+}
+
+# gotest NAME ARGS...: a go test binary run; skip when every test skipped.
+gotest() {
+	local name=$1
+	shift
+	run "$name" "$@"
+	local f=$WORK/$name.log
+	local pass=$(grep -cE '^ *--- PASS' "$f") fail=$(grep -cE '^ *--- FAIL' "$f") skips=$(grep -cE '^ *--- SKIP' "$f")
+	if [ "$RC" -eq 0 ] && [ "$pass" -eq 0 ] && [ "$skips" -gt 0 ]; then
+		record "$name" skip "$SECS" "$RC" "$(grep -m1 -E '^\s+\S+_test\.go:[0-9]+: .*(skip|cannot|no GPU|no CUDA)' "$f" | sed 's/^ *//' | cut -c1-200)"
+	elif [ "$fail" -gt 0 ]; then
+		verdict "$name" "$pass passed, $fail failed, $skips skipped; first failure: $(grep -m1 -E '^ *--- FAIL' "$f" | sed 's/^ *--- FAIL: //') $(grep -m1 -E '^\s+\S+\.go:[0-9]+: ' "$f" | sed 's/^ *//' | cut -c1-160)"
+	else
+		verdict "$name" "$pass passed, $fail failed, $skips skipped"
+	fi
+}
+
+# Data: $MNIST_DATA, else data/, else the copy make gpu-bins made in .gpu/data.
 if [ -z "${MNIST_DATA:-}" ]; then
 	for d in data "$BIN/data"; do
-		if [ -f "$d/train-images-idx3-ubyte.gz" ]; then export MNIST_DATA=$(cd "$d" && pwd); break; fi
+		if [ -f "$d/train-images-idx3-ubyte.gz" ] || [ -f "$d/train-images-idx3-ubyte" ]; then MNIST_DATA=$(cd "$d" && pwd); break; fi
 	done
 fi
-log "data: ${MNIST_DATA:-none}"
-if [ -x "$BIN/bench.test" ]; then
-	run bench 120 "$BIN/bench.test" -test.run '^$' -test.bench 'cuda' -test.benchtime 3x
-	grep -E '^Benchmark' "$REPORT/bench.txt" >>"$REPORT/summary.txt"
+export MNIST_DATA=${MNIST_DATA:-}
+M=$BIN/mnist-cuda
+# The Python that has PyTorch (on the GPU machine, plain python3): $PYTHON,
+# else the first of python3 and /usr/bin/python3 that imports torch.
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+	PY=python3
+	for p in python3 /usr/bin/python3; do
+		if command -v $p >/dev/null && $p -c 'import torch' 2>/dev/null; then PY=$p; break; fi
+	done
 fi
-if [ -x "$BIN/mnist-cuda" ]; then
-	M="$BIN/mnist-cuda"
-	run mnist-probe 20 "$M" probe-gpu
-	if [ -n "${MNIST_DATA:-}" ]; then
-		# Our two backends on this host, same weights and batches (gorgonia
-		# cannot be linked into a CUDA build: its figures come from the pure-Go
-		# build on the development machine).
-		run mnist-bench 60 "$M" --data-dir "$MNIST_DATA" bench --backends cuda,cpu --runs 5
-		grep -E '^(backend|cuda|cpu) ' "$REPORT/mnist-bench.txt" >>"$REPORT/summary.txt"
-		# The README's main job on the GPU: the default recipe, accuracy per epoch.
-		run mnist-train 45 "$M" --data-dir "$MNIST_DATA" train --backend cuda --out "$REPORT/model.safetensors"
-		grep -E '^(backend|epoch|test accuracy)' "$REPORT/mnist-train.txt" >>"$REPORT/summary.txt"
-	fi
-fi
-# PyTorch's tutorial on the same GPU and files.
-if [ -n "${MNIST_DATA:-}" ] && command -v python3 >/dev/null && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-	run pytorch 60 python3 bench/pytorch/tutorial.py --device cuda --data-dir "$MNIST_DATA" --runs 3
-	grep -E '^tutorial.py: (dataloader|resident):' "$REPORT/pytorch.txt" >>"$REPORT/summary.txt"
+CUDA=cuda
+EPOCHS=3
+if [ "$DRY" = 1 ]; then CUDA=cpu EPOCHS=1; fi
+
+# --- device
+if command -v nvidia-smi >/dev/null; then
+	run device nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+	verdict device "$(head -1 "$WORK/device.log")"
 else
-	log "pytorch: skipped (no python3 with torch and CUDA, or no data)"
+	skip device "nvidia-smi not found"
 fi
-log "status: $status"
-cat "$REPORT/summary.txt"
+
+# --- probe
+if [ -x "$M" ]; then
+	run probe "$M" probe-gpu
+	if [ "$DRY" = 1 ] && [ "$RC" -ne 0 ]; then
+		record probe skip "$SECS" "$RC" "no GPU (dry run): $(tail -1 "$WORK/probe.log" | cut -c1-200)"
+	else
+		verdict probe "$(tail -1 "$WORK/probe.log" | cut -c1-200)"
+	fi
+else
+	skip probe "missing $M: run make gpu-bins on the build machine"
+fi
+
+# --- the kernel tests and the conformance suite, one process per group
+T=$BIN/gpu.test
+if [ -x "$T" ]; then
+	gotest tests-ops "$T" -test.v -test.run 'TestCUDA/^(Gemm|GemmBetaZero|Elementwise|SoftmaxCrossEntropy|BadLabel|ColumnSumsArgmax|Gather|Optimisers)$'
+	gotest tests-training "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|RecordReplay|RecordRejectsHostOps|ReplayPerStep)$'
+	gotest tests-conformance "$T" -test.v -test.run 'TestCUDA/^Conformance$'
+	gotest tests-misc "$T" -test.v -test.run '^(TestOutOfMemory|TestParamLayout|TestPlanGemm|TestNoDeviceIsAnError)$'
+	# One short training run of each model under compute-sanitizer.
+	if [ "$DRY" != 1 ] && command -v compute-sanitizer >/dev/null; then
+		for tool in memcheck racecheck; do
+			run $tool compute-sanitizer --tool $tool --error-exitcode 9 --print-limit 20 "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining)$'
+			verdict $tool "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|Error:' "$WORK/$tool.log" | head -2 | tr '\n' ' ' | cut -c1-200)"
+		done
+	else
+		skip memcheck "no compute-sanitizer (or dry run)"
+		skip racecheck "no compute-sanitizer (or dry run)"
+	fi
+else
+	for s in tests-ops tests-training tests-conformance tests-misc memcheck racecheck; do skip $s "missing $T: run make gpu-bins"; done
+fi
+
+# --- training runs with the CLI: the default recipe on cuda and cpu, the tutorial's on cuda
+# train NAME BACKEND ARGS...: figures from --json in $WORK/NAME.json
+train() {
+	local name=$1 backend=$2
+	shift 2
+	run "$name" "$M" --data-dir "$MNIST_DATA" train --backend "$backend" --epochs "$EPOCHS" --json --quiet \
+		--out "$WORK/$name.safetensors" --logdir "$WORK/runs/$name" "$@"
+	# The JSON object is the whole of stdout; progress went to stderr.
+	$PY - "$WORK/$name.log" >"$WORK/$name.json" 2>/dev/null <<'EOF' || echo '{}' >"$WORK/$name.json"
+import json, sys
+text = open(sys.argv[1]).read()
+start = text.find("{\n")
+obj, _ = json.JSONDecoder().raw_decode(text[start:])
+print(json.dumps(obj))
+EOF
+	verdict "$name" "$($PY -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+ms = ", ".join("%.1f" % (1000 * s) for s in r.get("epoch_seconds", []))
+acc = ", ".join("%.2f%%" % (100 * a) for a in r.get("test_accuracy", []))
+print("%s on %s: ms per epoch %s; test accuracy %s" % (r.get("backend", "?"), r.get("device", "?"), ms, acc))' "$WORK/$name.json" 2>&1 | cut -c1-300)"
+}
+if [ -x "$M" ] && [ -n "$MNIST_DATA" ]; then
+	train mlp-default $CUDA
+	train mlp-cpu cpu
+	train mlp-tutorial $CUDA --preset tutorial
+else
+	for s in mlp-default mlp-cpu mlp-tutorial; do skip $s "no $M or no MNIST data (MNIST_DATA, data/ or $BIN/data)"; done
+fi
+
+# --- the CNN's time to 99.0%
+if [ -x "$BIN/bench.test" ] && [ -n "$MNIST_DATA" ]; then
+	gotest cnn-99 "$BIN/bench.test" -test.v -test.run '^$' -test.bench '^BenchmarkTimeToAccuracy$/^cuda/cnn$' -test.benchtime 1x
+	line=$(grep -E '^BenchmarkTimeToAccuracy.* ns/op' "$WORK/cnn-99.log" | head -1)
+	if [ -n "$line" ]; then
+		sed -i '$d' "$STEPS"
+		verdict cnn-99 "$(echo "$line" | awk '{ printf "%.3f s to 99.0%%; %s", $3 / 1e9, substr($0, index($0, $4)) }')"
+	elif ! grep -qE '^ *--- (FAIL|SKIP)' "$WORK/cnn-99.log"; then
+		sed -i '$d' "$STEPS"
+		record cnn-99 skip "$SECS" "$RC" "no benchmark ran: $(grep -m1 -iE 'skip|no GPU|cannot' "$WORK/cnn-99.log" | cut -c1-200)"
+	fi
+else
+	skip cnn-99 "no $BIN/bench.test or no MNIST data"
+fi
+
+# --- PyTorch on the same GPU and files
+if [ -n "$MNIST_DATA" ] && $PY -c 'import torch' 2>/dev/null; then
+	if $PY -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+		run pytorch $PY bench/pytorch/tutorial.py --device cuda --data-dir "$MNIST_DATA" --modes resident,dataloader --runs 2 --warmup 1
+	elif [ "$DRY" = 1 ]; then
+		run pytorch $PY bench/pytorch/tutorial.py --device cpu --data-dir "$MNIST_DATA" --modes resident --runs 1 --warmup 0
+	else
+		RC=1 SECS=0
+		echo "PyTorch sees no CUDA device" >"$WORK/pytorch.log"
+	fi
+	verdict pytorch "$(grep -E '^tutorial.py: (dataloader|resident):' "$WORK/pytorch.log" | sed 's/^tutorial.py: //' | tr '\n' ';' | cut -c1-300)"
+else
+	skip pytorch "no python3 with torch ($PY), or no MNIST data"
+fi
+
+# --- our files, read by their formats' own libraries
+if [ -d "$WORK/runs/mlp-default" ] && [ -d "$WORK/runs/mlp-cpu" ]; then
+	run formats $PY gpu/check_outputs.py --runs "$WORK/runs/mlp-default" "$WORK/runs/mlp-cpu" \
+		--model "$WORK/mlp-default.safetensors" --data-dir "$MNIST_DATA"
+	tail -1 "$WORK/formats.log" >"$WORK/formats.json"
+	if [ "$RC" -eq 0 ] && ! grep -q ': pass:' "$WORK/formats.log"; then
+		record formats skip "$SECS" "$RC" "$(grep '^check ' "$WORK/formats.log" | sed 's/^check //' | tr '\n' ';' | cut -c1-300)"
+	else
+		verdict formats "$(grep '^check ' "$WORK/formats.log" | sed 's/^check //' | tr '\n' ';' | cut -c1-300)"
+	fi
+else
+	skip formats "no training runs to read (mlp-default, mlp-cpu), or no python3"
+fi
+
+# --- the report
+ELAPSED=$(($(date +%s) - START))
+$PY - "$STEPS" "$WORK" "$REPORT" "$DRY" "$ELAPSED" "$total" <<'EOF'
+import json, os, sys
+steps_file, work, report, dry, elapsed, total = sys.argv[1:7]
+steps = []
+for line in open(steps_file):
+    name, status, secs, limit, code, detail = line.rstrip("\n").split("\t", 5)
+    steps.append({"name": name, "status": status, "seconds": int(secs), "limit_s": int(limit),
+                  "exit": None if code == "-" else int(code), "detail": detail})
+def load(name):
+    try:
+        return json.load(open(os.path.join(work, name)))
+    except Exception:
+        return None
+figures = {"training": {n: load(n + ".json") for n in ("mlp-default", "mlp-cpu", "mlp-tutorial")},
+           "formats": load("formats.json")}
+try:
+    text = open(os.path.join(work, "pytorch.log")).read()
+    figures["pytorch"] = json.JSONDecoder().raw_decode(text[text.index("{\n"):])[0]
+except Exception:
+    figures["pytorch"] = None
+failed = [s["name"] for s in steps if s["status"] in ("fail", "timeout")]
+# On a GPU machine a skipped step means the GPU (or the data) was not there:
+# only the tools that may be missing there are optional.
+if dry != "1":
+    failed += [s["name"] + " (skipped)" for s in steps
+               if s["status"] == "skip" and s["name"] not in ("memcheck", "racecheck", "formats")]
+out = {"dry_run": dry == "1", "elapsed_s": int(elapsed), "limits_sum_s": int(total),
+       "status": "fail" if failed else "pass", "failed": failed, "steps": steps, "figures": figures}
+with open(os.path.join(report, "report.json"), "w") as f:
+    json.dump(out, f, indent=1)
+md = ["# gpu-check" + (" (dry run: no GPU, the emulator and the cpu backend stand in)" if dry == "1" else ""), "",
+      f"Status: **{out['status']}**" + (f" (failed: {', '.join(failed)})" if failed else "") +
+      f"; {elapsed} s in all (limits add up to {total} s).", "",
+      "| step | status | s | limit | detail |", "| --- | --- | --- | --- | --- |"]
+for s in steps:
+    md.append(f"| {s['name']} | {s['status']} | {s['seconds']} | {s['limit_s']} | {s['detail'].replace('|', '/')} |")
+md += ["", "Every step's raw output is in log.txt; the figures, parsed, in report.json."]
+with open(os.path.join(report, "report.md"), "w") as f:
+    f.write("\n".join(md) + "\n")
+print("\n".join(md))
+sys.exit(1 if failed else 0)
+EOF
+status=$?
+n=$(find "$REPORT" -type f | wc -l)
+if [ "$n" -gt 6 ]; then echo "gpu-check.sh: $n files in $REPORT, more than 6" >&2; status=1; fi
 exit $status

@@ -78,10 +78,29 @@ func Load() (*Lib, error) {
 	return loaded, loadErr
 }
 
+// sourceDirs finds the emulator's and the kernels' sources: beside this
+// file when it was compiled with its path (go test), else in the
+// repository that the working directory or one of its parents is (a test
+// binary built with -trimpath, as make gpu-bins builds it, run from the
+// repository root by gpu-check.sh).
 func sourceDirs() (emuDir, kernelDir string) {
 	_, file, _, _ := runtime.Caller(0)
-	pkg := filepath.Dir(file)
-	return filepath.Join(pkg, "csrc"), filepath.Join(pkg, "..", "..", "..", "kernels")
+	if filepath.IsAbs(file) {
+		pkg := filepath.Dir(file)
+		return filepath.Join(pkg, "csrc"), filepath.Join(pkg, "..", "..", "..", "kernels")
+	}
+	dir, err := os.Getwd()
+	for err == nil {
+		if _, e := os.Stat(filepath.Join(dir, "kernels", "params.h")); e == nil {
+			return filepath.Join(dir, "gpu", "internal", "emu", "csrc"), filepath.Join(dir, "kernels")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return filepath.Join("gpu", "internal", "emu", "csrc"), "kernels"
 }
 
 func load() (*Lib, error) {
@@ -90,7 +109,7 @@ func load() (*Lib, error) {
 	header := filepath.Join(emuDir, "cuda_emu.h")
 	cuFiles, err := filepath.Glob(filepath.Join(kernelDir, "*.cu"))
 	if err != nil || len(cuFiles) == 0 {
-		return nil, fmt.Errorf("emu: no kernel sources in %s", kernelDir)
+		return nil, fmt.Errorf("emu: no kernel sources in %s (run from the repository's root)", kernelDir)
 	}
 	inputs := append([]string{runtimeSrc, header, filepath.Join(kernelDir, "params.h")}, cuFiles...)
 	h := sha256.New()
