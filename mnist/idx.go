@@ -1,13 +1,14 @@
 // Package mnist reads, writes and fetches handwritten-digit data sets in the
-// IDX format that MNIST made common, and turns them into training batches.
+// IDX format that MNIST made common. (Batches are built on the backend from
+// a Dataset's bytes: nn.Backend.Gather.)
 //
 // The pieces, each in a file of its own:
 //   - idx.go: the IDX codec (raw or gzip, told apart by magic bytes), which
 //     validates every header field before it trusts or allocates anything;
 //   - dataset.go: a Dataset (uint8 images and labels, memory about the size of
 //     the files) loaded from the four standard files of a data directory;
-//   - loader.go: a Loader that yields float32 batches in a seeded shuffle order
-//     without allocating once warm;
+//   - permutation.go: the seeded shuffle order every epoch visits the
+//     samples in, the same on every machine;
 //   - fetch.go: making sure the four MNIST files are present and verified,
 //     trying local files, HTTP mirrors and the Go module that ships them.
 package mnist

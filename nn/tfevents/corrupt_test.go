@@ -18,7 +18,7 @@ import (
 // new directory and returns the path, the events and each record's offset.
 func writeRun(t *testing.T, n int) (string, []Event, []int64) {
 	t.Helper()
-	w, err := NewWriter(t.TempDir(), WithClock(fixedClock(time.Unix(1600000000, 0))), WithFlushInterval(0))
+	w, err := create(t.TempDir(), config{now: fixedClock(time.Unix(1600000000, 0))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestReadDirDamaged(t *testing.T) {
 	dir := filepath.Dir(path)
 	b, _ := os.ReadFile(path)
 	os.WriteFile(path, b[:offsets[2]+4], 0o644)
-	w, err := NewWriter(dir, WithClock(func() time.Time { return time.Unix(1700000000, 0) }), WithFlushInterval(0))
+	w, err := create(dir, config{now: func() time.Time { return time.Unix(1700000000, 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func testImage() *image.RGBA {
 func TestRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Unix(1700000000, 0)
-	w, err := NewWriter(dir, WithClock(fixedClock(start)), WithHost("box"), WithFlushInterval(0))
+	w, err := create(dir, config{now: fixedClock(start), host: "box"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestFileNames(t *testing.T) {
 	clock := func() time.Time { return time.Unix(1234567890, 0) }
 	var paths []string
 	for range 3 {
-		w, err := NewWriter(dir, WithClock(clock), WithFlushInterval(0), WithHost("my host/x"))
+		w, err := create(dir, config{now: clock, host: "my host/x"})
 		if err != nil {
 			t.Fatal(err)
 		}

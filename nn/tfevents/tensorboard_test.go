@@ -38,7 +38,7 @@ func TestTensorBoardReads(t *testing.T) {
 		t.Skipf("python3 cannot import tensorboard (%v: %s); TensorBoard cross-check skipped", err, lastLine(out))
 	}
 	dir := t.TempDir()
-	w, err := NewWriter(dir, WithClock(fixedClock(time.Unix(1700000000, 0))), WithFlushInterval(0))
+	w, err := create(dir, config{now: fixedClock(time.Unix(1700000000, 0))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,35 +17,20 @@ import (
 )
 
 // DefaultFlushInterval is how often a Writer pushes buffered events to the
-// file unless WithFlushInterval says otherwise: often enough to watch a run
-// live in TensorBoard, rarely enough to cost nothing.
+// file: often enough to watch a run live in TensorBoard, rarely enough to
+// cost nothing.
 const DefaultFlushInterval = 2 * time.Second
 
 // flushSize is the amount of buffered records that triggers a flush
 // without waiting for the interval.
 const flushSize = 256 << 10
 
-// Option configures a Writer.
-type Option func(*config)
-
+// config is what a Writer takes from its environment; tests fix it.
 type config struct {
-	now      func() time.Time
-	interval time.Duration
-	host     string
+	now      func() time.Time // wall times and the file name's Unix time; called with the lock held
+	interval time.Duration    // background flushes; <= 0 leaves Flush and Close
+	host     string           // the file name's host part; "" is os.Hostname
 }
-
-// WithClock makes the writer take wall times (and the file name's Unix time)
-// from now instead of time.Now; tests use it for fixed times. The writer
-// calls now with its lock held, one call at a time.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
-
-// WithFlushInterval sets how often buffered events are flushed to the file
-// in the background; d <= 0 turns background flushing off, leaving Flush and
-// Close.
-func WithFlushInterval(d time.Duration) Option { return func(c *config) { c.interval = d } }
-
-// WithHost sets the host name part of the file name (default os.Hostname).
-func WithHost(host string) Option { return func(c *config) { c.host = host } }
 
 // Writer appends events to one event file. It is safe for concurrent use.
 //
@@ -71,11 +56,12 @@ type Writer struct {
 // NewWriter creates dir if needed and a new event file in it named
 // events.out.tfevents.<unix time>.<host>, and writes the file_version event.
 // Should a file of that name exist, a numeric suffix is added.
-func NewWriter(dir string, opts ...Option) (*Writer, error) {
-	cfg := config{now: time.Now, interval: DefaultFlushInterval}
-	for _, o := range opts {
-		o(&cfg)
-	}
+func NewWriter(dir string) (*Writer, error) {
+	return create(dir, config{now: time.Now, interval: DefaultFlushInterval})
+}
+
+// create is NewWriter with cfg.
+func create(dir string, cfg config) (*Writer, error) {
 	if cfg.host == "" {
 		cfg.host, _ = os.Hostname()
 	}

@@ -76,7 +76,7 @@ func TestBackgroundFlushError(t *testing.T) {
 
 // TestBackgroundFlush: events reach the file without Flush or Close.
 func TestBackgroundFlush(t *testing.T) {
-	w, err := NewWriter(t.TempDir(), WithFlushInterval(5*time.Millisecond))
+	w, err := create(t.TempDir(), config{now: time.Now, interval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestBackgroundFlush(t *testing.T) {
 // TestConcurrentWrites runs writers, flushes and a Close race against the
 // background flusher; run with -race.
 func TestConcurrentWrites(t *testing.T) {
-	w, err := NewWriter(t.TempDir(), WithFlushInterval(time.Millisecond))
+	w, err := create(t.TempDir(), config{now: time.Now, interval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package plots
 
 import (
 	"fmt"
-	"image"
 	"image/color"
 	"strconv"
 
@@ -32,16 +31,6 @@ func Confusion(path string, matrix [][]int, classLabels []string) error {
 		return fmt.Errorf("%w (writing %s)", err, path)
 	}
 	return save(path, ConfusionWidth, ConfusionHeight, paint)
-}
-
-// ConfusionImage is Confusion drawn into a width×height image (zero takes
-// the default size).
-func ConfusionImage(matrix [][]int, classLabels []string, width, height int) (*image.RGBA, error) {
-	paint, err := confusion(matrix, classLabels)
-	if err != nil {
-		return nil, err
-	}
-	return render(orDefault(width, ConfusionWidth), orDefault(height, ConfusionHeight), paint)
 }
 
 // countGrid adapts a confusion matrix to plotter.GridXYZ: column c is the

@@ -2,7 +2,6 @@ package plots
 
 import (
 	"errors"
-	"image"
 	"image/color"
 	"math"
 	"strconv"
@@ -32,16 +31,6 @@ func Curves(path string, runs []Run, width, height int) error {
 	}
 	width, height = orDefault(width, CurvesWidth), orDefault(height, CurvesHeight)
 	return save(path, width, height, paint)
-}
-
-// CurvesImage is Curves drawn into an image instead of a file, for a
-// TensorBoard image summary, say.
-func CurvesImage(runs []Run, width, height int) (*image.RGBA, error) {
-	paint, err := curves(runs)
-	if err != nil {
-		return nil, err
-	}
-	return render(orDefault(width, CurvesWidth), orDefault(height, CurvesHeight), paint)
 }
 
 func orDefault(v, def int) int {

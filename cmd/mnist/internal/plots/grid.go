@@ -28,13 +28,6 @@ type GridOptions struct {
 // labelFace draws the captions: a 7×13 pixel fixed-width font.
 var labelFace = basicfont.Face7x13
 
-// DigitGrid lays out greyscale images (one byte a pixel, row by row, 0
-// black) in rows×cols tiles separated by a 2-pixel gap, with an optional
-// caption under each; see Grid.
-func DigitGrid(images [][]uint8, rows, cols int, labels []string) (*image.RGBA, error) {
-	return Grid(images, rows, cols, GridOptions{Gap: 2, Labels: labels})
-}
-
 // Grid lays out greyscale images in rows×cols cells, filled row by row; a
 // cell without an image stays blank. Give rows or cols as 0 to have it
 // computed from the other and the image count, or both to get a square-ish

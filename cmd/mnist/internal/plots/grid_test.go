@@ -18,7 +18,7 @@ func digit(w, h int, seed uint8) []uint8 {
 
 func TestGridLayout(t *testing.T) {
 	imgs := [][]uint8{digit(28, 28, 0), digit(28, 28, 50), digit(28, 28, 100)}
-	g, err := DigitGrid(imgs, 2, 2, nil)
+	g, err := Grid(imgs, 2, 2, GridOptions{Gap: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ package plots
 import (
 	"fmt"
 	"image"
-	"image/draw"
 	"io"
 	"path/filepath"
 	"strings"
@@ -78,22 +77,4 @@ func save(path string, width, height int, paint func(vgdraw.Canvas)) error {
 		_, err := canvas.WriteTo(out)
 		return err
 	})
-}
-
-// render draws onto a width×height RGBA image, for callers that want
-// pixels (a TensorBoard image summary, say) rather than a file.
-func render(width, height int, paint func(vgdraw.Canvas)) (*image.RGBA, error) {
-	if width <= 0 || height <= 0 {
-		return nil, fmt.Errorf("plots: size %dx%d pixels must be positive", width, height)
-	}
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	c := vgimg.NewWith(vgimg.UseImage(img), vgimg.UseDPI(dpi))
-	paint(vgdraw.New(c))
-	if out, ok := c.Image().(*image.RGBA); ok {
-		return out, nil
-	}
-	// vgimg may draw into an image of its own; copy it out.
-	out := image.NewRGBA(c.Image().Bounds())
-	draw.Draw(out, out.Bounds(), c.Image(), c.Image().Bounds().Min, draw.Src)
-	return out, nil
 }
