@@ -1,7 +1,7 @@
 # mnist: build, test and run the digit-recognition engine.
 #
 #   make run     fetch MNIST, train on the best backend, report test accuracy, save the model
-#   make test    what CI checks: formatting, vet, tests (race where concurrent), bounded
+#   make test    what CI checks: formatting, vet, go mod tidy, staticcheck, tests (race where concurrent), bounded
 #                fuzzing, and with the CUDA toolkit present the cuda build, its tests and
 #                the PTX check
 #
@@ -25,6 +25,7 @@ FUZZ      ?= FuzzReadIDX:./mnist:20s FuzzDecode:./nn/safetensors:5s \
              FuzzDigitize:./mnist/digitize:5s FuzzLoadModel:./nn:5s \
              FuzzLoadCheckpoint:./nn:5s
 FUZZTIME  ?=
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 include gpu/cuda.mk
 
@@ -55,10 +56,18 @@ run: data
 
 test: lint unit race fuzz cross asm-check test-cuda
 
+# lint: formatting, vet, go.mod/go.sum exactly as `go mod tidy` leaves them,
+# and staticcheck (pinned; `go run` fetches it into the module cache once),
+# for the pure-Go build and, with the CUDA toolkit, the cuda one.
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	$(GO) run $(STATICCHECK) ./...
+ifeq ($(HAVE_CUDA),yes)
+	CGO_ENABLED=1 $(GO) run $(STATICCHECK) -tags cuda ./gpu/... ./kernels/... ./cmd/... ./bench/...
+endif
 
 unit:
 	$(GO) test -count=1 ./...

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -451,3 +452,19 @@ func (g *tensorGEMM) Result() ([]float32, error) {
 }
 
 func (g *tensorGEMM) Close() error { return nil }
+
+// moduleVersion returns the version of module path linked into this binary
+// (gorgonia's, for the baselines' descriptions).
+func moduleVersion(path string) string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range info.Deps {
+			if m.Path == path {
+				if m.Replace != nil {
+					return m.Replace.Version
+				}
+				return m.Version
+			}
+		}
+	}
+	return "(version unknown)"
+}

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strings"
 
 	"github.com/mnist-go/mnist/mnist"
@@ -160,19 +159,4 @@ func isRegistered(name string) bool {
 		}
 	}
 	return false
-}
-
-// moduleVersion returns the version of module path linked into this binary.
-func moduleVersion(path string) string {
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range info.Deps {
-			if m.Path == path {
-				if m.Replace != nil {
-					return m.Replace.Version
-				}
-				return m.Version
-			}
-		}
-	}
-	return "(version unknown)"
 }

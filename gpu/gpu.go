@@ -94,6 +94,8 @@ func (e *DriverError) Error() string {
 // created)"): an ECC error, an illegal or misaligned address, a timeout, a
 // device-side assert, a stack error, an illegal instruction or pc, or a
 // launch that failed.
+//
+//lint:ignore U1000 used by cuda.go, built with -tags cuda
 func stickyError(code int) bool {
 	switch code {
 	case 214, // CUDA_ERROR_ECC_UNCORRECTABLE

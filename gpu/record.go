@@ -18,9 +18,8 @@ var _ nn.Recorder = (*Backend)(nil)
 // training epoch replays correctly after a new order buffer is uploaded
 // into the same buffer, but not with a different learning rate.
 type Recording struct {
-	b   *Backend
-	g   graph
-	ops int
+	b *Backend
+	g graph
 }
 
 // Record runs ops, which must call only this backend's ops that launch

@@ -23,9 +23,8 @@ type progress struct {
 	samples int
 	quiet   bool
 
-	bar        *progressbar.ProgressBar
-	window     []float32 // losses since the last plain line
-	epochStart time.Time
+	bar    *progressbar.ProgressBar
+	window []float32 // losses since the last plain line
 }
 
 func newProgress(w io.Writer, epochs, steps, batch, samples int, quiet bool) *progress {

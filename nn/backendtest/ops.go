@@ -115,7 +115,7 @@ func (s *suite) testArgmax(t *testing.T) {
 		{1, 3, 3, 2},
 		{5, 5, 5, 5},
 		{-1, -1, -2, -3},
-		{0, -0.0, 0, 0},
+		{0, float32(math.Copysign(0, -1)), 0, 0}, // -0 ties with 0
 		{-inf, -inf, -inf, -inf},
 		{2, inf, 1, inf},
 		{-3, -2, -2, -1e-30},

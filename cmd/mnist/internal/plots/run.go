@@ -109,8 +109,3 @@ func (r *Run) addFile(path string) error {
 		}
 	}
 }
-
-// empty reports whether the run has no points at all.
-func (r Run) empty() bool {
-	return len(r.TrainLoss) == 0 && len(r.TestLoss) == 0 && len(r.TestAccuracy) == 0
-}
