@@ -24,6 +24,11 @@ type Backend struct {
 	allocs    map[*allocation]struct{}
 	status    uint64 // device word the kernels set STATUS_* bits in
 	recording bool
+	// While recording: the device optim_hyper the optimiser steps read
+	// (see Recording.ReplayAt), and the learning rate they were given.
+	hyper      uint64
+	hyperLR    float32
+	hyperSteps int
 
 	// gemmConfig forces a gemm_f32 tile configuration when ≥ 0, so tests
 	// can check every configuration; -1 lets planGemm choose.
@@ -448,7 +453,7 @@ func (b *Backend) SGD(params, grads, velocity nn.Buffer, lr, momentum, weightDec
 		m = velocity
 	}
 	p := optimParams{
-		params: dev(params).ptr, grads: dev(grads).ptr, m: addr(dev(m)),
+		params: dev(params).ptr, grads: dev(grads).ptr, m: addr(dev(m)), hyper: b.recordHyper(op, lr),
 		n: int32(n), nesterov: b2i(nesterov), lr: lr, momentum: momentum, weightDecay: weightDecay,
 	}
 	b.launch(op, kSGD, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
@@ -461,11 +466,13 @@ func (b *Backend) Adam(params, grads, m, v nn.Buffer, lr, beta1, beta2, eps, wei
 		return
 	}
 	n := params.Len()
+	if t > math.MaxInt32 {
+		b.failf(op, "step t = %d is past %d", t, math.MaxInt32)
+		return
+	}
 	p := optimParams{
-		params: dev(params).ptr, grads: dev(grads).ptr, m: dev(m).ptr, v: dev(v).ptr,
-		n: int32(n), lr: lr, weightDecay: weightDecay, beta1: beta1, beta2: beta2, eps: eps,
-		stepSize:      float32(float64(lr) / (1 - math.Pow(float64(beta1), float64(t)))),
-		biasCorr2Sqrt: float32(math.Sqrt(1 - math.Pow(float64(beta2), float64(t)))),
+		params: dev(params).ptr, grads: dev(grads).ptr, m: dev(m).ptr, v: dev(v).ptr, hyper: b.recordHyper(op, lr),
+		n: int32(n), t: int32(t), lr: lr, weightDecay: weightDecay, beta1: beta1, beta2: beta2, eps: eps,
 	}
 	b.launch(op, kAdam, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }

@@ -22,7 +22,20 @@ type emuDevice struct {
 	captured  []emuLaunch
 	launches  int   // launches run, replays included
 	faulted   error // set by tests to stand for a sticky fault
+	stats     emuStats
 }
+
+// emuStats counts what a run asks of the device, for the tests that state
+// limits on it.
+type emuStats struct {
+	launches int // kernels run, replays included
+	replayed int // of those, kernels run by graph replays
+	captures int // recordings made
+	replays  int // graph launches
+	syncs    int // waits for the device: sync and download
+}
+
+func (d *emuDevice) resetStats() { d.stats = emuStats{} }
 
 // openGPU, when set (by TestCUDA in the cuda build), makes the tests that
 // call openEmu run on the GPU instead.
@@ -97,6 +110,7 @@ func (d *emuDevice) upload(dst uint64, src []byte) error {
 }
 
 func (d *emuDevice) download(dst []byte, src uint64) error {
+	d.stats.syncs++
 	mem, err := d.lib.Bytes(src, len(dst))
 	copy(dst, mem)
 	return err
@@ -113,6 +127,7 @@ func (d *emuDevice) launch(k kernel, grid, block [3]uint32, params unsafe.Pointe
 
 func (d *emuDevice) run(l emuLaunch) error {
 	d.launches++
+	d.stats.launches++
 	if err := d.lib.Launch(kernelNames[l.k], l.grid, l.block, unsafe.Pointer(&l.params[0]), uintptr(len(l.params))); err != nil {
 		return err
 	}
@@ -123,7 +138,7 @@ func (d *emuDevice) run(l emuLaunch) error {
 	return nil
 }
 
-func (d *emuDevice) sync() error { return nil }
+func (d *emuDevice) sync() error { d.stats.syncs++; return nil }
 
 func (d *emuDevice) beginCapture() error {
 	d.capturing, d.captured = true, nil
@@ -131,6 +146,7 @@ func (d *emuDevice) beginCapture() error {
 }
 
 func (d *emuDevice) endCapture() (graph, error) {
+	d.stats.captures++
 	g := &emuGraph{d: d, launches: d.captured}
 	d.capturing, d.captured = false, nil
 	return g, nil
@@ -141,6 +157,8 @@ func (d *emuDevice) fault() error         { return d.faulted }
 func (d *emuDevice) close() error         { return nil }
 
 func (g *emuGraph) launch() error {
+	g.d.stats.replays++
+	g.d.stats.replayed += len(g.launches)
 	for _, l := range g.launches {
 		if err := g.d.run(l); err != nil {
 			return err

@@ -66,6 +66,15 @@ func TestParamLayout(t *testing.T) {
 			}
 		}
 	}
+	if lib != nil {
+		// optim_hyper is no kernel parameter: device memory the optimiser
+		// kernels read during a replay (Recording.ReplayAt writes it).
+		size, offs := lib.Layout("optim_hyper")
+		typ := reflect.TypeOf(optimHyper{})
+		if size != typ.Size() || len(offs) != typ.NumField() || offs[1] != typ.Field(1).Offset {
+			t.Errorf("optim_hyper: %d bytes, offsets %v in C; %d bytes in Go", size, offs, typ.Size())
+		}
+	}
 	for k := kernel(0); k < numKernels; k++ {
 		if !covered[k] {
 			t.Errorf("kernel %s has no parameter struct in this test", k)

@@ -64,16 +64,22 @@ type gatherParams struct {
 	scale, shift                        float32
 }
 
+type optimHyper struct {
+	lr         float32
+	updateBase int32
+}
+
 type optimParams struct {
 	params, grads, m, v uint64
+	hyper               uint64
 	n                   int32
 	nesterov            int32
+	t                   int32
+	unused              int32
 	lr                  float32
 	momentum            float32
 	weightDecay         float32
 	beta1, beta2, eps   float32
-	stepSize            float32 // lr/(1-β1^t)
-	biasCorr2Sqrt       float32 // sqrt(1-β2^t)
 }
 
 type convParams struct {

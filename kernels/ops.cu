@@ -181,6 +181,19 @@ extern "C" __global__ void gather_f32(const gather_params p)
 	}
 }
 
+// optim_lr_t returns the learning rate and the update number of an
+// optimiser step: as given, or from the device (p.hyper) for a replay.
+__device__ __forceinline__ void optim_lr_t(const optim_params &p, float &lr, int &t)
+{
+	lr = p.lr;
+	t = p.t;
+	if (p.hyper) {
+		const optim_hyper *h = (const optim_hyper *)p.hyper;
+		lr = h->lr;
+		t += h->update_base;
+	}
+}
+
 // sgd_f32: for i < n, as torch.optim.SGD (velocity is p.m):
 //
 //	g = grads[i] + weight_decay·params[i]
@@ -191,6 +204,9 @@ extern "C" __global__ void sgd_f32(const optim_params p)
 	float *w = (float *)p.params;
 	const float *grads = (const float *)p.grads;
 	float *vel = (float *)p.m;
+	float lr;
+	int t;
+	optim_lr_t(p, lr, t);
 	const size_t n = (size_t)p.n;
 	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
 		float g = grads[i];
@@ -201,12 +217,13 @@ extern "C" __global__ void sgd_f32(const optim_params p)
 			vel[i] = v;
 			g = p.nesterov ? fmaf(p.momentum, v, g) : v;
 		}
-		w[i] = fmaf(-p.lr, g, w[i]);
+		w[i] = fmaf(-lr, g, w[i]);
 	}
 }
 
 // adam_f32: for i < n, as torch.optim.Adam (step_size = lr/(1-β1^t),
-// bias_corr2_sqrt = sqrt(1-β2^t), both computed on the host in float64):
+// bias_corr2_sqrt = sqrt(1-β2^t), both computed in double precision and
+// rounded to float, as the CPU backend computes them):
 //
 //	g = grads[i] + weight_decay·params[i]
 //	m[i] = β1·m[i] + (1-β1)·g;  v[i] = β2·v[i] + (1-β2)·g²
@@ -217,6 +234,11 @@ extern "C" __global__ void adam_f32(const optim_params p)
 	const float *grads = (const float *)p.grads;
 	float *m1 = (float *)p.m;
 	float *m2 = (float *)p.v;
+	float lr;
+	int t;
+	optim_lr_t(p, lr, t);
+	const float step_size = (float)((double)lr / (1.0 - pow((double)p.beta1, (double)t)));
+	const float bias_corr2_sqrt = (float)sqrt(1.0 - pow((double)p.beta2, (double)t));
 	const size_t n = (size_t)p.n;
 	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
 		float g = grads[i];
@@ -226,6 +248,6 @@ extern "C" __global__ void adam_f32(const optim_params p)
 		const float v = p.beta2 * m2[i] + (1.0f - p.beta2) * g * g;
 		m1[i] = m;
 		m2[i] = v;
-		w[i] -= p.step_size * (m / (sqrtf(v) / p.bias_corr2_sqrt + p.eps));
+		w[i] -= step_size * (m / (sqrtf(v) / bias_corr2_sqrt + p.eps));
 	}
 }

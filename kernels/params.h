@@ -99,19 +99,28 @@ typedef struct {
 	float scale, shift;
 } gather_params;
 
+// optim_hyper: what changes between replays of one recorded epoch, read
+// from device memory by sgd_f32 and adam_f32 when optim_params.hyper is not
+// 0; one small copy before each replay updates it (gpu.Recording.ReplayAt).
+typedef struct {
+	float lr;            // replaces optim_params.lr
+	int32_t update_base; // added to optim_params.t
+} optim_hyper;
+
 // sgd_f32 and adam_f32: one update of n parameters (nn.Backend.SGD, .Adam).
 typedef struct {
 	uint64_t params, grads; // float*
 	uint64_t m;             // float*: velocity (SGD, 0 when momentum is 0) or first moment (Adam)
 	uint64_t v;             // float*: second moment (Adam only)
+	uint64_t hyper;         // optim_hyper*, or 0: lr and t as given here
 	int32_t n;
 	int32_t nesterov;  // SGD
+	int32_t t;         // Adam: the update number, from 1 (plus hyper->update_base)
+	int32_t unused;    // keeps the size a multiple of 8 without hidden padding
 	float lr;
 	float momentum;    // SGD
 	float weight_decay;
 	float beta1, beta2, eps;      // Adam
-	float step_size;      // Adam: lr/(1-β1^t)
-	float bias_corr2_sqrt; // Adam: sqrt(1-β2^t)
 } optim_params;
 
 // im2col_f32: the column matrix of a convolution over an NHWC batch;

@@ -229,6 +229,25 @@ type Recording interface {
 	Close() error
 }
 
+// HyperRecorder is a Recorder whose recordings read the optimiser's
+// learning rate and update number from the device when they replay, so
+// that one recorded epoch serves every epoch of a run, for every optimiser
+// and schedule. The optimiser steps inside one recording must share one
+// learning rate.
+type HyperRecorder interface {
+	Recorder
+	RecordHyper(ops func()) (HyperRecording, error)
+}
+
+// HyperRecording is a Recording of a HyperRecorder.
+type HyperRecording interface {
+	Recording
+	// ReplayAt queues the recorded ops again with every optimiser step in
+	// them at learning rate lr and update number updateBase+t, where t is
+	// the update number it was recorded with.
+	ReplayAt(lr float32, updateBase int) error
+}
+
 // HostWrapper is implemented by backends whose buffers are host memory (the
 // CPU): Wrap returns a buffer over src ([]float32, []int32 or []uint8)
 // itself, without copying, so that a data set resident "on the device" does

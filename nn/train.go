@@ -250,7 +250,7 @@ func (t *Trainer) TrainEpoch(ctx context.Context) (float64, error) {
 	if err := t.beginEpoch(); err != nil {
 		return 0, err
 	}
-	if rec, ok := b.(Recorder); ok && t.replayable(lr) {
+	if rec, ok := b.(Recorder); ok && t.replayable(rec, lr) {
 		if err := t.replayEpoch(rec, lr); err != nil {
 			return 0, err
 		}
@@ -405,13 +405,21 @@ func (t *Trainer) queueStepAt(s, update int, lr float32) {
 
 // replayable reports whether a whole epoch can run as one recorded
 // sequence: from its first step, with nothing in it that changes from one
-// step to the next but buffer contents. Adam's bias correction depends on
-// the step number, and a recording bakes in its learning rate, so this is
-// SGD at a learning rate the recording has or that will stay for the next
-// epoch too (re-recording every epoch would cost more than it saves).
-func (t *Trainer) replayable(lr float32) bool {
+// step to the next but buffer contents. A HyperRecorder's recordings take
+// the learning rate and the update number at each replay, so with one every
+// epoch of every recipe replays the one recording. Other recordings bake in
+// both: Adam's bias correction depends on the update number, so only SGD
+// replays, at a learning rate the recording has or that will stay for the
+// next epoch too (re-recording every epoch would cost more than it saves).
+func (t *Trainer) replayable(rec Recorder, lr float32) bool {
 	cfg := t.Config
-	if cfg.NoRecord || t.Pos.Step != 0 || cfg.Optimizer.Name != "sgd" {
+	if cfg.NoRecord || t.Pos.Step != 0 {
+		return false
+	}
+	if _, ok := rec.(HyperRecorder); ok {
+		return true
+	}
+	if cfg.Optimizer.Name != "sgd" {
 		return false
 	}
 	return (t.epochRec != nil && t.epochRecLR == lr) || cfg.Schedule.At(t.Pos.Epoch+1) == lr
@@ -422,6 +430,27 @@ func (t *Trainer) replayable(lr float32) bool {
 // and reads the losses back.
 func (t *Trainer) replayEpoch(rec Recorder, lr float32) error {
 	steps := t.StepsPerEpoch()
+	if hr, ok := rec.(HyperRecorder); ok {
+		if t.epochRec == nil {
+			// Update numbers are recorded as 1..steps; ReplayAt adds
+			// the updates taken before the epoch.
+			r, err := hr.RecordHyper(func() {
+				for s := 0; s < steps; s++ {
+					t.queueStepAt(s, s+1, lr)
+				}
+			})
+			if err != nil {
+				return fmt.Errorf("record an epoch: %w", err)
+			}
+			t.epochRec, t.epochRecLR = r, lr
+		}
+		if err := t.epochRec.(HyperRecording).ReplayAt(lr, t.Pos.Updates); err != nil {
+			return err
+		}
+		t.Pos.Step = steps
+		t.Pos.Updates += steps
+		return t.readLosses(0, steps)
+	}
 	if t.epochRec == nil || t.epochRecLR != lr {
 		if t.epochRec != nil {
 			t.epochRec.Close()

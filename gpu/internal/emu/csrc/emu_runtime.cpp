@@ -302,10 +302,14 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 	}
 	if (strcmp(which, "optim_params") == 0) {
 		OFF(optim_params, params); OFF(optim_params, grads); OFF(optim_params, m); OFF(optim_params, v);
-		OFF(optim_params, n); OFF(optim_params, nesterov); OFF(optim_params, lr); OFF(optim_params, momentum);
+		OFF(optim_params, hyper); OFF(optim_params, n); OFF(optim_params, nesterov); OFF(optim_params, t);
+		OFF(optim_params, unused); OFF(optim_params, lr); OFF(optim_params, momentum);
 		OFF(optim_params, weight_decay); OFF(optim_params, beta1); OFF(optim_params, beta2); OFF(optim_params, eps);
-		OFF(optim_params, step_size); OFF(optim_params, bias_corr2_sqrt);
 		return sizeof(optim_params);
+	}
+	if (strcmp(which, "optim_hyper") == 0) {
+		OFF(optim_hyper, lr); OFF(optim_hyper, update_base);
+		return sizeof(optim_hyper);
 	}
 	if (strcmp(which, "conv_params") == 0) {
 		OFF(conv_params, cols); OFF(conv_params, x); OFF(conv_params, batch); OFF(conv_params, h);

@@ -1,0 +1,106 @@
+package gpu
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/mnist-go/mnist/mnist/mnisttest"
+	"github.com/mnist-go/mnist/nn"
+)
+
+// replayRecipes are the recipes that must train by replaying one recorded
+// epoch: plain SGD, momentum, Nesterov, Adam, with every schedule.
+var replayRecipes = []struct {
+	name  string
+	sched nn.Schedule
+	opt   nn.OptimizerConfig
+}{
+	{"sgd-constant", nn.Schedule{Name: "constant", Base: 0.05}, nn.OptimizerConfig{Name: "sgd"}},
+	{"momentum-cosine", nn.Schedule{Name: "cosine", Base: 0.05, Epochs: 3}, nn.OptimizerConfig{Name: "sgd", Momentum: 0.9}},
+	{"nesterov-step", nn.Schedule{Name: "step", Base: 0.05, Every: 1, Gamma: 0.5}, nn.OptimizerConfig{Name: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3}},
+	{"adam-cosine", nn.Schedule{Name: "cosine", Base: 0.01, Epochs: 3}, nn.OptimizerConfig{Name: "adam"}},
+	{"adam-constant-wd", nn.Schedule{Name: "constant", Base: 0.01}, nn.OptimizerConfig{Name: "adam", WeightDecay: 1e-3}},
+}
+
+// TestReplayMatchesKernelByKernel trains every recipe, MLP and CNN, for 3
+// epochs twice on the emulator: kernel by kernel (NoRecord) and by
+// replaying the one epoch recorded at the start (nn.HyperRecorder). The
+// weights must end bitwise the same (the same kernels run in the same
+// order on the same data; only where the learning rate and the update
+// number come from differs), the replayed run must replay once per epoch
+// and record once per run, and the host syncs of a replayed epoch stay
+// within the stated limit.
+func TestReplayMatchesKernelByKernel(t *testing.T) {
+	const epochs = 3
+	models := []struct {
+		name        string
+		spec        nn.Spec
+		train, test int
+		batch       int
+	}{
+		{"mlp", nn.MLP(12, 12, []int{16, 8}, 10), 50, 10, 8},
+		{"cnn", nn.CNN(20, 20, 10), 14, 6, 5},
+	}
+	for _, m := range models {
+		for _, r := range replayRecipes {
+			if m.name == "cnn" && r.name != "adam-cosine" && (testing.Short() || r.name != "nesterov-step") {
+				continue // the cnn on the emulator takes a while: its recipe, and the other update rule
+			}
+			t.Run(m.name+"/"+r.name, func(t *testing.T) {
+				rows, cols := m.spec.Rows, m.spec.Cols
+				train := mnisttest.SyntheticDataset(m.train, rows, cols, 5) // the last batch is short
+				test := mnisttest.SyntheticDataset(m.test, rows, cols, 6)
+				cfg := nn.TrainConfig{
+					Epochs: epochs, Batch: m.batch, Seed: 3, Shuffle: true, Norm: nn.MNISTNormalization,
+					Schedule: r.sched, Optimizer: r.opt,
+				}
+				var params [2][]float32
+				var stats [2]emuStats
+				for i, noRecord := range []bool{true, false} {
+					b, d := openEmu(t)
+					if d == nil {
+						t.Skip("runs on the emulator, where launches can be counted")
+					}
+					cfg.NoRecord = noRecord
+					tr, err := nn.NewTrainer(b, m.spec, cfg, train, test)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer tr.Close()
+					d.resetStats()
+					if err := tr.Run(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					stats[i] = d.stats
+					if params[i], err = tr.Model.ParamsHost(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for k := range params[0] {
+					if math.Float32bits(params[0][k]) != math.Float32bits(params[1][k]) {
+						t.Fatalf("parameter %d: %v kernel by kernel, %v replayed", k, params[0][k], params[1][k])
+					}
+				}
+				steps := (m.train + m.batch - 1) / m.batch
+				if got := stats[1]; got.captures != 1 || got.replays != epochs {
+					t.Errorf("replayed run: %d recordings and %d replays, want 1 and %d", got.captures, got.replays, epochs)
+				}
+				if got := stats[0]; got.replays != 0 {
+					t.Errorf("kernel-by-kernel run replayed %d times", got.replays)
+				}
+				if stats[0].launches != stats[1].launches {
+					t.Errorf("kernels run: %d kernel by kernel, %d replayed", stats[0].launches, stats[1].launches)
+				}
+				// A replayed epoch: one 8-byte upload, one graph launch,
+				// one download of the step losses, one Sync; then the
+				// evaluation (its own launches and downloads).
+				if limit := 8 * epochs; stats[1].syncs > limit {
+					t.Errorf("%d host syncs in %d epochs, more than %d", stats[1].syncs, epochs, limit)
+				}
+				t.Logf("%d steps per epoch: %.1f kernels per training step, %d graph launch per epoch, %d host syncs in %d epochs (evaluation included)",
+					steps, float64(stats[1].replayed)/float64(epochs*steps), stats[1].replays/epochs, stats[1].syncs, epochs)
+			})
+		}
+	}
+}
