@@ -1,10 +1,10 @@
 package gpu
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/mnist-go/mnist/nn"
 )
@@ -143,10 +143,8 @@ func (r *Recording) replay(op string, lr float32, updateBase int32) error {
 		return b.hostOnly(op)
 	}
 	if r.optimSteps > 0 {
-		var h [8]byte
-		binary.LittleEndian.PutUint32(h[0:], math.Float32bits(lr))
-		binary.LittleEndian.PutUint32(h[4:], uint32(updateBase))
-		if err := b.dev.upload(r.hyper, h[:]); err != nil {
+		h := optimHyper{lr: lr, updateBase: updateBase}
+		if err := b.dev.upload(r.hyper, unsafe.Slice((*byte)(unsafe.Pointer(&h)), unsafe.Sizeof(h))); err != nil {
 			b.fail(fmt.Errorf("cuda %s: set the learning rate and update base: %w", op, err))
 			return b.err
 		}
