@@ -1,10 +1,13 @@
-// Kernel parameter blocks, shared by the CUDA kernels (*.cu) and the Go
-// package gpu, which includes this header through cgo so that both sides see
-// one layout by construction.
+// Kernel parameter blocks, shared by the CUDA kernels (*.cu), the Go package
+// gpu and its CPU emulator: the one place they are declared. `go generate
+// ./gpu/` writes gpu/params_gen.go and the emulator's layout table from this
+// file (gpu/internal/paramgen, which reads one declaration per line:
+// #define NAME number, enum constants, typedef structs of uint64_t, int32_t
+// and float fields).
 //
 // Every kernel takes exactly one of these structs by value. Device pointers
 // are uint64_t (0 means "absent" for optional inputs) so that the layout is
-// the same in CUDA C, in host C and in the Go types cgo derives from it.
+// the same in CUDA C, in host C and in the generated Go structs.
 // Fields are ordered 8-byte first, then 4-byte, so there is no padding
 // between them.
 #ifndef MNIST_KERNELS_PARAMS_H

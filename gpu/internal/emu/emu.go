@@ -111,7 +111,7 @@ func load() (*Lib, error) {
 	if err != nil || len(cuFiles) == 0 {
 		return nil, fmt.Errorf("emu: no kernel sources in %s (run from the repository's root)", kernelDir)
 	}
-	inputs := append([]string{runtimeSrc, header, filepath.Join(kernelDir, "params.h")}, cuFiles...)
+	inputs := append([]string{runtimeSrc, header, filepath.Join(emuDir, "layout_gen.h"), filepath.Join(kernelDir, "params.h")}, cuFiles...)
 	h := sha256.New()
 	for _, f := range inputs {
 		b, err := os.ReadFile(f)
