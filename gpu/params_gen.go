@@ -17,7 +17,9 @@ const (
 	statusAffineIndex = 8    // STATUS_AFFINE_INDEX: gather_affine: order[start+r] outside the data set
 )
 
-// gemmParams is gemm_params, gemm_f32: C = alpha·op(A)·op(B) + beta·C, then + bias, ReLU, mask (nn.Gemm).
+// gemmParams is gemm_params of kernels/params.h:
+//
+// gemm_f32: C = alpha·op(A)·op(B) + beta·C, then + bias, ReLU, mask (nn.Gemm).
 type gemmParams struct {
 	a      uint64 // float*: A (M×K or K×M), B (K×N or N×K), C (M×N)
 	b      uint64
@@ -36,7 +38,9 @@ type gemmParams struct {
 	tilesN int32 // ceil(n / tile width of config); the grid is tiles_m·tiles_n blocks
 }
 
-// eltwiseParams is eltwise_params, add_bias_f32: x[r,c] += bias[c]; relu_f32: x[i] = max(x[i], 0);
+// eltwiseParams is eltwise_params of kernels/params.h:
+//
+// add_bias_f32: x[r,c] += bias[c]; relu_f32: x[i] = max(x[i], 0);
 // relu_backward_f32: grad[i] = 0 where out[i] <= 0.
 type eltwiseParams struct {
 	x    uint64 // float*: x, or grad for relu_backward_f32
@@ -45,7 +49,9 @@ type eltwiseParams struct {
 	cols int32  // cols for add_bias_f32, unused by the others
 }
 
-// xentParams is xent_params, softmax_xent_f32: mean cross-entropy of softmax(logits) into loss[0] and,
+// xentParams is xent_params of kernels/params.h:
+//
+// softmax_xent_f32: mean cross-entropy of softmax(logits) into loss[0] and,
 // when grad is not 0, its gradient with respect to the logits.
 type xentParams struct {
 	loss   uint64 // float*, 1 element
@@ -57,7 +63,9 @@ type xentParams struct {
 	cols   int32
 }
 
-// colsumParams is colsum_params, column_sums_f32: dst[c] = Σ_r src[r,c].
+// colsumParams is colsum_params of kernels/params.h:
+//
+// column_sums_f32: dst[c] = Σ_r src[r,c].
 type colsumParams struct {
 	dst  uint64 // float*
 	src  uint64
@@ -65,7 +73,9 @@ type colsumParams struct {
 	cols int32
 }
 
-// argmaxParams is argmax_params, argmax_f32: dst[r] = first index of the largest of src[r,:]; when labels is
+// argmaxParams is argmax_params of kernels/params.h:
+//
+// argmax_f32: dst[r] = first index of the largest of src[r,:]; when labels is
 // not 0 it also adds to correct[0] the number of rows where dst[r] == labels[r].
 type argmaxParams struct {
 	dst     uint64 // int32*, rows
@@ -76,7 +86,9 @@ type argmaxParams struct {
 	cols    int32
 }
 
-// gatherParams is gather_params, gather_f32: x[r,j] = images[i·pixels+j]·scale + shift, y[r] = labels[i],
+// gatherParams is gather_params of kernels/params.h:
+//
+// gather_f32: x[r,j] = images[i·pixels+j]·scale + shift, y[r] = labels[i],
 // with i = order[start+r].
 type gatherParams struct {
 	x      uint64 // float*, rows×pixels
@@ -93,7 +105,9 @@ type gatherParams struct {
 	shift  float32
 }
 
-// optimHyper is optim_hyper, optim_hyper: what changes between replays of one recorded epoch, read
+// optimHyper is optim_hyper of kernels/params.h:
+//
+// optim_hyper: what changes between replays of one recorded epoch, read
 // from device memory by sgd_f32 and adam_f32 when optim_params.hyper is not
 // 0; one small copy before each replay updates it (gpu.Recording.ReplayAt).
 type optimHyper struct {
@@ -101,7 +115,9 @@ type optimHyper struct {
 	updateBase int32   // added to optim_params.t
 }
 
-// optimParams is optim_params, sgd_f32 and adam_f32: one update of n parameters (nn.Backend.SGD, .Adam).
+// optimParams is optim_params of kernels/params.h:
+//
+// sgd_f32 and adam_f32: one update of n parameters (nn.Backend.SGD, .Adam).
 type optimParams struct {
 	params      uint64 // float*
 	grads       uint64
@@ -120,7 +136,9 @@ type optimParams struct {
 	eps         float32
 }
 
-// convParams is conv_params, im2col_f32: the column matrix of a convolution over an NHWC batch;
+// convParams is conv_params of kernels/params.h:
+//
+// im2col_f32: the column matrix of a convolution over an NHWC batch;
 // col2im_f32: its adjoint (nn.ConvGeom, nn.Backend.Im2Col and Col2Im).
 type convParams struct {
 	cols   uint64 // float*, (batch·out_h·out_w)×(c·kh·kw)
@@ -137,7 +155,9 @@ type convParams struct {
 	outW   int32
 }
 
-// poolParams is pool_params, maxpool_f32 and maxpool_backward_f32 (nn.PoolGeom, nn.Backend.MaxPool2D
+// poolParams is pool_params of kernels/params.h:
+//
+// maxpool_f32 and maxpool_backward_f32 (nn.PoolGeom, nn.Backend.MaxPool2D
 // and MaxPool2DBackward).
 type poolParams struct {
 	x      uint64 // float*, batch×h×w×c: the input (forward) or dx (backward)
@@ -154,7 +174,9 @@ type poolParams struct {
 	outW   int32
 }
 
-// gatherAffineParams is gather_affine_params, gather_affine_f32: gather_f32 with every image resampled bilinearly
+// gatherAffineParams is gather_affine_params of kernels/params.h:
+//
+// gather_affine_f32: gather_f32 with every image resampled bilinearly
 // through its affine map (nn.Backend.GatherAffine).
 type gatherAffineParams struct {
 	x      uint64 // float*, rows×height·width

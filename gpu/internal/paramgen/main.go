@@ -179,12 +179,13 @@ func goSource(consts []constant, structs []cstruct) ([]byte, error) {
 	b.WriteString(")\n")
 	for _, s := range structs {
 		b.WriteString("\n")
-		for i, d := range s.doc {
-			if i == 0 {
-				fmt.Fprintf(&b, "// %s is %s, %s\n", camel(s.name), s.name, d)
-			} else {
-				fmt.Fprintf(&b, "// %s\n", d)
-			}
+		fmt.Fprintf(&b, "// %s is %s of kernels/params.h", camel(s.name), s.name)
+		if len(s.doc) > 0 {
+			b.WriteString(":\n//")
+		}
+		b.WriteString("\n")
+		for _, d := range s.doc {
+			fmt.Fprintf(&b, "// %s\n", d)
 		}
 		fmt.Fprintf(&b, "type %s struct {\n", camel(s.name))
 		for _, f := range s.fields {
