@@ -89,6 +89,16 @@ type Observer interface {
 	EpochEnd(r EpochResult) error
 }
 
+// ParamObserver is an Observer that also wants every parameter and its
+// gradient at the end of each epoch (for histograms of them). The trainer
+// downloads both before the epoch's evaluation and calls EpochParams before
+// EpochEnd; grads are those of the epoch's last step. The slices are the
+// observer's to keep, laid out as Spec.Params says.
+type ParamObserver interface {
+	Observer
+	EpochParams(epoch int, params, grads []float32) error
+}
+
 // Trainer runs the training loop for a model on one backend.
 type Trainer struct {
 	Model     *Model
@@ -279,6 +289,19 @@ func (t *Trainer) TrainEpoch(ctx context.Context) (float64, error) {
 // seconds), records the result in History, tells the Observer and moves
 // Pos to the start of the next epoch.
 func (t *Trainer) FinishEpoch(seconds float64) error {
+	if po, ok := t.Observer.(ParamObserver); ok {
+		params, err := t.Model.ParamsHost()
+		if err != nil {
+			return err
+		}
+		grads := make([]float32, len(params))
+		if err := t.Model.Backend.Download(grads, t.Model.Grads); err != nil {
+			return err
+		}
+		if err := po.EpochParams(t.Pos.Epoch, params, grads); err != nil {
+			return err
+		}
+	}
 	ev, err := t.eval.Run()
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -151,6 +153,7 @@ func TestTrainLogdirEvalPredictPlot(t *testing.T) {
 		for _, name := range []string{"curves.png", "confusion.png"} {
 			decodePNG(t, filepath.Join(runDir, name))
 		}
+		checkGraphHistogramsHParams(t, events, epochs)
 	})
 
 	t.Run("plot", func(t *testing.T) {
@@ -288,4 +291,56 @@ func groupThousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// checkGraphHistogramsHParams checks the run log of the default mlp on
+// 20×20 images for the Graphs, Histograms and HParams tabs.
+func checkGraphHistogramsHParams(t *testing.T, events []tfevents.Event, epochs int) {
+	t.Helper()
+	var graphs []*tfevents.Graph
+	for _, e := range events {
+		if e.Graph != nil {
+			graphs = append(graphs, e.Graph)
+		}
+	}
+	if len(graphs) != 1 {
+		t.Fatalf("%d graphs in the run log, want 1", len(graphs))
+	}
+	g := graphs[0]
+	if first, last := g.Nodes[0], g.Nodes[len(g.Nodes)-1]; !reflect.DeepEqual(first.Shape, []int64{-1, 1, 20, 20}) || !reflect.DeepEqual(last.Shape, []int64{-1, 10}) {
+		t.Errorf("graph input %+v output %+v, want shapes [-1 1 20 20] and [-1 10]", first, last)
+	}
+	for _, name := range []string{"model.1.weight", "model.1.bias", "model.3.weight", "model.5.bias"} {
+		for _, tag := range []string{name, name + ".grad"} {
+			hs := tfevents.Values(events, tag)
+			if len(hs) != epochs {
+				t.Errorf("%s: %d histograms, want one per epoch (%d)", tag, len(hs), epochs)
+				continue
+			}
+			for i, h := range hs {
+				if h.Step != int64(i+1) || h.Kind != tfevents.KindHistogram || h.Histogram.Num == 0 {
+					t.Errorf("%s[%d]: step %d kind %v %+v", tag, i, h.Step, h.Kind, h.Histogram)
+				}
+			}
+		}
+	}
+	if w := tfevents.Values(events, "model.1.weight"); len(w) == epochs && w[0].Histogram.Num != 64*400 {
+		t.Errorf("model.1.weight histogram counts %v values, want 64×400", w[0].Histogram.Num)
+	}
+	start := tfevents.Values(events, tfevents.HParamsStartTag)
+	end := tfevents.Values(events, tfevents.HParamsEndTag)
+	exp := tfevents.Values(events, tfevents.HParamsExperimentTag)
+	if len(start) != 1 || len(end) != 1 || len(exp) != 1 {
+		t.Fatalf("hparams: %d experiments, %d starts, %d ends; want one each", len(exp), len(start), len(end))
+	}
+	hp := start[0].HParams.Start.HParams
+	if hp["batch"] != 64.0 || hp["model"] != "mlp-64-32" || hp["lr"] != 0.05 {
+		t.Errorf("hparams %v: want batch 64, model mlp-64-32, lr 0.05", hp)
+	}
+	if m := exp[0].HParams.Experiment.Metrics; !slices.Contains(m, "test/accuracy") {
+		t.Errorf("hparams metrics %v lack test/accuracy", m)
+	}
+	if st := end[0].HParams.End.Status; st != tfevents.StatusSuccess {
+		t.Errorf("session end status %v, want success", st)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ type runLog struct {
 	dir    string
 	w      *tfevents.Writer
 	test   *mnist.Dataset
+	spec   nn.Spec
 	epochs []nn.EpochResult
 	err    error // first error: logging never stops training, but it is reported
 }
@@ -32,15 +34,22 @@ func defaultLogDir(now time.Time) string {
 	return filepath.Join("runs", now.Format("20060102-150405"))
 }
 
+// hparamMetrics are the scalar tags whose last values TensorBoard's HParams
+// tab shows beside each run's hyperparameters.
+var hparamMetrics = []string{"test/accuracy", "test/loss", "train/epoch_loss"}
+
 // newRunLog opens the event file in dir and writes what is known before
-// training: the hyperparameters and model summary as text, and a grid of
-// the first training digits in the order the first epoch visits them.
+// training: the model graph (the Graphs tab), the hyperparameters for the
+// HParams tab and, with the model summary, as text, and a grid of the first
+// training digits in the order the first epoch visits them.
 func newRunLog(dir string, hyper map[string]string, spec nn.Spec, train, test *mnist.Dataset, order []int32) (*runLog, error) {
 	w, err := tfevents.NewWriter(dir)
 	if err != nil {
 		return nil, err
 	}
-	l := &runLog{dir: dir, w: w, test: test}
+	l := &runLog{dir: dir, w: w, test: test, spec: spec}
+	l.record(w.Graph(spec.Graph()))
+	l.record(w.HParams(hparamValues(hyper), hparamMetrics))
 	var md strings.Builder
 	md.WriteString("| hyperparameter | value |\n|---|---|\n")
 	for _, k := range sortedKeys(hyper) {
@@ -85,6 +94,36 @@ func (l *runLog) Losses(_, _, global int, losses []float32) {
 	}
 }
 
+// EpochParams implements nn.ParamObserver: a histogram of every parameter
+// tensor and of its gradient (the epoch's last step's), tagged with the
+// state_dict key as PyTorch users write them (model.1.weight,
+// model.1.weight.grad), at the epoch number.
+func (l *runLog) EpochParams(epoch int, params, grads []float32) error {
+	step := int64(epoch + 1)
+	for _, p := range l.spec.Params() {
+		l.record(l.w.Histogram(p.Name, step, params[p.Offset:p.Offset+p.Size()]))
+		l.record(l.w.Histogram(p.Name+".grad", step, grads[p.Offset:p.Offset+p.Size()]))
+	}
+	return nil // logging problems are reported at Close, never stop training
+}
+
+// hparamValues types the run's settings for the HParams tab: numbers as
+// numbers (so runs can be sorted and filtered by them), true and false as
+// booleans, the rest as text.
+func hparamValues(hyper map[string]string) map[string]any {
+	out := make(map[string]any, len(hyper))
+	for k, v := range hyper {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out[k] = f
+		} else if b, err := strconv.ParseBool(v); err == nil && (v == "true" || v == "false") {
+			out[k] = b
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // EpochEnd implements nn.Observer: the epoch's scalars and the test digits
 // it got wrong.
 func (l *runLog) EpochEnd(r nn.EpochResult) error {
@@ -118,9 +157,15 @@ func (l *runLog) EpochEnd(r nn.EpochResult) error {
 	return nil // logging problems are reported at Close, never stop training
 }
 
-// Close draws curves.png and confusion.png from the epochs seen and closes
-// the event file. It returns the first error met while logging.
-func (l *runLog) Close() error {
+// Close draws curves.png and confusion.png from the epochs seen, records
+// how the run ended (runErr nil: it succeeded) for the HParams tab and
+// closes the event file. It returns the first error met while logging.
+func (l *runLog) Close(runErr error) error {
+	status := tfevents.StatusSuccess
+	if runErr != nil {
+		status = tfevents.StatusFailure
+	}
+	l.record(l.w.HParamsEnd(status))
 	if len(l.epochs) > 0 {
 		run := plots.Run{Name: filepath.Base(l.dir)}
 		for _, r := range l.epochs {
@@ -148,6 +193,18 @@ func (o observers) Losses(epoch, first, global int, losses []float32) {
 	for _, x := range o {
 		x.Losses(epoch, first, global, losses)
 	}
+}
+
+// EpochParams implements nn.ParamObserver for the observers that want it.
+func (o observers) EpochParams(epoch int, params, grads []float32) error {
+	for _, x := range o {
+		if p, ok := x.(nn.ParamObserver); ok {
+			if err := p.EpochParams(epoch, params, grads); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (o observers) EpochEnd(r nn.EpochResult) error {

@@ -153,7 +153,7 @@ func trainAction(c *cli.Context) error {
 	// only after the model is saved: logging never costs the run its result.
 	var logErr error
 	if runlog != nil {
-		if lerr := runlog.Close(); lerr != nil {
+		if lerr := runlog.Close(err); lerr != nil {
 			logErr = fmt.Errorf("run log %s: %w", opt.logdir, lerr)
 		}
 	}

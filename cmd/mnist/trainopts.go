@@ -167,7 +167,7 @@ func (opt *trainOptions) hyperparameters(b nn.Backend) map[string]string {
 	c := opt.cfg
 	return map[string]string{
 		"model": opt.spec.String(), "params": fmt.Sprint(opt.spec.NumParams()), "epochs": fmt.Sprint(c.Epochs),
-		"batch": fmt.Sprint(c.Batch), "optimizer": describeOptimizer(c), "seed": fmt.Sprint(c.Seed),
+		"batch": fmt.Sprint(c.Batch), "lr": fmt.Sprint(c.Schedule.Base), "optimizer": describeOptimizer(c), "seed": fmt.Sprint(c.Seed),
 		"shuffle": fmt.Sprint(c.Shuffle), "normalization": fmt.Sprintf("mean=%g std=%g", c.Norm.Mean, c.Norm.Std),
 		"backend": b.Name(), "device": b.Device(), "augmentation": c.Augment.String(),
 	}

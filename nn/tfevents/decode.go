@@ -72,6 +72,12 @@ func UnmarshalEvent(data []byte, plugins map[string]string) (Event, error) {
 			e.Step = int64(f.u)
 		case f.num == eventFileVersion && f.typ == protowire.BytesType:
 			e.FileVersion = string(f.b)
+		case f.num == eventGraphDef && f.typ == protowire.BytesType:
+			g, err := UnmarshalGraph(f.b)
+			if err != nil {
+				return fmt.Errorf("graph_def: %w", err)
+			}
+			e.Graph = g
 		case f.num == eventSummary && f.typ == protowire.BytesType:
 			return eachField(f.b, func(f field) error {
 				if f.num != summaryValue || f.typ != protowire.BytesType {
@@ -107,6 +113,7 @@ func decodeValue(b []byte, plugins map[string]string) (Value, error) {
 	var t *tensor
 	hasSimple, hasImage := false, false
 	var simple float32
+	var content []byte
 	err := eachField(b, func(f field) error {
 		var err error
 		switch {
@@ -117,10 +124,12 @@ func decodeValue(b []byte, plugins map[string]string) (Value, error) {
 		case f.num == valueImage && f.typ == protowire.BytesType:
 			hasImage = true
 			err = decodeImage(f.b, &v)
+		case f.num == valueHisto && f.typ == protowire.BytesType:
+			v.Histogram, err = decodeHistogram(f.b)
 		case f.num == valueTensor && f.typ == protowire.BytesType:
 			t, err = decodeTensor(f.b)
 		case f.num == valueMetadata && f.typ == protowire.BytesType:
-			v.Plugin, err = decodePluginName(f.b)
+			v.Plugin, content, err = decodePluginData(f.b)
 		}
 		return err
 	})
@@ -139,6 +148,14 @@ func decodeValue(b []byte, plugins map[string]string) (Value, error) {
 		v.Kind, v.Scalar = KindScalar, float64(simple)
 	case hasImage:
 		v.Kind = KindImage
+	case v.Histogram != nil:
+		v.Kind = KindHistogram
+	case v.Plugin == hparamsPlugin && content != nil:
+		hp, err := unmarshalHParams(content)
+		if err != nil {
+			return Value{}, fmt.Errorf("value %q: hparams plugin data: %w", v.Tag, err)
+		}
+		v.Kind, v.HParams = KindHParams, hp
 	case t != nil:
 		tensorValue(t, &v)
 	}
@@ -197,20 +214,23 @@ func decodeTensor(b []byte) (*tensor, error) {
 	return t, err
 }
 
-func decodePluginName(b []byte) (string, error) {
-	var name string
-	err := eachField(b, func(f field) error {
+// decodePluginData returns the plugin name and content of a SummaryMetadata.
+func decodePluginData(b []byte) (name string, content []byte, err error) {
+	err = eachField(b, func(f field) error {
 		if f.num != metadataPluginData || f.typ != protowire.BytesType {
 			return nil
 		}
 		return eachField(f.b, func(f field) error {
-			if f.num == pluginDataName && f.typ == protowire.BytesType {
+			switch {
+			case f.num == pluginDataName && f.typ == protowire.BytesType:
 				name = string(f.b)
+			case f.num == pluginDataContent && f.typ == protowire.BytesType:
+				content = f.b
 			}
 			return nil
 		})
 	})
-	return name, err
+	return name, content, err
 }
 
 // tensorValue interprets a tensor value by its plugin: text, scalars and

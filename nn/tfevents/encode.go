@@ -20,6 +20,7 @@ const (
 	valueTag         = 1
 	valueSimpleValue = 2
 	valueImage       = 4
+	valueHisto       = 5
 	valueTensor      = 8
 	valueMetadata    = 9
 
@@ -37,6 +38,7 @@ const (
 
 	metadataPluginData = 1
 	pluginDataName     = 1
+	pluginDataContent  = 2
 
 	dtFloat  = 1
 	dtDouble = 2
@@ -59,8 +61,14 @@ func MarshalEvent(e Event) ([]byte, error) {
 }
 
 func appendEvent(b []byte, e Event) ([]byte, error) {
-	if e.FileVersion != "" && len(e.Values) > 0 {
-		return nil, errors.New("tfevents: an event holds a file version or summary values, not both")
+	parts := 0
+	for _, set := range []bool{e.FileVersion != "", len(e.Values) > 0, e.Graph != nil} {
+		if set {
+			parts++
+		}
+	}
+	if parts > 1 {
+		return nil, errors.New("tfevents: an event holds one of a file version, summary values or a graph")
 	}
 	if math.Float64bits(e.WallTime) != 0 { // keeps -0, as protobuf-go does
 		b = protowire.AppendTag(b, eventWallTime, protowire.Fixed64Type)
@@ -73,6 +81,14 @@ func appendEvent(b []byte, e Event) ([]byte, error) {
 	if e.FileVersion != "" {
 		b = protowire.AppendTag(b, eventFileVersion, protowire.BytesType)
 		b = protowire.AppendString(b, e.FileVersion)
+	}
+	if e.Graph != nil {
+		g, err := MarshalGraph(*e.Graph)
+		if err != nil {
+			return nil, err
+		}
+		b = protowire.AppendTag(b, eventGraphDef, protowire.BytesType)
+		b = protowire.AppendBytes(b, g)
 	}
 	if len(e.Values) == 0 {
 		return b, nil
@@ -123,20 +139,59 @@ func appendValue(b []byte, v Value) ([]byte, error) {
 		if v.Plugin == "" {
 			v.Plugin = "text"
 		}
+	case KindHistogram:
+		if v.Histogram == nil {
+			return nil, fmt.Errorf("tfevents: histogram %q has no Histogram", v.Tag)
+		}
+		b = protowire.AppendTag(b, valueHisto, protowire.BytesType)
+		b = protowire.AppendBytes(b, appendHistogram(nil, v.Histogram))
+	case KindHParams:
+		if v.HParams == nil {
+			return nil, fmt.Errorf("tfevents: hparams value %q has no HParams", v.Tag)
+		}
+		content, err := marshalHParams(v.HParams)
+		if err != nil {
+			return nil, err
+		}
+		b = protowire.AppendTag(b, valueTensor, protowire.BytesType)
+		b = protowire.AppendBytes(b, nullTensor())
+		return appendMetadata(b, hparamsPlugin, content), nil
 	default:
 		return nil, fmt.Errorf("tfevents: value %q: cannot encode a value of kind %v", v.Tag, v.Kind)
 	}
 	if v.Plugin != "" {
-		var pd []byte
-		pd = protowire.AppendTag(pd, pluginDataName, protowire.BytesType)
-		pd = protowire.AppendString(pd, v.Plugin)
-		var md []byte
-		md = protowire.AppendTag(md, metadataPluginData, protowire.BytesType)
-		md = protowire.AppendBytes(md, pd)
-		b = protowire.AppendTag(b, valueMetadata, protowire.BytesType)
-		b = protowire.AppendBytes(b, md)
+		b = appendMetadata(b, v.Plugin, nil)
 	}
 	return b, nil
+}
+
+// appendMetadata appends a value's SummaryMetadata naming plugin, with the
+// plugin's content when there is any.
+func appendMetadata(b []byte, plugin string, content []byte) []byte {
+	var pd []byte
+	pd = protowire.AppendTag(pd, pluginDataName, protowire.BytesType)
+	pd = protowire.AppendString(pd, plugin)
+	if len(content) > 0 {
+		pd = protowire.AppendTag(pd, pluginDataContent, protowire.BytesType)
+		pd = protowire.AppendBytes(pd, content)
+	}
+	var md []byte
+	md = protowire.AppendTag(md, metadataPluginData, protowire.BytesType)
+	md = protowire.AppendBytes(md, pd)
+	b = protowire.AppendTag(b, valueMetadata, protowire.BytesType)
+	return protowire.AppendBytes(b, md)
+}
+
+// nullTensor is the TensorProto TensorBoard's own summaries put in a value
+// whose content is all in its metadata (the hparams plugin's): a float32
+// scalar 0.
+func nullTensor() []byte {
+	var t []byte
+	t = appendInt(t, tensorDtype, dtFloat)
+	t = protowire.AppendTag(t, tensorShape, protowire.BytesType)
+	t = protowire.AppendBytes(t, nil)
+	t = protowire.AppendTag(t, tensorFloatVal, protowire.BytesType) // packed
+	return protowire.AppendBytes(t, protowire.AppendFixed32(nil, 0))
 }
 
 // appendInt appends a varint field unless it is zero (proto3 default).

@@ -23,7 +23,28 @@ type tbOutput struct {
 		Dtype   int      `json:"dtype"`
 		Strings []string `json:"strings"`
 	} `json:"tensors"`
-	TextTags []string `json:"text_tags"`
+	TextTags   []string `json:"text_tags"`
+	Histograms map[string][]struct {
+		Step    int64   `json:"step"`
+		Min     float64 `json:"min"`
+		Max     float64 `json:"max"`
+		Num     float64 `json:"num"`
+		Buckets int     `json:"buckets"`
+	} `json:"histograms"`
+	Graph []struct {
+		Name   string   `json:"name"`
+		Op     string   `json:"op"`
+		Inputs []string `json:"inputs"`
+		Shape  []int64  `json:"shape"`
+	} `json:"graph"`
+	HParams struct {
+		Experiment struct {
+			HParams map[string]int `json:"hparams"`
+			Metrics []string       `json:"metrics"`
+		} `json:"experiment"`
+		Start     map[string]any `json:"start"`
+		EndStatus int            `json:"end_status"`
+	} `json:"hparams"`
 }
 
 // TestTensorBoardReads loads a run with TensorBoard's own EventAccumulator
@@ -49,6 +70,11 @@ func TestTensorBoardReads(t *testing.T) {
 	must(t, w.Scalar("test/accuracy", 1, 0.9712))
 	must(t, w.Image("train/digits", 0, image.NewGray(image.Rect(0, 0, 60, 30))))
 	must(t, w.Text("hparams", 0, "| lr | 0.005 |"))
+	must(t, w.Graph(testGraph))
+	must(t, w.Histogram("fc1.weight", 2, []float32{-1, 0, 0.5, 1}))
+	hp := map[string]any{"lr": 0.005, "optimizer": "sgd", "augment": true}
+	must(t, w.HParams(hp, []string{"test/accuracy"}))
+	must(t, w.HParamsEnd(StatusSuccess))
 	must(t, w.Close())
 
 	out, err := exec.Command(py, "testdata/check_tb.py", dir).Output()
@@ -81,6 +107,26 @@ func TestTensorBoardReads(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.TextTags, []string{"hparams"}) {
 		t.Errorf("text plugin tags = %v, want [hparams]", got.TextTags)
+	}
+	if len(got.Graph) != len(testGraph.Nodes) {
+		t.Errorf("graph has %d nodes, want %d: %+v", len(got.Graph), len(testGraph.Nodes), got.Graph)
+	} else {
+		for i, n := range testGraph.Nodes {
+			g := got.Graph[i]
+			if g.Name != n.Name || g.Op != n.Op || !reflect.DeepEqual(g.Shape, n.Shape) || len(g.Inputs) != len(n.Inputs) {
+				t.Errorf("graph node %d = %+v, want %+v", i, g, n)
+			}
+		}
+	}
+	if h := got.Histograms["fc1.weight"]; len(h) != 1 || h[0].Step != 2 || h[0].Min != -1 || h[0].Max != 1 || h[0].Num != 4 || h[0].Buckets != HistogramBuckets {
+		t.Errorf("fc1.weight histogram = %+v", h)
+	}
+	wantTypes := map[string]int{"lr": int(HParamFloat64), "optimizer": int(HParamString), "augment": int(HParamBool)}
+	if !reflect.DeepEqual(got.HParams.Experiment.HParams, wantTypes) || !reflect.DeepEqual(got.HParams.Experiment.Metrics, []string{"test/accuracy"}) {
+		t.Errorf("hparams experiment = %+v", got.HParams.Experiment)
+	}
+	if !reflect.DeepEqual(got.HParams.Start, hp) || got.HParams.EndStatus != int(StatusSuccess) {
+		t.Errorf("hparams session = %v, end status %d; want %v, %d", got.HParams.Start, got.HParams.EndStatus, hp, StatusSuccess)
 	}
 }
 

@@ -40,19 +40,25 @@ type Event struct {
 	Step        int64
 	FileVersion string // only in the first event of a file
 	Values      []Value
+
+	// Graph is the model graph of a graph event (Event.graph_def), which
+	// TensorBoard's Graphs tab draws; nil in other events.
+	Graph *Graph
 }
 
 // Kind says which of Value's payload fields is meaningful.
 type Kind int
 
 // The kinds of summary value the reader understands. Values of any other
-// kind (histograms, audio, other plugins' tensors) are kept as KindOther with
+// kind (audio, other plugins' tensors) are kept as KindOther with
 // their tag and plugin name, so they can at least be listed.
 const (
 	KindOther Kind = iota
 	KindScalar
 	KindImage
 	KindText
+	KindHistogram // a HistogramProto (Histograms and Distributions tabs)
+	KindHParams   // HParams plugin data (the HParams tab): see HParamsData
 )
 
 // String returns the kind's lower-case name.
@@ -64,6 +70,10 @@ func (k Kind) String() string {
 		return "image"
 	case KindText:
 		return "text"
+	case KindHistogram:
+		return "histogram"
+	case KindHParams:
+		return "hparams"
 	case KindOther:
 		return "other"
 	}
@@ -88,6 +98,13 @@ type Value struct {
 
 	// Text is the markdown of a KindText.
 	Text string
+
+	// Histogram is the distribution of a KindHistogram.
+	Histogram *Histogram
+
+	// HParams is what a KindHParams value says: the experiment, or a
+	// session's start or end.
+	HParams *HParamsData
 
 	// Plugin is the TensorBoard plugin named in the value's metadata (or in
 	// an earlier value with the same tag), such as "text" or "scalars";

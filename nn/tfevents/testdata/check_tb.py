@@ -5,12 +5,44 @@ usage: python3 check_tb.py RUN_DIR
 
 Output: {"tags": {...}, "scalars": {tag: [[step, wall_time, value], ...]},
 "images": {tag: [{"step", "width", "height", "png"}]},
-"tensors": {tag: [{"step", "dtype", "strings"}]}, "text_tags": [...]}
+"tensors": {tag: [{"step", "dtype", "strings"}]}, "text_tags": [...],
+"histograms": {tag: [{"step", "min", "max", "num", "buckets"}]},
+"graph": [{"name", "op", "inputs", "shape"}] or null,
+"hparams": {"experiment": {"hparams": {name: type}, "metrics": [tag]},
+            "start": {name: value}, "end_status": int}}
 """
 import json
 import sys
 
 from tensorboard.backend.event_processing import event_accumulator as ea
+
+
+def hparams(acc):
+    """The run's HParams plugin data, parsed by the plugin's own code."""
+    from tensorboard.plugins.hparams import metadata as hp
+
+    try:
+        content = acc.PluginTagToContent(hp.PLUGIN_NAME)
+    except KeyError:
+        return {}
+    out = {}
+    if hp.EXPERIMENT_TAG in content:
+        exp = hp.parse_experiment_plugin_data(content[hp.EXPERIMENT_TAG])
+        out["experiment"] = {
+            "hparams": {h.name: h.type for h in exp.hparam_infos},
+            "metrics": [m.name.tag for m in exp.metric_infos],
+        }
+    if hp.SESSION_START_INFO_TAG in content:
+        start = hp.parse_session_start_info_plugin_data(content[hp.SESSION_START_INFO_TAG])
+        values = {}
+        for k, v in start.hparams.items():
+            kind = v.WhichOneof("kind")
+            values[k] = getattr(v, kind)
+        out["start"] = values
+    if hp.SESSION_END_INFO_TAG in content:
+        end = hp.parse_session_end_info_plugin_data(content[hp.SESSION_END_INFO_TAG])
+        out["end_status"] = end.status
+    return out
 
 
 def main(run_dir):
@@ -32,7 +64,35 @@ def main(run_dir):
         "images": {},
         "tensors": {},
         "text_tags": [],
+        "histograms": {},
+        "graph": None,
+        "hparams": {},
     }
+    for tag in tags.get(ea.HISTOGRAMS, []):
+        out["histograms"][tag] = [
+            {
+                "step": e.step,
+                "min": e.histogram_value.min,
+                "max": e.histogram_value.max,
+                "num": e.histogram_value.num,
+                "buckets": len(e.histogram_value.bucket),
+            }
+            for e in acc.Histograms(tag)
+        ]
+    if tags.get(ea.GRAPH):
+        graph = acc.Graph()
+        out["graph"] = [
+            {
+                "name": n.name,
+                "op": n.op,
+                "inputs": list(n.input),
+                "shape": [d.size for d in n.attr["_output_shapes"].list.shape[0].dim]
+                if n.attr["_output_shapes"].list.shape
+                else None,
+            }
+            for n in graph.node
+        ]
+    out["hparams"] = hparams(acc)
     try:
         out["text_tags"] = sorted(acc.PluginTagToContent("text").keys())
     except KeyError:  # no value named the text plugin
