@@ -20,7 +20,7 @@ var testGraph = Graph{Nodes: []Node{
 
 func TestGraphHistogramHParamsRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	w, err := NewWriter(dir, WithClock(fixedClock(time.Unix(1700000000, 0))), WithFlushInterval(0))
+	w, err := create(dir, config{now: fixedClock(time.Unix(1700000000, 0))})
 	if err != nil {
 		t.Fatal(err)
 	}
