@@ -26,6 +26,9 @@ type CheckpointState struct {
 	Position Position       `json:"position"`
 	Config   TrainConfig    `json:"config"`
 	History  []EpochSummary `json:"history"`
+	// LogDir is the run's log directory (mnist train --logdir), where a
+	// resumed run goes on logging; "" when the run had none.
+	LogDir string `json:"log_dir,omitempty"`
 }
 
 // EpochSummary is an EpochResult without the per-sample predictions.

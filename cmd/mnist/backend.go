@@ -48,7 +48,10 @@ func handOverToGPU(c *cli.Context) error {
 		if errors.Is(err, handover.ErrNoSibling) {
 			return fmt.Errorf("%w (and no %s beside it)", gpu.ErrNoCUDASupport, filepath.Base(sibling))
 		}
-		return fmt.Errorf("no CUDA device: %w", err)
+		if strings.HasPrefix(err.Error(), gpu.ErrNoDevice.Error()) {
+			return err // the sibling's reason already says so
+		}
+		return fmt.Errorf("%v: %w", gpu.ErrNoDevice, err)
 	}
 	return handover.Exec(sibling, os.Args)
 }

@@ -30,7 +30,7 @@ func benchCommand() *cli.Command {
 			"A CUDA build cannot link gorgonia (its own cuda build tag needs cuDNN): there, pass the output of\n" +
 			"the pure-Go build's `mnist bench --backends gorgonia --json` with --baseline; its gorgonia row is\n" +
 			"added to the table, marked with the file it came from, and the speed-ups are computed against it.",
-		Flags: []cli.Flag{
+		Flags: []cli.Flag{dataDirFlag(),
 			&cli.StringFlag{Name: "backends", Usage: "comma-separated entries to run, e.g. cpu,cuda,gorgonia,naive (default: every registered backend that opens here, and gorgonia)"},
 			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "architecture: mlp or cnn (plain SGD at --lr either way)"},
 			&cli.StringFlag{Name: "hidden", Value: "64,32", Usage: "hidden layer widths of the mlp"},

@@ -15,7 +15,7 @@ func dataCommand() *cli.Command {
 		Description: "Sources, in order: files already there; --mirror URLs; $" + mnist.MirrorEnv + "; the public mirrors\n" +
 			"(PyTorch's, TensorFlow's, the original); the Go module " + mnist.GoModule + "\n" +
 			"through the go command. Downloads go to a temporary name and are renamed only once verified.",
-		Flags: []cli.Flag{
+		Flags: []cli.Flag{dataDirFlag(),
 			&cli.StringSliceFlag{Name: "mirror", Usage: "extra mirror base URL, tried first (repeatable)"},
 			&cli.BoolFlag{Name: "no-go-module", Usage: "do not fall back to the Go module"},
 		},

@@ -15,7 +15,7 @@ func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "eval",
 		Usage: "evaluate a saved model: accuracy, loss, per-class precision and recall, confusion matrix",
-		Flags: append(backendFlags(),
+		Flags: append(backendFlags(), dataDirFlag(),
 			&cli.StringFlag{Name: "model", Value: "model.safetensors", Usage: "model file written by `mnist train`"},
 			&cli.StringFlag{Name: "split", Value: "test", Usage: "train or test"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},

@@ -124,7 +124,7 @@ func TestInterruptedStartupKeepsCheckpoint(t *testing.T) {
 	ckpt := strings.TrimSuffix(out, ".safetensors") + ".ckpt.safetensors"
 	before := sha256File(t, ckpt)
 	ctx := cancelledBySignal()
-	r := inproc(ctx, "--data-dir", data, "train", "--backend", "cpu", "--epochs", "3", "--logdir", "none", "--out", out)
+	r := inproc(ctx, "--data-dir", data, "train", "--backend", "cpu", "--epochs", "3", "--logdir", "none", "--out", out, "--force")
 	if r.code != 130 || !strings.Contains(r.stderr, "before the first step") {
 		t.Errorf("train interrupted at start-up: %v, want exit 130 and \"before the first step\"", r)
 	}

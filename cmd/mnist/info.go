@@ -15,7 +15,7 @@ func infoCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "info",
 		Usage: "summarise the data set: counts, image shape, label histogram, pixel mean and std",
-		Flags: []cli.Flag{
+		Flags: []cli.Flag{dataDirFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 		},
 		Action: func(c *cli.Context) error {

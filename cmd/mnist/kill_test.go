@@ -191,7 +191,7 @@ func checkInterrupted(t *testing.T, k *killRun, r result, checkpoint string) {
 	if m[4] != checkpoint {
 		t.Errorf("the message names checkpoint %s, want %s", m[4], checkpoint)
 	}
-	hint := fmt.Sprintf("resume with: mnist --data-dir %s train --resume %s", k.data, checkpoint)
+	hint := fmt.Sprintf("resume with: mnist train --resume %s --data-dir %s", checkpoint, k.data)
 	if !strings.Contains(r.stderr, hint) {
 		t.Errorf("stderr does not say %q:\n%s", hint, r.stderr)
 	}
@@ -384,7 +384,7 @@ func TestSecondSIGINT(t *testing.T) {
 		before := checksums(t, dir)
 
 		p := start(t, dir, "--data-dir", k.data, "train", "--backend", "cpu", "--epochs", "1000", "--batch", "1500",
-			"--checkpoint-every", "0", "--logdir", "none", "--json", "--out", filepath.Join(dir, "m.safetensors"))
+			"--checkpoint-every", "0", "--logdir", "none", "--json", "--out", filepath.Join(dir, "m.safetensors"), "--force")
 		p.waitFor(t, "epoch 1/1000")
 		p.cmd.Process.Signal(syscall.SIGINT)
 		p.waitFor(t, "send it again to exit at once")

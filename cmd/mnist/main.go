@@ -25,7 +25,7 @@ func main() {
 // run executes the command line and returns the process exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, normalizeArgs(app, args))
 	if err == nil {
 		return 0
 	}
@@ -93,14 +93,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"and in pure Go when there is not. Start with `mnist data`, then `mnist train`.",
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Flags: []cli.Flag{
-			&cli.StringFlag{
-				Name:    "data-dir",
-				Usage:   "directory holding the four IDX files (train-images-idx3-ubyte.gz, …)",
-				EnvVars: []string{"MNIST_DATA"},
-				Value:   "./data",
-			},
-		},
+		Flags:     []cli.Flag{dataDirFlag()},
 		Commands: []*cli.Command{
 			dataCommand(),
 			infoCommand(),
@@ -119,7 +112,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError:   onUsageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf("unknown command %q: run `mnist help` for the list", c.Args().First())
+				return unknownCommand(c.App, c.Args().First())
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -131,10 +124,40 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return app
 }
 
+// dataDirFlag is --data-dir, accepted before the command and by every
+// command that reads data (normalizeArgs routes it).
+func dataDirFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "data-dir",
+		Usage:   "directory holding the four IDX files (train-images-idx3-ubyte.gz, …); mnist data fetches them",
+		EnvVars: []string{"MNIST_DATA"},
+		Value:   "./data",
+	}
+}
+
+// unknownCommand is the error for a command that does not exist, with the
+// closest one when the word looks like a typo of it.
+func unknownCommand(app *cli.App, name string) error {
+	if s := suggest(name, commandNames(app)); s != "" {
+		return usageErrorf("unknown command %q: did you mean `mnist %s`? (run `mnist help` for the list)", name, s)
+	}
+	return usageErrorf("unknown command %q: run `mnist help` for the list", name)
+}
+
 func onUsageError(c *cli.Context, err error, _ bool) error {
 	name := "mnist"
+	flags := c.App.Flags
 	if c.Command != nil && c.Command.Name != "" {
 		name = "mnist " + c.Command.Name
+		flags = c.Command.Flags
+	}
+	// "flag provided but not defined: -lrr": suggest the closest flag.
+	const undefined = "flag provided but not defined: -"
+	if msg := err.Error(); strings.HasPrefix(msg, undefined) {
+		given := strings.TrimLeft(strings.TrimPrefix(msg, undefined), "-")
+		if s := suggest(given, flagNames(flags)); s != "" {
+			return usageErrorf("%v: did you mean --%s? (run `%s --help` for usage)", err, s, name)
+		}
 	}
 	return usageErrorf("%v (run `%s --help` for usage)", err, name)
 }

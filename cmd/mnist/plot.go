@@ -51,7 +51,7 @@ func plotCommand() *cli.Command {
 			if err := plots.Curves(out, runs, c.Int("width"), c.Int("height")); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "wrote %s (%d runs)\n", out, len(runs))
+			fmt.Fprintf(c.App.Writer, "wrote %s (%s)\n", out, plural(len(runs), "run"))
 			return nil
 		},
 	}

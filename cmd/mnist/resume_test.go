@@ -95,7 +95,7 @@ func TestInterruptAndResume(t *testing.T) {
 				}
 				return
 			}
-			for _, want := range []string{tc.at, "checkpoint saved to " + checkpoint, "resume with: mnist --data-dir " + data + " train --resume " + checkpoint} {
+			for _, want := range []string{tc.at, "checkpoint saved to " + checkpoint, "resume with: mnist train --resume " + checkpoint + " --data-dir " + data} {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("stderr does not say %q:\n%s", want, stderr)
 				}
@@ -266,7 +266,7 @@ func TestDivergence(t *testing.T) {
 				before = sha256File(t, checkpoint)
 			}
 			r := bin(t, dir, "--data-dir", data, "train", "--backend", "cpu", "--epochs", "3", "--lr", "1e6",
-				"--checkpoint-every", "1", "--logdir", "none", "--json", "--out", filepath.Join(dir, "m.safetensors"))
+				"--checkpoint-every", "1", "--logdir", "none", "--json", "--out", filepath.Join(dir, "m.safetensors"), "--force")
 			if r.code != 1 {
 				t.Fatalf("exit status %d, want 1\n%v", r.code, r)
 			}

@@ -18,7 +18,7 @@ func showCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "show",
 		Usage: "draw digits with their labels: a PNG grid (--out) and a terminal preview",
-		Flags: []cli.Flag{
+		Flags: []cli.Flag{dataDirFlag(),
 			&cli.StringFlag{Name: "split", Value: "train", Usage: "train or test"},
 			&cli.IntFlag{Name: "n", Value: 64, Usage: "number of digits"},
 			&cli.BoolFlag{Name: "shuffle", Usage: "pick digits at random (see --seed) instead of the first n"},

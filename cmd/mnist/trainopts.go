@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ type trainOptions struct {
 	logdir     string
 	json       bool
 	quiet      bool
+	force      bool // replace an existing model and checkpoint
 }
 
 // hyperFlags are the flags that define a run; a resumed run takes them from
@@ -61,7 +63,7 @@ func applyPreset(c *cli.Context) error {
 // parseTrainOptions reads and checks the flags for data of rows×cols images.
 // With --resume it loads the checkpoint and takes the run's definition from it.
 func parseTrainOptions(c *cli.Context, rows, cols int) (*trainOptions, error) {
-	opt := &trainOptions{out: c.String("out"), logdir: c.String("logdir"), json: c.Bool("json"), quiet: c.Bool("quiet"), every: c.Int("checkpoint-every")}
+	opt := &trainOptions{out: c.String("out"), logdir: c.String("logdir"), json: c.Bool("json"), quiet: c.Bool("quiet"), every: c.Int("checkpoint-every"), force: c.Bool("force")}
 	if opt.every < 0 {
 		return nil, usageErrorf("--checkpoint-every %d: must be 0 (never) or a number of epochs", opt.every)
 	}
@@ -96,10 +98,17 @@ func (opt *trainOptions) fromFlags(c *cli.Context, rows, cols int) error {
 		norm = nn.Normalization{}
 	}
 	epochs := c.Int("epochs")
+	lr := c.Float64("lr")
+	if !c.IsSet("lr") { // each optimizer has its own (the cnn's recipe and presets set theirs)
+		var ok bool
+		if lr, ok = defaultLR[strings.ToLower(c.String("optimizer"))]; !ok {
+			lr = defaultLR[defaultOptimizer] // the optimizer's name is refused below
+		}
+	}
 	opt.cfg = nn.TrainConfig{
 		Epochs:   epochs,
 		Batch:    c.Int("batch"),
-		Schedule: nn.Schedule{Name: c.String("schedule"), Base: float32(c.Float64("lr")), Epochs: epochs, Every: 3, Gamma: 0.3},
+		Schedule: nn.Schedule{Name: c.String("schedule"), Base: float32(lr), Epochs: epochs, Every: 3, Gamma: 0.3},
 		Optimizer: nn.OptimizerConfig{
 			Name:        strings.ToLower(c.String("optimizer")),
 			Momentum:    float32(c.Float64("momentum")),
@@ -116,7 +125,7 @@ func (opt *trainOptions) fromFlags(c *cli.Context, rows, cols int) error {
 	if opt.cfg.Optimizer.Name == "adam" && !c.IsSet("momentum") {
 		opt.cfg.Optimizer.Momentum = 0 // the sgd default does not apply
 	}
-	if lr := c.Float64("lr"); !(lr > 0) {
+	if !(lr > 0) {
 		return usageErrorf("--lr %g: the learning rate must be positive", lr)
 	}
 	if epochs < 1 {
@@ -159,6 +168,11 @@ func (opt *trainOptions) fromCheckpoint(c *cli.Context, path string) error {
 	if !c.IsSet("out") && strings.HasSuffix(path, ".ckpt.safetensors") {
 		opt.out = strings.TrimSuffix(path, ".ckpt.safetensors") + ".safetensors"
 	}
+	// The resumed run goes on logging where it started, so that its curves
+	// are one run's (unless --logdir says otherwise).
+	if !c.IsSet("logdir") && ck.State.LogDir != "" {
+		opt.logdir = ck.State.LogDir
+	}
 	return nil
 }
 
@@ -188,7 +202,7 @@ func (opt *trainOptions) modelInfo(b nn.Backend, dir string, train *mnist.Datase
 
 func describeOptimizer(cfg nn.TrainConfig) string {
 	o := cfg.Optimizer
-	s := fmt.Sprintf("%s lr=%g", o.Name, cfg.Schedule.Base)
+	s := fmt.Sprintf("%s lr=%s", o.Name, formatLR(cfg.Schedule.Base))
 	if cfg.Schedule.Name != "constant" {
 		s += " schedule=" + cfg.Schedule.Name
 	}
@@ -239,4 +253,10 @@ func quoteArgs(args []string) string {
 		q[i] = a
 	}
 	return strings.Join(q, " ")
+}
+
+// formatLR prints a learning rate in the shortest form that reads back as
+// the same float32 (0.05, not 0.05000000074505806).
+func formatLR(lr float32) string {
+	return strconv.FormatFloat(float64(lr), 'g', -1, 32)
 }
