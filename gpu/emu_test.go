@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -22,6 +23,7 @@ type emuDevice struct {
 	captured  []emuLaunch
 	launches  int   // launches run, replays included
 	faulted   error // set by tests to stand for a sticky fault
+	oneOrder  bool  // run each grid's blocks in one order only (see run)
 	stats     emuStats
 }
 
@@ -125,10 +127,36 @@ func (d *emuDevice) launch(k kernel, grid, block [3]uint32, params unsafe.Pointe
 	return d.run(l)
 }
 
+// run runs a launch twice when its grid has more than one block: in
+// order, then, from the same memory, reversed or shuffled (alternately);
+// the results must agree, or blocks depend on one another's order (an
+// inter-block race, or a read of what another block writes).
 func (d *emuDevice) run(l emuLaunch) error {
 	d.launches++
 	d.stats.launches++
-	if err := d.lib.Launch(kernelNames[l.k], l.grid, l.block, unsafe.Pointer(&l.params[0]), uintptr(len(l.params))); err != nil {
+	params := unsafe.Pointer(&l.params[0])
+	if l.grid[0]*l.grid[1]*l.grid[2] > 1 && !d.oneOrder {
+		before := d.lib.Snapshot()
+		d.lib.SetBlockOrder(emu.InOrder, 0)
+		if err := d.lib.Launch(kernelNames[l.k], l.grid, l.block, params, uintptr(len(l.params))); err != nil {
+			return err
+		}
+		after := d.lib.Snapshot()
+		d.lib.Restore(before)
+		order := emu.Reversed
+		if d.launches%2 == 0 {
+			order = emu.Shuffled
+		}
+		d.lib.SetBlockOrder(order, uint32(d.launches))
+		err := d.lib.Launch(kernelNames[l.k], l.grid, l.block, params, uintptr(len(l.params)))
+		d.lib.SetBlockOrder(emu.InOrder, 0)
+		if err != nil {
+			return err
+		}
+		if err := d.lib.Compare(after); err != nil {
+			d.t.Errorf("%s: blocks run %v give another result than in order (%s): the blocks depend on one another", kernelNames[l.k], order, err)
+		}
+	} else if err := d.lib.Launch(kernelNames[l.k], l.grid, l.block, params, uintptr(len(l.params))); err != nil {
 		return err
 	}
 	// An out-of-bounds write is a bug in the kernel or its launch shape.
@@ -168,3 +196,42 @@ func (g *emuGraph) launch() error {
 }
 
 func (g *emuGraph) destroy() error { return nil }
+
+// errorRecorder is a testing.TB that keeps what Errorf is told.
+type errorRecorder struct {
+	testing.TB
+	errors []string
+}
+
+func (r *errorRecorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+// TestBlockOrderFindsDependentBlocks plants a launch whose blocks depend on
+// one another (add_bias_f32 with the bias aliasing the first row of x, which
+// block 0 updates): run checks every multi-block launch in two block
+// orders, and must report it.
+func TestBlockOrderFindsDependentBlocks(t *testing.T) {
+	_, d := openEmu(t)
+	if d == nil {
+		t.Skip("emulator only")
+	}
+	const rows, cols = 4, 256
+	x := d.lib.Alloc(rows * cols * 4)
+	defer d.lib.Free(x)
+	mem, _ := d.lib.Bytes(x, rows*cols*4)
+	for i := range mem {
+		mem[i] = byte(i%7 + 60) // floats of moderate size
+	}
+	rec := &errorRecorder{TB: t}
+	d.t = rec
+	defer func() { d.t = t }()
+	p := eltwiseParams{x: x, y: x, rows: rows, cols: cols}
+	if err := d.launch(kAddBias, [3]uint32{rows, 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.errors) == 0 || !strings.Contains(rec.errors[0], "depend on one another") {
+		t.Fatalf("dependent blocks not reported: %q", rec.errors)
+	}
+	t.Log(rec.errors[0])
+}

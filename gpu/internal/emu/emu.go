@@ -19,6 +19,7 @@ package emu
 typedef int (*launch_fn)(const char *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
 	const void *, size_t, char *, size_t);
 typedef void (*reverse_fn)(int);
+typedef void (*order_fn)(int, unsigned);
 typedef size_t (*layout_fn)(const char *, size_t *, int);
 
 static int call_launch(void *f, const char *name, unsigned gx, unsigned gy, unsigned gz,
@@ -26,6 +27,7 @@ static int call_launch(void *f, const char *name, unsigned gx, unsigned gy, unsi
 	return ((launch_fn)f)(name, gx, gy, gz, bx, by, bz, params, size, err, errlen);
 }
 static void call_reverse(void *f, int on) { ((reverse_fn)f)(on); }
+static void call_order(void *f, int order, unsigned seed) { ((order_fn)f)(order, seed); }
 static size_t call_layout(void *f, const char *which, size_t *offs, int max) {
 	return ((layout_fn)f)(which, offs, max);
 }
@@ -54,6 +56,7 @@ type Lib struct {
 	handle  unsafe.Pointer
 	launch  unsafe.Pointer
 	reverse unsafe.Pointer
+	order   unsafe.Pointer
 	layout  unsafe.Pointer
 
 	mu     sync.Mutex
@@ -154,7 +157,7 @@ func load() (*Lib, error) {
 		return nil, fmt.Errorf("emu: dlopen %s: %s", so, C.GoString(C.dlerror()))
 	}
 	l := &Lib{handle: handle, allocs: map[uint64]allocation{}}
-	for name, dst := range map[string]*unsafe.Pointer{"emu_launch": &l.launch, "emu_set_reverse": &l.reverse, "emu_layout": &l.layout} {
+	for name, dst := range map[string]*unsafe.Pointer{"emu_launch": &l.launch, "emu_set_reverse": &l.reverse, "emu_set_block_order": &l.order, "emu_layout": &l.layout} {
 		cname := C.CString(name)
 		*dst = C.dlsym(handle, cname)
 		C.free(unsafe.Pointer(cname))
@@ -173,6 +176,65 @@ func (l *Lib) SetReverse(on bool) {
 		v = 1
 	}
 	C.call_reverse(l.reverse, C.int(v))
+}
+
+// BlockOrder is the order in which Launch runs a grid's blocks.
+type BlockOrder int
+
+const (
+	InOrder  BlockOrder = iota // x fastest, then y, then z
+	Reversed                   // the reverse of InOrder
+	Shuffled                   // a permutation drawn from a seed
+)
+
+func (o BlockOrder) String() string {
+	return [...]string{"in order", "reversed", "shuffled"}[o]
+}
+
+// SetBlockOrder makes the following launches run their blocks in order o
+// (Shuffled draws the permutation from seed).
+func (l *Lib) SetBlockOrder(o BlockOrder, seed uint32) {
+	C.call_order(l.order, C.int(o), C.uint(seed))
+}
+
+// Snapshot copies the contents of every allocation.
+func (l *Lib) Snapshot() map[uint64][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := make(map[uint64][]byte, len(l.allocs))
+	for ptr, a := range l.allocs {
+		s[ptr] = append([]byte(nil), unsafe.Slice((*byte)(a.base), a.size+2*Guard)[Guard:Guard+a.size]...)
+	}
+	return s
+}
+
+// Restore writes a Snapshot back into the allocations that still exist.
+func (l *Lib) Restore(s map[uint64][]byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ptr, a := range l.allocs {
+		if b, ok := s[ptr]; ok && len(b) == a.size {
+			copy(unsafe.Slice((*byte)(a.base), a.size+2*Guard)[Guard:], b)
+		}
+	}
+}
+
+// Compare reports the first byte where the allocations differ from a
+// Snapshot, naming the buffer by address and size.
+func (l *Lib) Compare(s map[uint64][]byte) error {
+	now := l.Snapshot()
+	for ptr, b := range now {
+		old, ok := s[ptr]
+		if !ok {
+			continue
+		}
+		for i := range b {
+			if b[i] != old[i] {
+				return fmt.Errorf("byte %d of the %d-byte buffer at %#x", i, len(b), ptr)
+			}
+		}
+	}
+	return nil
 }
 
 // Launch runs kernel name over grid×block threads with params (the bytes of

@@ -108,6 +108,8 @@ struct Fiber {
 
 std::mutex mu;
 bool reverse_order = false;
+int block_order = 0;       // 0: in order, 1: reversed, 2: shuffled
+unsigned block_seed = 1;   // for the shuffle
 void *sched_sp;
 std::vector<Fiber> fibers;
 int cur;                        // the running fiber
@@ -216,6 +218,18 @@ extern "C" void emu_set_reverse(int on)
 	reverse_order = on != 0;
 }
 
+// emu_set_block_order makes the next launches run their blocks in order
+// (0), in reverse (1) or shuffled with seed (2). On a GPU blocks run in any
+// order and at once, so a kernel whose result depends on the order has an
+// inter-block race or reads what another block writes: running it in two
+// orders and comparing finds that off-GPU.
+extern "C" void emu_set_block_order(int order, unsigned seed)
+{
+	std::lock_guard<std::mutex> lock(mu);
+	block_order = order;
+	block_seed = seed ? seed : 1;
+}
+
 // emu_launch runs kernel name over the grid; it returns 0, or writes why not
 // into err and returns -1.
 extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
@@ -247,16 +261,26 @@ extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned g
 			fibers[t].stack.resize(kStack);
 	blockDim = dim3{bx, by, bz};
 	gridDim = dim3{gx, gy, gz};
-	for (unsigned z = 0; z < gz; ++z)
-		for (unsigned y = 0; y < gy; ++y)
-			for (unsigned x = 0; x < gx; ++x) {
-				blockIdx = uint3{x, y, z};
-				if (!run_block((int)nt)) {
-					snprintf(err, errlen, "%s: block (%u,%u,%u) deadlocks: threads wait at different barriers",
-						 name, x, y, z);
-					return -1;
-				}
-			}
+	const size_t nb = (size_t)gx * gy * gz;
+	std::vector<size_t> order(nb);
+	for (size_t i = 0; i < nb; ++i)
+		order[i] = block_order == 1 ? nb - 1 - i : i;
+	if (block_order == 2) {
+		unsigned long long s = block_seed;
+		for (size_t i = nb; i > 1; --i) { // Fisher-Yates with a 64-bit LCG
+			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+			std::swap(order[i - 1], order[(s >> 33) % i]);
+		}
+	}
+	for (size_t b : order) {
+		const unsigned x = b % gx, y = b / gx % gy, z = b / ((size_t)gx * gy);
+		blockIdx = uint3{x, y, z};
+		if (!run_block((int)nt)) {
+			snprintf(err, errlen, "%s: block (%u,%u,%u) deadlocks: threads wait at different barriers", name, x,
+				 y, z);
+			return -1;
+		}
+	}
 	return 0;
 }
 
