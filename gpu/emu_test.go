@@ -235,3 +235,41 @@ func TestBlockOrderFindsDependentBlocks(t *testing.T) {
 	}
 	t.Log(rec.errors[0])
 }
+
+// TestEmulatorFindsReadsPastTheEnd plants a read past a buffer's end
+// (add_bias_f32 with a bias shorter than cols): the page after every
+// emulated buffer cannot be touched, so the launch fails and names the
+// buffer and by how much it was overrun.
+func TestEmulatorFindsReadsPastTheEnd(t *testing.T) {
+	_, d := openEmu(t)
+	if d == nil {
+		t.Skip("emulator only")
+	}
+	const cols, short = 64, 16
+	x, bias := d.lib.Alloc(cols*4), d.lib.Alloc(short*4)
+	defer d.lib.Free(x)
+	defer d.lib.Free(bias)
+	p := eltwiseParams{x: x, y: bias, rows: 1, cols: cols}
+	err := d.lib.Launch("add_bias_f32", [3]uint32{1, 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	want := fmt.Sprintf("0 bytes past the end of the %d-byte buffer at %#x", short*4, bias)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Launch = %v, want an error saying %q", err, want)
+	}
+	t.Log(err)
+	// The emulator goes on working after the fault.
+	p.cols = short
+	if err := d.lib.Launch("add_bias_f32", [3]uint32{1, 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p)); err != nil {
+		t.Fatal(err)
+	}
+	// And a nil dereference in Go still panics as Go's (the fault handler
+	// is the emulator's only during a launch).
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a nil dereference did not panic")
+			}
+		}()
+		var np *int
+		_ = *np
+	}()
+}

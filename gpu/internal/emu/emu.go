@@ -13,18 +13,19 @@ package emu
 /*
 #cgo LDFLAGS: -ldl
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef int (*launch_fn)(const char *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-	const void *, size_t, char *, size_t);
+	const void *, size_t, char *, size_t, uint64_t *);
 typedef void (*reverse_fn)(int);
 typedef void (*order_fn)(int, unsigned);
 typedef size_t (*layout_fn)(const char *, size_t *, int);
 
 static int call_launch(void *f, const char *name, unsigned gx, unsigned gy, unsigned gz,
-	unsigned bx, unsigned by, unsigned bz, const void *params, size_t size, char *err, size_t errlen) {
-	return ((launch_fn)f)(name, gx, gy, gz, bx, by, bz, params, size, err, errlen);
+	unsigned bx, unsigned by, unsigned bz, const void *params, size_t size, char *err, size_t errlen, uint64_t *fault) {
+	return ((launch_fn)f)(name, gx, gy, gz, bx, by, bz, params, size, err, errlen, fault);
 }
 static void call_reverse(void *f, int on) { ((reverse_fn)f)(on); }
 static void call_order(void *f, int order, unsigned seed) { ((order_fn)f)(order, seed); }
@@ -43,6 +44,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"unsafe"
 )
 
@@ -64,8 +66,9 @@ type Lib struct {
 }
 
 type allocation struct {
-	base unsafe.Pointer // C memory, guard band included
-	size int            // bytes between the guard bands
+	region []byte // the whole mapping: guard band, data, guard page
+	off    int    // where the data starts in region
+	size   int    // bytes of data
 }
 
 var (
@@ -203,7 +206,7 @@ func (l *Lib) Snapshot() map[uint64][]byte {
 	defer l.mu.Unlock()
 	s := make(map[uint64][]byte, len(l.allocs))
 	for ptr, a := range l.allocs {
-		s[ptr] = append([]byte(nil), unsafe.Slice((*byte)(a.base), a.size+2*Guard)[Guard:Guard+a.size]...)
+		s[ptr] = append([]byte(nil), a.data()...)
 	}
 	return s
 }
@@ -214,7 +217,7 @@ func (l *Lib) Restore(s map[uint64][]byte) {
 	defer l.mu.Unlock()
 	for ptr, a := range l.allocs {
 		if b, ok := s[ptr]; ok && len(b) == a.size {
-			copy(unsafe.Slice((*byte)(a.base), a.size+2*Guard)[Guard:], b)
+			copy(a.data(), b)
 		}
 	}
 }
@@ -243,8 +246,12 @@ func (l *Lib) Launch(name string, grid, block [3]uint32, params unsafe.Pointer, 
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	var msg [256]C.char
-	if C.call_launch(l.launch, cname, C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]),
-		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), params, C.size_t(size), &msg[0], C.size_t(len(msg))) != 0 {
+	var fault C.uint64_t
+	if r := C.call_launch(l.launch, cname, C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]),
+		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), params, C.size_t(size), &msg[0], C.size_t(len(msg)), &fault); r != 0 {
+		if r == -2 {
+			return fmt.Errorf("emu: %s: %s", C.GoString(&msg[0]), l.describe(uint64(fault)))
+		}
 		return fmt.Errorf("emu: %s", C.GoString(&msg[0]))
 	}
 	return nil
@@ -268,20 +275,36 @@ func (l *Lib) Layout(which string) (size uintptr, offsets []uintptr) {
 	return uintptr(n), offsets[:last]
 }
 
-// Alloc returns zeroed "device" memory of n bytes between two guard bands.
+// Alloc returns zeroed "device" memory of n bytes: a guard band of Guard
+// bytes before it (a write there is found by Check) and, right after its
+// last byte, a page that may not be touched, so that a kernel that reads
+// or writes past the end faults, and Launch reports which buffer it
+// overran. (So a buffer is only as aligned as its length makes it: the
+// kernels load nothing wider than 4 bytes.)
 func (l *Lib) Alloc(n int) uint64 {
-	p := C.malloc(C.size_t(n + 2*Guard))
-	base := unsafe.Slice((*byte)(p), n+2*Guard)
-	for i := range base {
-		base[i] = guardByte
+	page := os.Getpagesize()
+	dataPages := (Guard + n + page - 1) / page * page
+	region, err := syscall.Mmap(-1, 0, dataPages+page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		panic(fmt.Sprintf("emu: mmap %d bytes: %v", dataPages+page, err))
 	}
-	clear(base[Guard : Guard+n])
-	ptr := uint64(uintptr(p)) + Guard
+	if err := syscall.Mprotect(region[dataPages:], syscall.PROT_NONE); err != nil {
+		panic(fmt.Sprintf("emu: mprotect the guard page: %v", err))
+	}
+	a := allocation{region: region, off: dataPages - n, size: n}
+	band := region[a.off-Guard : a.off]
+	for i := range band {
+		band[i] = guardByte
+	}
+	ptr := uint64(uintptr(unsafe.Pointer(&region[0]))) + uint64(a.off)
 	l.mu.Lock()
-	l.allocs[ptr] = allocation{p, n}
+	l.allocs[ptr] = a
 	l.mu.Unlock()
 	return ptr
 }
+
+// data is the allocation's bytes.
+func (a allocation) data() []byte { return a.region[a.off : a.off+a.size : a.off+a.size] }
 
 // Free releases memory from Alloc.
 func (l *Lib) Free(ptr uint64) {
@@ -290,7 +313,7 @@ func (l *Lib) Free(ptr uint64) {
 	delete(l.allocs, ptr)
 	l.mu.Unlock()
 	if ok {
-		C.free(a.base)
+		syscall.Munmap(a.region)
 	}
 }
 
@@ -301,12 +324,25 @@ func (l *Lib) Bytes(ptr uint64, n int) ([]byte, error) {
 	defer l.mu.Unlock()
 	for start, a := range l.allocs {
 		if ptr >= start && ptr+uint64(n) <= start+uint64(a.size) {
-			all := unsafe.Slice((*byte)(a.base), a.size+2*Guard)
-			off := Guard + int(ptr-start)
-			return all[off : off+n : off+n], nil
+			off := int(ptr - start)
+			return a.data()[off : off+n : off+n], nil
 		}
 	}
 	return nil, fmt.Errorf("emu: %d bytes at %#x are not inside one allocation", n, ptr)
+}
+
+// describe names the buffer that address addr overran, for a fault.
+func (l *Lib) describe(addr uint64) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	page := uint64(os.Getpagesize())
+	for start, a := range l.allocs {
+		end := start + uint64(a.size)
+		if addr >= end && addr < end+page {
+			return fmt.Sprintf("%d bytes past the end of the %d-byte buffer at %#x", addr-end, a.size, start)
+		}
+	}
+	return "outside every buffer"
 }
 
 // Check reports the first allocation whose guard bands were written.
@@ -314,13 +350,10 @@ func (l *Lib) Check() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for ptr, a := range l.allocs {
-		all := unsafe.Slice((*byte)(a.base), a.size+2*Guard)
-		for i := 0; i < Guard; i++ {
-			if all[i] != guardByte {
+		band := a.region[a.off-Guard : a.off]
+		for i, b := range band {
+			if b != guardByte {
 				return fmt.Errorf("emu: write %d bytes before the %d-byte buffer at %#x", Guard-i, a.size, ptr)
-			}
-			if all[Guard+a.size+i] != guardByte {
-				return fmt.Errorf("emu: write %d bytes after the end of the %d-byte buffer at %#x", i+1, a.size, ptr)
 			}
 		}
 	}

@@ -8,10 +8,13 @@
 // ascending or, with emu_set_reverse(1), descending order, so a kernel that
 // reads what another thread writes without a barrier between them gives
 // different results in the two orders: the tests run both.
+#include <csetjmp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <pthread.h>
 #include <vector>
 
 #include "cuda_emu.h"
@@ -200,6 +203,37 @@ bool run_block(int nt)
 
 } // namespace
 
+// A kernel that touches the page after a buffer (see emu.Alloc) faults: the
+// handler, installed for the launch, takes the thread back to emu_launch
+// with the address, which then reports it. Faults elsewhere (another
+// thread, the Go runtime's own nil checks) go to the handler that was
+// there before, as Go asks of handlers that C code installs.
+namespace {
+sigjmp_buf fault_jump;
+volatile sig_atomic_t in_kernel;
+pthread_t launch_thread;
+void *volatile fault_addr;
+struct sigaction prev_segv, prev_bus;
+
+void on_fault(int sig, siginfo_t *info, void *ctx)
+{
+	if (in_kernel && pthread_equal(pthread_self(), launch_thread)) {
+		in_kernel = 0;
+		fault_addr = info->si_addr;
+		siglongjmp(fault_jump, 1);
+	}
+	const struct sigaction &prev = sig == SIGSEGV ? prev_segv : prev_bus;
+	if (prev.sa_flags & SA_SIGINFO)
+		prev.sa_sigaction(sig, info, ctx);
+	else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN)
+		prev.sa_handler(sig);
+	else {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+}
+} // namespace
+
 void __syncthreads() { wait(AT_BARRIER); }
 
 float __shfl_xor_sync(unsigned, float v, int lane_mask)
@@ -233,7 +267,7 @@ extern "C" void emu_set_block_order(int order, unsigned seed)
 // emu_launch runs kernel name over the grid; it returns 0, or writes why not
 // into err and returns -1.
 extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-			  unsigned bz, const void *params, size_t size, char *err, size_t errlen)
+			  unsigned bz, const void *params, size_t size, char *err, size_t errlen, uint64_t *fault)
 {
 	std::lock_guard<std::mutex> lock(mu);
 	kernel = nullptr;
@@ -272,16 +306,37 @@ extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned g
 			std::swap(order[i - 1], order[(s >> 33) % i]);
 		}
 	}
-	for (size_t b : order) {
-		const unsigned x = b % gx, y = b / gx % gy, z = b / ((size_t)gx * gy);
-		blockIdx = uint3{x, y, z};
-		if (!run_block((int)nt)) {
-			snprintf(err, errlen, "%s: block (%u,%u,%u) deadlocks: threads wait at different barriers", name, x,
-				 y, z);
-			return -1;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	launch_thread = pthread_self();
+	sigaction(SIGSEGV, &sa, &prev_segv);
+	sigaction(SIGBUS, &sa, &prev_bus);
+	int rc = 0;
+	if (sigsetjmp(fault_jump, 1) != 0) {
+		*fault = (uint64_t)(uintptr_t)fault_addr;
+		snprintf(err, errlen, "%s: block (%u,%u,%u) thread (%u,%u,%u) touched memory at %p", name, blockIdx.x,
+			 blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z, fault_addr);
+		rc = -2;
+	} else {
+		in_kernel = 1;
+		for (size_t b : order) {
+			const unsigned x = b % gx, y = b / gx % gy, z = b / ((size_t)gx * gy);
+			blockIdx = uint3{x, y, z};
+			if (!run_block((int)nt)) {
+				snprintf(err, errlen, "%s: block (%u,%u,%u) deadlocks: threads wait at different barriers",
+					 name, x, y, z);
+				rc = -1;
+				break;
+			}
 		}
+		in_kernel = 0;
 	}
-	return 0;
+	sigaction(SIGSEGV, &prev_segv, nullptr);
+	sigaction(SIGBUS, &prev_bus, nullptr);
+	return rc;
 }
 
 #include "layout_gen.h" // emu_layout, generated from params.h (gpu/internal/paramgen)
