@@ -10,37 +10,20 @@ import (
 type mapKind uint8
 
 const (
-	mapAddBias mapKind = iota
-	mapReLU
+	mapReLU mapKind = iota
 	mapReLUBackward
 )
 
-// mapJob runs an elementwise op over x (rows×cols; ReLU and ReLUBackward
-// see one row of n), split by rows.
+// mapJob runs an elementwise op over the n elements of x, split in chunks.
 type mapJob struct {
-	kind       mapKind
-	x, y       []float32 // y: the bias, or ReLU's output
-	rows, cols int
+	kind mapKind
+	x, y []float32 // y: ReLU's output (ReLUBackward)
 }
 
-func (j *mapJob) chunks() (int, int) {
-	if j.kind == mapAddBias {
-		return chunkCount(j.rows, rowsPerChunk(j.cols)), 0
-	}
-	return chunkCount(len(j.x), elemsPerChunk), 0
-}
+func (j *mapJob) chunks() (int, int) { return chunkCount(len(j.x), elemsPerChunk), 0 }
 
 func (j *mapJob) do(w, phase, c int) {
 	switch j.kind {
-	case mapAddBias:
-		lo, hi := chunkRange(c, j.rows, rowsPerChunk(j.cols))
-		bias := j.y[:j.cols]
-		for r := lo; r < hi; r++ {
-			x := j.x[r*j.cols : (r+1)*j.cols]
-			for k := range x {
-				x[k] += bias[k]
-			}
-		}
 	case mapReLU:
 		lo, hi := chunkRange(c, len(j.x), elemsPerChunk)
 		reluInPlace(j.x[lo:hi])
@@ -56,16 +39,6 @@ func (j *mapJob) do(w, phase, c int) {
 			g[i] = math.Float32frombits(gb)
 		}
 	}
-}
-
-// AddBias adds bias (cols) to every row of x (rows×cols).
-func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
-	xs, bs, ok := b.core.AddBiasArgs(x, bias, rows, cols)
-	if !ok {
-		return
-	}
-	b.mapJob = mapJob{kind: mapAddBias, x: xs, y: bs, rows: rows, cols: cols}
-	b.runJob(&b.mapJob, rows*cols)
 }
 
 // ReLU sets x[i] = max(x[i], 0) for i < n (NaN stays NaN).

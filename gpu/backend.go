@@ -354,23 +354,13 @@ func b2i(v bool) int32 {
 	return 0
 }
 
-// AddBias adds bias (cols) to every row of x (rows×cols).
-func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
-	const op = "AddBias"
-	if !b.ready(op) || !b.check(nn.CheckAddBias(b.operands(), x, bias, rows, cols)) || rows*cols == 0 {
-		return
-	}
-	p := eltwiseParams{x: dev(x).ptr, y: dev(bias).ptr, rows: int32(rows), cols: int32(cols)}
-	b.launch(op, kAddBias, b.strideGrid(rows*cols), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
-}
-
 // ReLU sets x[i] = max(x[i], 0) for i < n.
 func (b *Backend) ReLU(x nn.Buffer, n int) {
 	const op = "ReLU"
 	if !b.ready(op) || !b.check(nn.CheckReLU(b.operands(), x, n)) || n == 0 {
 		return
 	}
-	p := eltwiseParams{x: dev(x).ptr, rows: int32(n)}
+	p := eltwiseParams{x: dev(x).ptr, n: int32(n)}
 	b.launch(op, kReLU, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
@@ -380,7 +370,7 @@ func (b *Backend) ReLUBackward(grad, out nn.Buffer, n int) {
 	if !b.ready(op) || !b.check(nn.CheckReLUBackward(b.operands(), grad, out, n)) || n == 0 {
 		return
 	}
-	p := eltwiseParams{x: dev(grad).ptr, y: dev(out).ptr, rows: int32(n)}
+	p := eltwiseParams{x: dev(grad).ptr, y: dev(out).ptr, n: int32(n)}
 	b.launch(op, kReLUBackward, b.strideGrid(n), block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 

@@ -44,7 +44,6 @@ type kernel int
 
 const (
 	kGemm kernel = iota
-	kAddBias
 	kReLU
 	kReLUBackward
 	kSoftmaxXent
@@ -64,7 +63,6 @@ const (
 // kernelNames are the extern "C" names in kernels/*.cu, by kernel.
 var kernelNames = [numKernels]string{
 	kGemm:         "gemm_f32",
-	kAddBias:      "add_bias_f32",
 	kReLU:         "relu_f32",
 	kReLUBackward: "relu_backward_f32",
 	kSoftmaxXent:  "softmax_xent_f32",

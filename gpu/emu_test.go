@@ -208,15 +208,16 @@ func (r *errorRecorder) Errorf(format string, args ...any) {
 }
 
 // TestBlockOrderFindsDependentBlocks plants a launch whose blocks depend on
-// one another (add_bias_f32 with the bias aliasing the first row of x, which
-// block 0 updates): run checks every multi-block launch in two block
-// orders, and must report it.
+// one another (column_sums_f32 with dst aliasing row 0 of src: block 0
+// writes the sums of columns 0..31 over the columns block 1 sums, and block
+// 1 its own over row 1, which block 0 reads): run checks every multi-block
+// launch in two block orders, and must report it.
 func TestBlockOrderFindsDependentBlocks(t *testing.T) {
 	_, d := openEmu(t)
 	if d == nil {
 		t.Skip("emulator only")
 	}
-	const rows, cols = 4, 256
+	const rows, cols = 4, 2 * colsumCols
 	x := d.lib.Alloc(rows * cols * 4)
 	defer d.lib.Free(x)
 	mem, _ := d.lib.Bytes(x, rows*cols*4)
@@ -226,8 +227,8 @@ func TestBlockOrderFindsDependentBlocks(t *testing.T) {
 	rec := &errorRecorder{TB: t}
 	d.t = rec
 	defer func() { d.t = t }()
-	p := eltwiseParams{x: x, y: x, rows: rows, cols: cols}
-	if err := d.launch(kAddBias, [3]uint32{rows, 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p)); err != nil {
+	p := colsumParams{dst: x + colsumCols*4, src: x, rows: rows, cols: cols}
+	if err := d.launch(kColumnSums, [3]uint32{cols / colsumCols, 1, 1}, [3]uint32{colsumThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p)); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.errors) == 0 || !strings.Contains(rec.errors[0], "depend on one another") {
@@ -237,7 +238,7 @@ func TestBlockOrderFindsDependentBlocks(t *testing.T) {
 }
 
 // TestEmulatorFindsReadsPastTheEnd plants a read past a buffer's end
-// (add_bias_f32 with a bias shorter than cols): the page after every
+// (relu_backward_f32 with out shorter than n): the page after every
 // emulated buffer cannot be touched, so the launch fails and names the
 // buffer and by how much it was overrun.
 func TestEmulatorFindsReadsPastTheEnd(t *testing.T) {
@@ -245,20 +246,20 @@ func TestEmulatorFindsReadsPastTheEnd(t *testing.T) {
 	if d == nil {
 		t.Skip("emulator only")
 	}
-	const cols, short = 64, 16
-	x, bias := d.lib.Alloc(cols*4), d.lib.Alloc(short*4)
-	defer d.lib.Free(x)
-	defer d.lib.Free(bias)
-	p := eltwiseParams{x: x, y: bias, rows: 1, cols: cols}
-	err := d.lib.Launch("add_bias_f32", [3]uint32{1, 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
-	want := fmt.Sprintf("0 bytes past the end of the %d-byte buffer at %#x", short*4, bias)
+	const n, short = 64, 16
+	grad, out := d.lib.Alloc(n*4), d.lib.Alloc(short*4)
+	defer d.lib.Free(grad)
+	defer d.lib.Free(out)
+	p := eltwiseParams{x: grad, y: out, n: n}
+	err := d.lib.Launch("relu_backward_f32", [3]uint32{1, 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	want := fmt.Sprintf("0 bytes past the end of the %d-byte buffer at %#x", short*4, out)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Launch = %v, want an error saying %q", err, want)
 	}
 	t.Log(err)
 	// The emulator goes on working after the fault.
-	p.cols = short
-	if err := d.lib.Launch("add_bias_f32", [3]uint32{1, 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p)); err != nil {
+	p.n = short
+	if err := d.lib.Launch("relu_backward_f32", [3]uint32{1, 1, 1}, block256, unsafe.Pointer(&p), unsafe.Sizeof(p)); err != nil {
 		t.Fatal(err)
 	}
 	// And a nil dereference in Go still panics as Go's (the fault handler

@@ -15,7 +15,7 @@ var paramStructs = []struct {
 	kernels []kernel
 }{
 	{"gemm_params", gemmParams{}, []kernel{kGemm}},
-	{"eltwise_params", eltwiseParams{}, []kernel{kAddBias, kReLU, kReLUBackward}},
+	{"eltwise_params", eltwiseParams{}, []kernel{kReLU, kReLUBackward}},
 	{"xent_params", xentParams{}, []kernel{kSoftmaxXent}},
 	{"colsum_params", colsumParams{}, []kernel{kColumnSums}},
 	{"argmax_params", argmaxParams{}, []kernel{kArgmax}},

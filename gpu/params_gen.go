@@ -40,13 +40,13 @@ type gemmParams struct {
 
 // eltwiseParams is eltwise_params of kernels/params.h:
 //
-// add_bias_f32: x[r,c] += bias[c]; relu_f32: x[i] = max(x[i], 0);
-// relu_backward_f32: grad[i] = 0 where out[i] <= 0.
+// relu_f32: x[i] = max(x[i], 0); relu_backward_f32: grad[i] = 0 where
+// out[i] <= 0; for i < n.
 type eltwiseParams struct {
-	x    uint64 // float*: x, or grad for relu_backward_f32
-	y    uint64 // float*: bias, or out for relu_backward_f32; 0 for relu_f32
-	rows int32  // rows for add_bias_f32, n for the others
-	cols int32  // cols for add_bias_f32, unused by the others
+	x      uint64 // float*: x, or grad for relu_backward_f32
+	y      uint64 // float*: out for relu_backward_f32; 0 for relu_f32
+	n      int32
+	unused int32 // keeps the size a multiple of 8 without hidden padding
 }
 
 // xentParams is xent_params of kernels/params.h:

@@ -34,7 +34,7 @@ type Recording struct {
 }
 
 // Record runs ops, which must call only this backend's ops that launch
-// kernels (Gemm, AddBias, ..., SGD, Adam; not Alloc, Free, Upload, Download
+// kernels (Gemm, ReLU, ..., SGD, Adam; not Alloc, Free, Upload, Download
 // or Sync), capturing them instead of running them, and returns the
 // capture. Nothing runs until Replay. An op that fails inside ops fails the
 // backend as it would outside (errors are sticky) and Record returns it.

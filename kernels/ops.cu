@@ -3,22 +3,13 @@
 // package gpu (gpu/ops.go) and stated here.
 #include "params.h"
 
-// add_bias_f32: for r < rows, c < cols: x[r,c] += bias[c].
-// Any 1-D grid of any block size; grid-stride loop over rows·cols.
-extern "C" __global__ void add_bias_f32(const eltwise_params p)
-{
-	float *x = (float *)p.x;
-	const float *bias = (const float *)p.y;
-	const size_t n = (size_t)p.rows * (size_t)p.cols;
-	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-		x[i] += bias[i % (size_t)p.cols];
-}
-
 // relu_f32: for i < n: x[i] = x[i] < 0 ? 0 : x[i]  (NaN stays NaN, as in PyTorch).
+// Any 1-D grid of any block size; grid-stride loop over n, as the other
+// elementwise kernels.
 extern "C" __global__ void relu_f32(const eltwise_params p)
 {
 	float *x = (float *)p.x;
-	const size_t n = (size_t)p.rows;
+	const size_t n = (size_t)p.n;
 	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		if (x[i] < 0.0f)
 			x[i] = 0.0f;
@@ -29,7 +20,7 @@ extern "C" __global__ void relu_backward_f32(const eltwise_params p)
 {
 	float *grad = (float *)p.x;
 	const float *out = (const float *)p.y;
-	const size_t n = (size_t)p.rows;
+	const size_t n = (size_t)p.n;
 	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		if (out[i] <= 0.0f)
 			grad[i] = 0.0f;

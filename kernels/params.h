@@ -52,13 +52,13 @@ typedef struct {
 	int32_t tiles_n; // ceil(n / tile width of config); the grid is tiles_m·tiles_n blocks
 } gemm_params;
 
-// add_bias_f32: x[r,c] += bias[c]; relu_f32: x[i] = max(x[i], 0);
-// relu_backward_f32: grad[i] = 0 where out[i] <= 0.
+// relu_f32: x[i] = max(x[i], 0); relu_backward_f32: grad[i] = 0 where
+// out[i] <= 0; for i < n.
 typedef struct {
-	uint64_t x;    // float*: x, or grad for relu_backward_f32
-	uint64_t y;    // float*: bias, or out for relu_backward_f32; 0 for relu_f32
-	int32_t rows;  // rows for add_bias_f32, n for the others
-	int32_t cols;  // cols for add_bias_f32, unused by the others
+	uint64_t x;     // float*: x, or grad for relu_backward_f32
+	uint64_t y;     // float*: out for relu_backward_f32; 0 for relu_f32
+	int32_t n;
+	int32_t unused; // keeps the size a multiple of 8 without hidden padding
 } eltwise_params;
 
 // softmax_xent_f32: mean cross-entropy of softmax(logits) into loss[0] and,

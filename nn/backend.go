@@ -119,8 +119,6 @@ type Backend interface {
 
 	// Gemm computes g.C as Gemm describes.
 	Gemm(g Gemm)
-	// AddBias adds bias (cols) to every row of x (rows×cols).
-	AddBias(x, bias Buffer, rows, cols int)
 	// ReLU sets x[i] = max(x[i], 0) for i < n; NaN stays NaN.
 	ReLU(x Buffer, n int)
 	// ReLUBackward sets grad[i] = 0 where out[i] <= 0, for i < n; out is the

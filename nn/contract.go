@@ -165,17 +165,6 @@ func (g Gemm) Check(o Operands) error {
 	return c.err
 }
 
-// CheckAddBias checks Backend.AddBias: x (rows×cols) and bias (cols), apart.
-func CheckAddBias(o Operands, x, bias Buffer, rows, cols int) error {
-	c := check{op: "AddBias", o: o}
-	c.dim("rows", rows)
-	c.dim("cols", cols)
-	c.buf("x", x, Float32, rows, cols, "rows×cols")
-	c.buf("bias", bias, Float32, 1, cols, "cols")
-	c.apart("x", x, rows*cols, "bias", bias, cols)
-	return c.err
-}
-
 // CheckReLU checks Backend.ReLU: n elements of x.
 func CheckReLU(o Operands, x Buffer, n int) error {
 	c := check{op: "ReLU", o: o}

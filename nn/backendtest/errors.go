@@ -59,8 +59,6 @@ var errCases = []errCase{
 	{"Gemm/negative K", "Gemm", "K", func(b nn.Backend, f errFixture) {
 		b.Gemm(nn.Gemm{M: 2, N: 2, K: -1, Alpha: 1, A: f.f32, B: f.f32, C: f.f32})
 	}},
-	{"AddBias/short x", "AddBias", "x", func(b nn.Backend, f errFixture) { b.AddBias(f.short, f.f32, 4, 4) }},
-	{"AddBias/short bias", "AddBias", "bias", func(b nn.Backend, f errFixture) { b.AddBias(f.f32, f.short, 2, 10) }},
 	{"ReLU/short x", "ReLU", "x", func(b nn.Backend, f errFixture) { b.ReLU(f.short, 9) }},
 	{"ReLU/uint8 x", "ReLU", "x", func(b nn.Backend, f errFixture) { b.ReLU(f.u8, 4) }},
 	{"ReLUBackward/short grad", "ReLUBackward", "grad", func(b nn.Backend, f errFixture) { b.ReLUBackward(f.short, f.f32, 9) }},
@@ -99,9 +97,7 @@ var errCases = []errCase{
 	// nn's contract (nn/contract.go): every dimension is at most MaxInt32
 	// (the cpu backend accepted a larger M when N and K were 0), a Gather's
 	// images have at least one pixel (cpu accepted pixels = 0, which leaves
-	// the number of images in the data set undefined), and AddBias's x must
-	// not overlap its bias (cuda did not check it; its kernel would read a
-	// bias it is writing).
+	// the number of images in the data set undefined).
 	{"Gemm/M above MaxInt32", "Gemm", "M", func(b nn.Backend, f errFixture) {
 		b.Gemm(nn.Gemm{M: 1 << 31, N: 0, K: 0, Alpha: 1, A: f.f32, B: f.f32, C: f.f32})
 	}},
@@ -110,9 +106,6 @@ var errCases = []errCase{
 	}},
 	{"GatherAffine/zero width", "GatherAffine", "images", func(b nn.Backend, f errFixture) {
 		b.GatherAffine(f.f32, f.i32, f.u8, f.u8, f.order, f.f32, 0, 2, 2, 0, 1, 0)
-	}},
-	{"AddBias/x overlaps bias", "AddBias", "bias", func(b nn.Backend, f errFixture) {
-		b.AddBias(f.f32, f.f32.Slice(4, 4), 2, 4)
 	}},
 }
 
@@ -164,7 +157,6 @@ func (s *suite) testErrors(t *testing.T) {
 		x := s.backend(t)
 		b := x.upload(filled(6, -1))
 		x.b.ReLU(b, 6)
-		x.b.AddBias(b, b.Slice(0, 3), 0, 3)
 		x.b.ColumnSums(x.alloc(nn.Float32, 0), b, 6, 0)
 		x.sync()
 		sameBits(t, "ReLU of exactly 6", x.f32(b, 6), make([]float32, 6))

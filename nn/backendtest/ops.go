@@ -9,27 +9,6 @@ import (
 // opShapes are the (rows, cols) the row-wise ops run on.
 var opShapes = [][2]int{{1, 1}, {1, 784}, {3, 1}, {64, 10}, {65, 33}, {127, 31}, {64, 64}, {784, 65}, {2, 127}}
 
-func (s *suite) testAddBias(t *testing.T) {
-	x := s.backend(t)
-	r := newRand(3)
-	for i, sh := range opShapes {
-		rows, cols := sh[0], sh[1]
-		t.Run(fmt.Sprintf("%dx%d", rows, cols), func(t *testing.T) {
-			x := x.with(t)
-			xs, bias := normals(r, rows*cols, 1), normals(r, cols, 1)
-			gx, gb := x.guardF32(xs, layouts[i%len(layouts)]), x.guardF32(bias, layouts[(i+1)%len(layouts)])
-			x.b.AddBias(gx.buf, gb.buf, rows, cols)
-			x.sync()
-			want := make([]float32, len(xs))
-			for k := range want {
-				want[k] = xs[k] + bias[k%cols]
-			}
-			closeTo(t, "x", gx.values("x"), want, cols, tolerance{rtol: sumTol(1)})
-			gb.unchanged("bias")
-		})
-	}
-}
-
 func (s *suite) testReLU(t *testing.T) {
 	x := s.backend(t)
 	r := newRand(4)

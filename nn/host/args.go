@@ -23,14 +23,6 @@ func (c *Core) GemmArgs(g nn.Gemm) (a, b, cm, bias, mask []float32, ok bool) {
 	return f32(g.A, g.M*g.K), f32(g.B, g.K*g.N), f32(g.C, g.M*g.N), f32(g.Bias, g.N), f32(g.Mask, g.M*g.N), true
 }
 
-// AddBiasArgs checks an AddBias and returns x (rows×cols) and bias (cols).
-func (c *Core) AddBiasArgs(x, bias nn.Buffer, rows, cols int) (xs, bs []float32, ok bool) {
-	if !c.Check("AddBias", nn.CheckAddBias(c, x, bias, rows, cols)) {
-		return
-	}
-	return f32(x, rows*cols), f32(bias, cols), true
-}
-
 // ReLUArgs checks a ReLU and returns its n elements of x.
 func (c *Core) ReLUArgs(x nn.Buffer, n int) (xs []float32, ok bool) {
 	if !c.Check("ReLU", nn.CheckReLU(c, x, n)) {

@@ -6,19 +6,6 @@ import (
 	"github.com/mnist-go/mnist/nn"
 )
 
-// AddBias adds bias (cols) to every row of x (rows×cols).
-func (b *Backend) AddBias(x, bias nn.Buffer, rows, cols int) {
-	xs, bs, ok := b.core.AddBiasArgs(x, bias, rows, cols)
-	if !ok {
-		return
-	}
-	for r := 0; r < rows; r++ {
-		for c := 0; c < cols; c++ {
-			xs[r*cols+c] += bs[c]
-		}
-	}
-}
-
 // ReLU sets x[i] = max(x[i], 0) for i < n (NaN stays NaN).
 func (b *Backend) ReLU(x nn.Buffer, n int) {
 	xs, ok := b.core.ReLUArgs(x, n)

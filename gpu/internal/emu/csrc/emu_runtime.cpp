@@ -25,7 +25,6 @@ dim3 blockDim, gridDim;
 
 extern "C" {
 void gemm_f32(const gemm_params p);
-void add_bias_f32(const eltwise_params p);
 void relu_f32(const eltwise_params p);
 void relu_backward_f32(const eltwise_params p);
 void softmax_xent_f32(const xent_params p);
@@ -52,7 +51,6 @@ struct Kernel {
 #define KERNEL(fn, type) {#fn, sizeof(type), [](const void *p) { fn(*(const type *)p); }}
 const Kernel kernels[] = {
 	KERNEL(gemm_f32, gemm_params),
-	KERNEL(add_bias_f32, eltwise_params),
 	KERNEL(relu_f32, eltwise_params),
 	KERNEL(relu_backward_f32, eltwise_params),
 	KERNEL(softmax_xent_f32, xent_params),

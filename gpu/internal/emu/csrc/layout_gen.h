@@ -31,8 +31,8 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 	if (strcmp(which, "eltwise_params") == 0) {
 		OFF(eltwise_params, x);
 		OFF(eltwise_params, y);
-		OFF(eltwise_params, rows);
-		OFF(eltwise_params, cols);
+		OFF(eltwise_params, n);
+		OFF(eltwise_params, unused);
 		return sizeof(eltwise_params);
 	}
 	if (strcmp(which, "xent_params") == 0) {
