@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"math"
+
 	"github.com/mnist-go/mnist/nn"
 )
 
@@ -37,21 +39,97 @@ func (j *im2colJob) do(w, phase, c int) {
 		n, y, x := r/(oh*ow), r/ow%oh, r%ow
 		dst := j.cols[r*k : (r+1)*k]
 		img := j.x[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
+		ih0, iw0 := y*g.Stride-g.Pad, x*g.Stride-g.Pad
+		if x > 0 && r > lo && g.Stride < g.KW && g.C >= im2colShiftChannels {
+			im2colShifted(dst, j.cols[(r-1)*k:r*k], img, g, ih0, iw0)
+		} else if ih0 >= 0 && ih0+g.KH <= g.H && iw0 >= 0 && iw0+g.KW <= g.W {
+			im2colInside(dst, img, g, ih0, iw0)
+		} else {
+			im2colRow(dst, img, g, ih0, iw0)
+		}
+	}
+}
+
+// im2colShiftChannels is the fewest channels for which im2colShifted pays.
+const im2colShiftChannels = 4
+
+// im2colShifted writes the row of the window at (ih0, iw0) from prev, the
+// row of the window to its left (Stride pixels before): the taps the two
+// windows share are the same inputs, so the row is prev moved left by
+// Stride elements (one copy of the whole row, in the cache), and only the
+// last Stride columns of each kernel row are read from the image, with
+// zeros outside it, as im2colRow would write them.
+func im2colShifted(dst, prev, img []float32, g nn.ConvGeom, ih0, iw0 int) {
+	s := g.Stride
+	copy(dst, prev[s:])
+	for c := 0; c < g.C; c++ {
 		for kh := 0; kh < g.KH; kh++ {
-			ih := y*g.Stride - g.Pad + kh
+			ih := ih0 + kh
+			row := dst[(c*g.KH+kh)*g.KW:][:g.KW]
+			for kw := g.KW - s; kw < g.KW; kw++ {
+				iw := iw0 + kw
+				v := float32(0)
+				if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
+					v = img[(ih*g.W+iw)*g.C+c]
+				}
+				row[kw] = v
+			}
+		}
+	}
+}
+
+// im2colRow writes one row of the column matrix, the window at (ih0, iw0)
+// of image img, with zeros where it leaves the image: the reference loop
+// that im2colInside is checked against.
+func im2colRow(dst, img []float32, g nn.ConvGeom, ih0, iw0 int) {
+	for kh := 0; kh < g.KH; kh++ {
+		ih := ih0 + kh
+		for kw := 0; kw < g.KW; kw++ {
+			iw := iw0 + kw
+			tap := kh*g.KW + kw
+			if ih < 0 || ih >= g.H || iw < 0 || iw >= g.W {
+				for c := 0; c < g.C; c++ {
+					dst[c*g.KH*g.KW+tap] = 0
+				}
+				continue
+			}
+			src := img[(ih*g.W+iw)*g.C : (ih*g.W+iw+1)*g.C]
+			for c, v := range src {
+				dst[c*g.KH*g.KW+tap] = v
+			}
+		}
+	}
+}
+
+// im2colInside is im2colRow for a window inside the image, without a
+// bounds check in its inner loops: one channel copies kernel rows, several
+// scatter each pixel's channels with the stride of the taps.
+func im2colInside(dst, img []float32, g nn.ConvGeom, ih0, iw0 int) {
+	taps := g.KH * g.KW
+	if g.C == 1 {
+		for kh := 0; kh < g.KH; kh++ {
+			s := img[(ih0+kh)*g.W+iw0:][:g.KW]
+			d := dst[kh*g.KW:][:len(s)]
+			for i, v := range s {
+				d[i] = v
+			}
+		}
+		return
+	}
+	// The row is written in order (channel, then kernel row, then column),
+	// the image read with the stride of its channels: the image is in the
+	// cache, the column matrix is not, and scattered stores to it would
+	// each wait for a line to arrive.
+	win := img[(ih0*g.W+iw0)*g.C:][:((g.KH-1)*g.W+g.KW-1)*g.C+g.C]
+	_ = dst[g.C*taps-1]
+	src, d := &win[0], &dst[0]
+	i := 0
+	for c := 0; c < g.C; c++ {
+		for kh := 0; kh < g.KH; kh++ {
+			p := kh*g.W*g.C + c
 			for kw := 0; kw < g.KW; kw++ {
-				iw := x*g.Stride - g.Pad + kw
-				tap := kh*g.KW + kw
-				if ih < 0 || ih >= g.H || iw < 0 || iw >= g.W {
-					for c := 0; c < g.C; c++ {
-						dst[c*g.KH*g.KW+tap] = 0
-					}
-					continue
-				}
-				src := img[(ih*g.W+iw)*g.C : (ih*g.W+iw+1)*g.C]
-				for c, v := range src {
-					dst[c*g.KH*g.KW+tap] = v
-				}
+				*at(d, i) = *at(src, p+kw*g.C)
+				i++
 			}
 		}
 	}
@@ -76,9 +154,63 @@ type col2imJob struct {
 
 func (j *col2imJob) chunks() (int, int) { return chunkCount(j.g.Batch*j.g.H, 1), 0 }
 
-// do computes input row c (image c/H, row c%H): every pixel and channel
-// gathers the column entries of the windows that cover it.
+// do computes input row c (image c/H, row c%H) pixel by pixel: it lists
+// the column entries of channel 0 that cover the pixel, in row's order (kh,
+// then kw), and sums them per channel in a register, from +0 as row does,
+// so the result is bitwise row's.
 func (j *col2imJob) do(w, phase, c int) {
+	g := j.g
+	if g.KH*g.KW > maxTaps {
+		j.row(c)
+		return
+	}
+	oh, ow, k, taps := g.OutH(), g.OutW(), g.Cols(), g.KH*g.KW
+	n, ih := c/g.H, c%g.H
+	row := j.dx[(n*g.H+ih)*g.W*g.C : (n*g.H+ih+1)*g.W*g.C]
+	var offs [maxTaps]int
+	for iw := 0; iw < g.W; iw++ {
+		m, last := 0, 0
+		for kh := 0; kh < g.KH; kh++ {
+			t := ih + g.Pad - kh // = y·Stride
+			if t < 0 || t%g.Stride != 0 || t/g.Stride >= oh {
+				continue
+			}
+			y := t / g.Stride
+			for kw := 0; kw < g.KW; kw++ {
+				u := iw + g.Pad - kw
+				if u < 0 || u%g.Stride != 0 || u/g.Stride >= ow {
+					continue
+				}
+				o := ((n*oh+y)*ow+u/g.Stride)*k + kh*g.KW + kw
+				offs[m], last = o, max(last, o)
+				m++
+			}
+		}
+		dst := row[iw*g.C : (iw+1)*g.C]
+		if m == 0 {
+			clear(dst)
+			continue
+		}
+		_ = j.cols[last+(g.C-1)*taps] // every load below is inside cols
+		cols, list := &j.cols[0], offs[:m]
+		for ch := range dst {
+			var t float32
+			for _, o := range list {
+				t += *at(cols, o+ch*taps)
+			}
+			dst[ch] = t
+		}
+	}
+}
+
+// maxTaps is the most kernel taps do handles (its offsets live on the
+// stack); larger kernels take row.
+const maxTaps = 64
+
+// row computes row c of the input (image c/H, row c%H) by adding each
+// window's columns into it, window after window (kh, then kw): the
+// reference loop that do is checked against.
+func (j *col2imJob) row(c int) {
 	g := j.g
 	oh, ow, k, taps := g.OutH(), g.OutW(), g.Cols(), g.KH*g.KW
 	n, ih := c/g.H, c%g.H
@@ -128,9 +260,27 @@ type poolJob struct {
 	g        nn.PoolGeom
 }
 
+// maxWindow is the most pixels of a pool window the fast passes handle
+// (their offsets live on the stack).
+const maxWindow = 64
+
 func (j *poolJob) chunks() (int, int) { return j.g.Batch, 0 }
 
 func (j *poolJob) do(w, phase, n int) {
+	if j.g.Size*j.g.Size > maxWindow {
+		j.image(n)
+		return
+	}
+	if j.backward {
+		j.backwardImage(n)
+	} else {
+		j.forwardImage(n)
+	}
+}
+
+// image runs image n's windows one after the other: the reference loops
+// of forwardImage and backwardImage.
+func (j *poolJob) image(n int) {
 	g := j.g
 	oh, ow := g.OutH(), g.OutW()
 	in := j.x[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
@@ -177,6 +327,124 @@ func (j *poolJob) do(w, phase, n int) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// windowOffsets returns the offsets in an NHWC image of the pixels of a
+// pool window from its first, in row-major order (argmax's numbering).
+func (j *poolJob) windowOffsets(offs *[maxWindow]int) []int {
+	g := j.g
+	for i := 0; i < g.Size; i++ {
+		for jj := 0; jj < g.Size; jj++ {
+			offs[i*g.Size+jj] = (i*g.W + jj) * g.C
+		}
+	}
+	return offs[:g.Size*g.Size]
+}
+
+// forwardImage is image's forward pass channel by channel, the running
+// maximum in a register and no bounds check in the inner loop: the same
+// comparisons in the same order, so bitwise the same maxima and argmax.
+func (j *poolJob) forwardImage(n int) {
+	g := j.g
+	oh, ow := g.OutH(), g.OutW()
+	in := j.x[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
+	outLen := oh * ow * g.C
+	out := j.y[n*outLen : (n+1)*outLen]
+	var arg []int32
+	if j.argmax != nil {
+		arg = j.argmax[n*outLen : (n+1)*outLen]
+	}
+	var offsArr [maxWindow]int
+	offs := j.windowOffsets(&offsArr)
+	last := offs[len(offs)-1]
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			o := (oy*ow + ox) * g.C
+			base := (oy*g.Stride*g.W + ox*g.Stride) * g.C
+			win := in[base : base+last+g.C] // every load below is inside
+			p := &win[0]
+			best := out[o : o+g.C]
+			var args []int32
+			if arg != nil {
+				args = arg[o : o+g.C]
+				args = args[:len(best)]
+			}
+			windowMax(p, best, args, offs)
+		}
+	}
+}
+
+// windowMax sets best[c] (and args[c], unless args is nil) to the maximum
+// of channel c over the window at p with pixels at offs, and its index.
+// The running maximum's bits and index are selected with conditional moves
+// (a branch on v > b would be mispredicted half the time); a NaN, seen by
+// a branch that is never taken on sane data, sends the channel to
+// poolChannel.
+func windowMax(p *float32, best []float32, args []int32, offs []int) {
+	rest := offs[1:]
+	for c := range best {
+		v0 := *at(p, c)
+		bb, a, nan := math.Float32bits(v0), 0, v0 != v0
+		for i, off := range rest {
+			v := *at(p, off+c)
+			vb, ai := math.Float32bits(v), i+1
+			if v != v {
+				nan = true
+			}
+			if v > math.Float32frombits(bb) {
+				bb, a = vb, ai
+			}
+		}
+		b := math.Float32frombits(bb)
+		if nan {
+			b, a = poolChannel(p, c, offs)
+		}
+		best[c] = b
+		if args != nil {
+			args[c] = int32(a)
+		}
+	}
+}
+
+// poolChannel returns the maximum of channel c over the window at p with
+// pixels at offs, and its index: image's comparisons, for windows with a
+// NaN (NaN propagates, the first NaN wins).
+func poolChannel(p *float32, c int, offs []int) (float32, int) {
+	b, a := *at(p, c), 0
+	for i, off := range offs[1:] {
+		if v := *at(p, off+c); v > b || v != v && b == b {
+			b, a = v, i+1
+		}
+	}
+	return b, a
+}
+
+// backwardImage is image's backward pass with the window offsets looked
+// up by argmax instead of divided out of it.
+func (j *poolJob) backwardImage(n int) {
+	g := j.g
+	oh, ow := g.OutH(), g.OutW()
+	in := j.x[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
+	outLen := oh * ow * g.C
+	out := j.y[n*outLen : (n+1)*outLen]
+	arg := j.argmax[n*outLen : (n+1)*outLen]
+	var offsArr [maxWindow]int
+	offs := j.windowOffsets(&offsArr)
+	last := offs[len(offs)-1]
+	clear(in)
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			o := (oy*ow + ox) * g.C
+			base := (oy*g.Stride*g.W + ox*g.Stride) * g.C
+			win := in[base : base+last+g.C]
+			dy := out[o : o+g.C]
+			args := arg[o : o+g.C]
+			args = args[:len(dy)]
+			for c, d := range dy {
+				win[offs[args[c]]+c] += d
 			}
 		}
 	}

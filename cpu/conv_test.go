@@ -1,0 +1,146 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mnist-go/mnist/nn"
+)
+
+// randomConvGeom returns a small convolution of any shape: channels 1 to
+// 9, kernels up to 9×9 (beyond maxTaps too), strides up to 3, padding up to
+// the kernel.
+func randomConvGeom(r *rand.Rand) nn.ConvGeom {
+	for {
+		g := nn.ConvGeom{Batch: 1 + r.IntN(3), H: 1 + r.IntN(12), W: 1 + r.IntN(12), C: 1 + r.IntN(9),
+			KH: 1 + r.IntN(9), KW: 1 + r.IntN(9), Stride: 1 + r.IntN(3)}
+		g.Pad = r.IntN(min(g.KH, g.KW))
+		if g.Validate() == nil && g.OutH() > 0 && g.OutW() > 0 {
+			return g
+		}
+	}
+}
+
+func bitsEqual(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+
+// TestIm2ColFastPaths checks the im2col job, whose windows inside the
+// image take im2colInside, against im2colRow on every row, bitwise, on
+// fuzzed shapes, with guard values around the column matrix.
+func TestIm2ColFastPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(20, 1))
+	geoms := []nn.ConvGeom{
+		{Batch: 2, H: 28, W: 28, C: 1, KH: 5, KW: 5, Stride: 1},
+		{Batch: 2, H: 12, W: 12, C: 32, KH: 5, KW: 5, Stride: 1},
+	}
+	for range 300 {
+		geoms = append(geoms, randomConvGeom(r))
+	}
+	for _, g := range geoms {
+		x, _ := guarded(r, g.InputLen(), 0.2)
+		cols, all := guarded(r, g.Rows()*g.Cols(), 0)
+		j := im2colJob{cols: cols, x: x, g: g}
+		runInline(&j)
+		checkGuards(t, "im2col", all, 0, len(cols))
+		oh, ow, k := g.OutH(), g.OutW(), g.Cols()
+		want := make([]float32, k)
+		for row := 0; row < g.Rows(); row++ {
+			n, y, xx := row/(oh*ow), row/ow%oh, row%ow
+			im2colRow(want, x[n*g.H*g.W*g.C:(n+1)*g.H*g.W*g.C], g, y*g.Stride-g.Pad, xx*g.Stride-g.Pad)
+			for i, v := range want {
+				if got := cols[row*k+i]; !bitsEqual(got, v) {
+					t.Fatalf("%+v: cols[%d, %d] = %g, want %g", g, row, i, got, v)
+				}
+			}
+		}
+	}
+}
+
+// TestCol2ImFastPaths checks the col2im job against row, bitwise, on fuzzed
+// shapes (including overlapping and skipping strides), with guards.
+func TestCol2ImFastPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(20, 2))
+	geoms := []nn.ConvGeom{{Batch: 2, H: 12, W: 12, C: 32, KH: 5, KW: 5, Stride: 1}}
+	for range 300 {
+		geoms = append(geoms, randomConvGeom(r))
+	}
+	for _, g := range geoms {
+		cols, _ := guarded(r, g.Rows()*g.Cols(), 0.3)
+		got, allGot := guarded(r, g.InputLen(), 0)
+		want, _ := guarded(r, g.InputLen(), 0)
+		fast := col2imJob{dx: got, cols: cols, g: g}
+		ref := col2imJob{dx: want, cols: cols, g: g}
+		for c := 0; c < g.Batch*g.H; c++ {
+			fast.do(0, 0, c)
+			ref.row(c)
+		}
+		checkGuards(t, "col2im", allGot, 0, len(got))
+		for i := range want {
+			if !bitsEqual(got[i], want[i]) {
+				t.Fatalf("%+v: dx[%d] = %g, want %g", g, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestMaxPoolFastPaths checks forwardImage and backwardImage against
+// image, bitwise (maxima, argmax with ties and NaN, summed gradients of
+// overlapping windows), on fuzzed shapes, with guards.
+func TestMaxPoolFastPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(20, 3))
+	geoms := []nn.PoolGeom{{Batch: 2, H: 24, W: 24, C: 32, Size: 2, Stride: 2}, {Batch: 2, H: 8, W: 8, C: 64, Size: 2, Stride: 2}}
+	for range 300 {
+		g := nn.PoolGeom{Batch: 1 + r.IntN(3), H: 1 + r.IntN(12), W: 1 + r.IntN(12), C: 1 + r.IntN(9), Size: 1 + r.IntN(9), Stride: 1 + r.IntN(3)}
+		if g.Size <= g.H && g.Size <= g.W {
+			geoms = append(geoms, g)
+		}
+	}
+	for _, g := range geoms {
+		x, _ := guarded(r, g.InputLen(), 0.1)
+		for i := range x {
+			switch r.IntN(20) {
+			case 0:
+				x[i] = float32(math.NaN())
+			case 1:
+				x[i] = 1 // ties
+			}
+		}
+		outLen := g.Batch * g.OutH() * g.OutW() * g.C
+		y, allY := guarded(r, outLen, 0)
+		yRef, _ := guarded(r, outLen, 0)
+		arg := make([]int32, outLen)
+		argRef := make([]int32, outLen)
+		for _, withArg := range []bool{false, true} {
+			fast := poolJob{x: x, y: y, g: g}
+			ref := poolJob{x: x, y: yRef, g: g}
+			if withArg {
+				fast.argmax, ref.argmax = arg, argRef
+			}
+			for n := 0; n < g.Batch; n++ {
+				fast.do(0, 0, n)
+				ref.image(n)
+			}
+			checkGuards(t, "maxpool", allY, 0, len(y))
+			for i := range y {
+				if !bitsEqual(y[i], yRef[i]) || arg[i] != argRef[i] {
+					t.Fatalf("%+v (argmax %v): y[%d], argmax = %g, %d; want %g, %d", g, withArg, i, y[i], arg[i], yRef[i], argRef[i])
+				}
+			}
+		}
+		dy, _ := guarded(r, outLen, 0.2)
+		dx, allDx := guarded(r, g.InputLen(), 0)
+		dxRef, _ := guarded(r, g.InputLen(), 0)
+		fast := poolJob{backward: true, x: dx, y: dy, argmax: arg, g: g}
+		ref := poolJob{backward: true, x: dxRef, y: dy, argmax: arg, g: g}
+		for n := 0; n < g.Batch; n++ {
+			fast.do(0, 0, n)
+			ref.image(n)
+		}
+		checkGuards(t, "maxpool backward", allDx, 0, len(dx))
+		for i := range dx {
+			if !bitsEqual(dx[i], dxRef[i]) {
+				t.Fatalf("%+v backward: dx[%d] = %g, want %g", g, i, dx[i], dxRef[i])
+			}
+		}
+	}
+}
