@@ -254,6 +254,7 @@ func (b *Backend) Col2Im(dx, cols nn.Buffer, g nn.ConvGeom) {
 // images, one image per chunk: a window never leaves its image, so the
 // backward pass's scatter stays within the chunk.
 type poolJob struct {
+	ks       *kernelSet // forward: windowMax for whole vectors of channels, if SIMD
 	backward bool
 	x, y     []float32 // forward: input, output; backward: dx, dy
 	argmax   []int32
@@ -360,6 +361,10 @@ func (j *poolJob) forwardImage(n int) {
 	var offsArr [maxWindow]int
 	offs := j.windowOffsets(&offsArr)
 	last := offs[len(offs)-1]
+	vec := 0 // channels for the kernel set's windowMax, whole vectors
+	if j.ks != nil && j.ks.simd() {
+		vec = g.C / j.ks.lanes * j.ks.lanes
+	}
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {
 			o := (oy*ow + ox) * g.C
@@ -371,6 +376,15 @@ func (j *poolJob) forwardImage(n int) {
 			if arg != nil {
 				args = arg[o : o+g.C]
 				args = args[:len(best)]
+			}
+			if vec > 0 {
+				var ap *int32
+				if args != nil {
+					ap = &args[0]
+					args = args[vec:]
+				}
+				j.ks.windowMax(p, &offs[0], len(offs), &best[0], ap, vec)
+				p, best = at(p, vec), best[vec:]
 			}
 			windowMax(p, best, args, offs)
 		}
@@ -457,7 +471,7 @@ func (b *Backend) MaxPool2D(y, argmax, x nn.Buffer, g nn.PoolGeom) {
 	if !ok {
 		return
 	}
-	b.conv.pool = poolJob{x: xs, y: ys, argmax: as, g: g}
+	b.conv.pool = poolJob{ks: b.kernels(), x: xs, y: ys, argmax: as, g: g}
 	b.runJob(&b.conv.pool, len(xs))
 }
 

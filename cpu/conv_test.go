@@ -83,14 +83,16 @@ func TestCol2ImFastPaths(t *testing.T) {
 	}
 }
 
-// TestMaxPoolFastPaths checks forwardImage and backwardImage against
-// image, bitwise (maxima, argmax with ties and NaN, summed gradients of
+// TestMaxPoolFastPaths checks forwardImage (with each kernel set's
+// windowMax, assembly and Go twin, for whole vectors of channels) and
+// backwardImage against image, bitwise (maxima, argmax with ties and NaN, summed gradients of
 // overlapping windows), on fuzzed shapes, with guards.
 func TestMaxPoolFastPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(20, 3))
+	sets := append(testSets(), &goKernels) // windowMax of every kernel set, its Go twins, none
 	geoms := []nn.PoolGeom{{Batch: 2, H: 24, W: 24, C: 32, Size: 2, Stride: 2}, {Batch: 2, H: 8, W: 8, C: 64, Size: 2, Stride: 2}}
-	for range 300 {
-		g := nn.PoolGeom{Batch: 1 + r.IntN(3), H: 1 + r.IntN(12), W: 1 + r.IntN(12), C: 1 + r.IntN(9), Size: 1 + r.IntN(9), Stride: 1 + r.IntN(3)}
+	for range 400 {
+		g := nn.PoolGeom{Batch: 1 + r.IntN(3), H: 1 + r.IntN(12), W: 1 + r.IntN(12), C: 1 + r.IntN(40), Size: 1 + r.IntN(9), Stride: 1 + r.IntN(3)}
 		if g.Size <= g.H && g.Size <= g.W {
 			geoms = append(geoms, g)
 		}
@@ -111,7 +113,8 @@ func TestMaxPoolFastPaths(t *testing.T) {
 		arg := make([]int32, outLen)
 		argRef := make([]int32, outLen)
 		for _, withArg := range []bool{false, true} {
-			fast := poolJob{x: x, y: y, g: g}
+			ks := sets[r.IntN(len(sets))]
+			fast := poolJob{ks: ks, x: x, y: y, g: g}
 			ref := poolJob{x: x, y: yRef, g: g}
 			if withArg {
 				fast.argmax, ref.argmax = arg, argRef
@@ -123,7 +126,7 @@ func TestMaxPoolFastPaths(t *testing.T) {
 			checkGuards(t, "maxpool", allY, 0, len(y))
 			for i := range y {
 				if !bitsEqual(y[i], yRef[i]) || arg[i] != argRef[i] {
-					t.Fatalf("%+v (argmax %v): y[%d], argmax = %g, %d; want %g, %d", g, withArg, i, y[i], arg[i], yRef[i], argRef[i])
+					t.Fatalf("%+v (argmax %v, %s kernels): y[%d], argmax = %g, %d; want %g, %d", g, withArg, ks.name, i, y[i], arg[i], yRef[i], argRef[i])
 				}
 			}
 		}

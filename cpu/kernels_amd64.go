@@ -2158,6 +2158,24 @@ func sgdMomentumAVX512(p *float32, grad *float32, v *float32, n int, lr float32,
 //	}
 func sumRowsAVX512(dst *float32, src *float32, rows int, cols int, ld int)
 
+// windowMaxAVX512 sets best[ch] (and arg[ch] unless arg is nil) for ch < c, c a
+// multiple of 16, to the maximum over the window's n ≥ 1 pixels at
+// p[offs[i]:] of channel ch, and its index i, exactly as its reference loop:
+//
+//	for ch := 0; ch < c; ch++ {
+//		b, a := p[offs[0]+ch], 0
+//		for i := 1; i < n; i++ {
+//			if v := p[offs[i]+ch]; !(v <= b) && b == b {
+//				b, a = v, i
+//			}
+//		}
+//		best[ch] = b
+//		if arg != nil {
+//			arg[ch] = int32(a)
+//		}
+//	}
+func windowMaxAVX512(p *float32, offs *int, n int, best *float32, arg *int32, c int)
+
 // fmaPeakAVX512 runs n iterations of 12 independent vector FMAs (32 flops each)
 // on registers only: the benchmark of the machine's FMA peak.
 func fmaPeakAVX512(n int)
@@ -3413,6 +3431,24 @@ func sgdMomentumAVX2(p *float32, grad *float32, v *float32, n int, lr float32, m
 //		dst[j] = t
 //	}
 func sumRowsAVX2(dst *float32, src *float32, rows int, cols int, ld int)
+
+// windowMaxAVX2 sets best[ch] (and arg[ch] unless arg is nil) for ch < c, c a
+// multiple of 8, to the maximum over the window's n ≥ 1 pixels at
+// p[offs[i]:] of channel ch, and its index i, exactly as its reference loop:
+//
+//	for ch := 0; ch < c; ch++ {
+//		b, a := p[offs[0]+ch], 0
+//		for i := 1; i < n; i++ {
+//			if v := p[offs[i]+ch]; !(v <= b) && b == b {
+//				b, a = v, i
+//			}
+//		}
+//		best[ch] = b
+//		if arg != nil {
+//			arg[ch] = int32(a)
+//		}
+//	}
+func windowMaxAVX2(p *float32, offs *int, n int, best *float32, arg *int32, c int)
 
 // fmaPeakAVX2 runs n iterations of 10 independent vector FMAs (16 flops each)
 // on registers only: the benchmark of the machine's FMA peak.

@@ -18738,6 +18738,59 @@ done:
 	VZEROUPPER
 	RET
 
+// func windowMaxAVX512(p *float32, offs *int, n int, best *float32, arg *int32, c int)
+// Requires: AVX, AVX512F
+TEXT ·windowMaxAVX512(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), AX
+	MOVQ offs+8(FP), CX
+	MOVQ n+16(FP), DX
+	MOVQ best+24(FP), BX
+	MOVQ arg+32(FP), SI
+	MOVQ c+40(FP), DI
+	MOVQ (CX), R8
+
+vec:
+	CMPQ    DI, $0x00
+	JLE     done
+	VMOVUPS (AX)(R8*4), Z0
+	VPXORD  Z1, Z1, Z1
+	MOVQ    $0x00000001, R9
+
+pixel:
+	CMPQ         R9, DX
+	JGE          store
+	MOVQ         (CX)(R9*8), R10
+	VMOVUPS      (AX)(R10*4), Z2
+	VPBROADCASTD R9, Z3
+	VCMPPS       $0x16, Z0, Z2, K1
+	VCMPPS       $0x07, Z0, Z0, K2
+	KANDW        K2, K1, K1
+	VMOVAPS      Z2, K1, Z0
+	VMOVDQA32    Z3, K1, Z1
+	INCQ         R9
+	JMP          pixel
+
+store:
+	VMOVUPS   Z0, (BX)
+	TESTQ     SI, SI
+	JZ        next
+	VMOVDQU32 Z1, (SI)
+
+next:
+	ADDQ  $0x00000040, AX
+	ADDQ  $0x00000040, BX
+	TESTQ SI, SI
+	JZ    skip
+	ADDQ  $0x00000040, SI
+
+skip:
+	SUBQ $0x00000010, DI
+	JMP  vec
+
+done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX512(n int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8
@@ -33034,6 +33087,60 @@ b1_store:
 	ADDQ    $0x00000020, AX
 	SUBQ    $0x00000008, BX
 	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func windowMaxAVX2(p *float32, offs *int, n int, best *float32, arg *int32, c int)
+// Requires: AVX, AVX2, SSE2
+TEXT ·windowMaxAVX2(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), AX
+	MOVQ offs+8(FP), CX
+	MOVQ n+16(FP), DX
+	MOVQ best+24(FP), BX
+	MOVQ arg+32(FP), SI
+	MOVQ c+40(FP), DI
+	MOVQ (CX), R8
+
+vec:
+	CMPQ    DI, $0x00
+	JLE     done
+	VMOVUPS (AX)(R8*4), Y0
+	VPXOR   Y1, Y1, Y1
+	MOVQ    $0x00000001, R9
+
+pixel:
+	CMPQ         R9, DX
+	JGE          store
+	MOVQ         (CX)(R9*8), R10
+	VMOVUPS      (AX)(R10*4), Y2
+	MOVQ         R9, X3
+	VPBROADCASTD X3, Y3
+	VCMPPS       $0x16, Y0, Y2, Y4
+	VCMPPS       $0x07, Y0, Y0, Y5
+	VANDPS       Y5, Y4, Y4
+	VBLENDVPS    Y4, Y2, Y0, Y0
+	VBLENDVPS    Y4, Y3, Y1, Y1
+	INCQ         R9
+	JMP          pixel
+
+store:
+	VMOVUPS Y0, (BX)
+	TESTQ   SI, SI
+	JZ      next
+	VMOVDQU Y1, (SI)
+
+next:
+	ADDQ  $0x00000020, AX
+	ADDQ  $0x00000020, BX
+	TESTQ SI, SI
+	JZ    skip
+	ADDQ  $0x00000020, SI
+
+skip:
+	SUBQ $0x00000008, DI
+	JMP  vec
 
 done:
 	VZEROUPPER

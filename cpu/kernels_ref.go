@@ -90,6 +90,21 @@ func refKernels(lanes int, maxMR []int, listMR, sparseNV int, withMask bool) *ke
 			*at(dst, j) = t
 		}
 	}
+	ks.windowMax = func(p *float32, offs *int, n int, best *float32, arg *int32, c int) {
+		os := unsafe.Slice(offs, n)
+		for ch := 0; ch < c; ch++ {
+			b, a := *at(p, os[0]+ch), 0
+			for i := 1; i < n; i++ {
+				if v := *at(p, os[i]+ch); !(v <= b) && b == b {
+					b, a = v, i
+				}
+			}
+			*at(best, ch) = b
+			if arg != nil {
+				*at32(arg, ch) = int32(a)
+			}
+		}
+	}
 	ks.fmaPeak = func(n int) {}
 	ks.prefetch = func(p *uint8, n int) {}
 	return ks

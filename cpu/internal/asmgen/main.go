@@ -86,6 +86,7 @@ func main() {
 		x.sgd()
 		x.sgdMomentum()
 		x.sumRows()
+		x.windowMax()
 		x.fmaPeak()
 	}
 	prefetch()
