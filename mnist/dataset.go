@@ -29,8 +29,13 @@ func ParseSplit(s string) (Split, error) {
 	return "", fmt.Errorf("unknown split %q: use train or test", s)
 }
 
-// Classes is the number of label values an MNIST-format data set has (digits 0 to 9).
-const Classes = 10
+// DigitClasses is MNIST's own class count: the digits 0 to 9. Other data
+// sets in the same format have other counts: see Dataset.Classes.
+const DigitClasses = 10
+
+// MaxClasses is the most classes a data set in MNIST's format can have:
+// labels are bytes.
+const MaxClasses = 256
 
 // ImageFile and LabelFile return the standard file names (gzip-compressed) of a split.
 func ImageFile(s Split) string { return filePrefix(s) + "-images-idx3-ubyte.gz" }
@@ -54,6 +59,11 @@ type Dataset struct {
 	Labels []uint8 // N labels, each < Classes
 	Rows   int
 	Cols   int
+
+	// Classes is the number of classes, labels 0 to Classes-1: the
+	// largest label plus one (of both splits, after LoadBoth), at least 2.
+	// A split may lack some classes (a small test set, say).
+	Classes int
 }
 
 // Len returns the number of samples.
@@ -70,7 +80,7 @@ func (d *Dataset) Image(i int) []uint8 {
 
 // Load reads split s from dir: the standard file names, gzip-compressed
 // (train-images-idx3-ubyte.gz) or not (train-images-idx3-ubyte). Any data set
-// in MNIST's format works: uint8 images of any size, labels below Classes.
+// in MNIST's format works: uint8 images of any size, any uint8 labels.
 func Load(dir string, s Split) (*Dataset, error) {
 	imgPath, err := findFile(dir, ImageFile(s))
 	if err != nil {
@@ -96,7 +106,8 @@ func Load(dir string, s Split) (*Dataset, error) {
 	return d, nil
 }
 
-// LoadBoth loads the train and test splits of dir and checks that their image shapes agree.
+// LoadBoth loads the train and test splits of dir and checks that their
+// image shapes agree. Both get the same Classes, the larger of the two.
 func LoadBoth(dir string) (train, test *Dataset, err error) {
 	if train, err = Load(dir, Train); err != nil {
 		return nil, nil, err
@@ -108,7 +119,60 @@ func LoadBoth(dir string) (train, test *Dataset, err error) {
 		return nil, nil, fmt.Errorf("%s: train images are %d×%d but test images are %d×%d: the two splits come from different data sets",
 			dir, train.Rows, train.Cols, test.Rows, test.Cols)
 	}
+	train.Classes = max(train.Classes, test.Classes)
+	test.Classes = train.Classes
 	return train, test, nil
+}
+
+// LabelBase returns the smallest label of the data sets: 1 for a data set
+// numbered from 1 (EMNIST Letters: 1 to 26), 0 for MNIST. Data sets with
+// no labels give 0.
+func LabelBase(sets ...*Dataset) int {
+	base, seen := 255, false
+	for _, d := range sets {
+		for _, l := range d.Labels {
+			base, seen = min(base, int(l)), true
+			if base == 0 {
+				return 0
+			}
+		}
+	}
+	if !seen {
+		return 0
+	}
+	return base
+}
+
+// ShiftLabels subtracts base from every label, so that a data set numbered
+// from base is numbered from 0, and recomputes Classes. A label below base
+// is an error that names it; nothing is changed then.
+func (d *Dataset) ShiftLabels(base int) error {
+	if base < 0 || base > 255 {
+		return fmt.Errorf("label base %d: must be 0 to 255", base)
+	}
+	if base == 0 {
+		return nil
+	}
+	for i, l := range d.Labels {
+		if int(l) < base {
+			return fmt.Errorf("%s: label %d of sample %d is below the label base %d: the labels are not numbered from %d", d.Name, l, i, base, base)
+		}
+	}
+	for i := range d.Labels {
+		d.Labels[i] -= uint8(base)
+	}
+	d.Classes = classCount(d.Labels)
+	return nil
+}
+
+// classCount is the largest label plus one, at least 2 (a classifier needs
+// two outputs, even when a data set holds one class).
+func classCount(labels []uint8) int {
+	top := 0
+	for _, l := range labels {
+		top = max(top, int(l))
+	}
+	return max(top+1, 2)
 }
 
 // findFile returns the path of name in dir, or of name without ".gz" when
@@ -135,7 +199,8 @@ func findFile(dir, name string) (string, error) {
 }
 
 // NewDataset checks that images and labels form a data set (3-D uint8 images,
-// 1-D uint8 labels below Classes, equal counts) and wraps them without copying.
+// 1-D uint8 labels, equal counts) and wraps them without copying; Classes is
+// the largest label plus one.
 // The names are the files they came from, for messages.
 func NewDataset(images *IDX, imagesName string, labels *IDX, labelsName string) (*Dataset, error) {
 	if images.Type != TypeUint8 {
@@ -169,32 +234,28 @@ func NewDataset(images *IDX, imagesName string, labels *IDX, labelsName string) 
 	if len(labels.Data) != n {
 		return nil, formatErrorf(labelsName, "%d labels promised but %d are there", n, len(labels.Data))
 	}
-	for i, l := range labels.Data {
-		if int(l) >= Classes {
-			return nil, formatErrorf(labelsName, "label %d of sample %d is out of range: want 0 to %d", l, i, Classes-1)
-		}
-	}
-	return &Dataset{Images: images.Data, Labels: labels.Data, Rows: images.Dims[1], Cols: images.Dims[2]}, nil
+	return &Dataset{Images: images.Data, Labels: labels.Data, Rows: images.Dims[1], Cols: images.Dims[2], Classes: classCount(labels.Data)}, nil
 }
 
 // Stats summarises a data set: counts, label histogram and pixel statistics
 // on the [0,1] scale that batches use.
 type Stats struct {
-	Samples int          `json:"samples"`
-	Rows    int          `json:"rows"`
-	Cols    int          `json:"cols"`
-	Labels  [Classes]int `json:"label_counts"`
-	Mean    float64      `json:"pixel_mean"`
-	Std     float64      `json:"pixel_std"`
+	Samples int     `json:"samples"`
+	Rows    int     `json:"rows"`
+	Cols    int     `json:"cols"`
+	Classes int     `json:"classes"`
+	Labels  []int   `json:"label_counts"` // one count per class
+	Mean    float64 `json:"pixel_mean"`
+	Std     float64 `json:"pixel_std"`
 }
 
 // Stats computes the summary in one pass over the pixels. An empty data set
-// has zero mean and std; labels out of range (possible only in a Dataset built
-// by hand, not through NewDataset) are not counted.
+// has zero mean and std; labels of Classes or more (possible only in a
+// Dataset built by hand, not through NewDataset) are not counted.
 func (d *Dataset) Stats() Stats {
-	s := Stats{Samples: d.Len(), Rows: d.Rows, Cols: d.Cols}
+	s := Stats{Samples: d.Len(), Rows: d.Rows, Cols: d.Cols, Classes: d.Classes, Labels: make([]int, max(d.Classes, 0))}
 	for _, l := range d.Labels {
-		if int(l) < Classes {
+		if int(l) < d.Classes {
 			s.Labels[l]++
 		}
 	}

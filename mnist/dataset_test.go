@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,9 +100,9 @@ func TestLoadPrefersGzip(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	d := &mnist.Dataset{Images: []uint8{0, 255, 255, 0, 0, 255, 255, 0}, Labels: []uint8{1, 1}, Rows: 2, Cols: 2}
+	d := &mnist.Dataset{Images: []uint8{0, 255, 255, 0, 0, 255, 255, 0}, Labels: []uint8{1, 1}, Rows: 2, Cols: 2, Classes: 2}
 	s := d.Stats()
-	if s.Samples != 2 || s.Rows != 2 || s.Cols != 2 || s.Labels != [mnist.Classes]int{0, 2} {
+	if s.Samples != 2 || s.Rows != 2 || s.Cols != 2 || !slices.Equal(s.Labels, []int{0, 2}) || s.Classes != 2 {
 		t.Errorf("Stats = %+v", s)
 	}
 	if math.Abs(s.Mean-0.5) > 1e-12 || math.Abs(s.Std-0.5) > 1e-12 {
@@ -133,7 +134,7 @@ func TestStats(t *testing.T) {
 	if s := (&mnist.Dataset{}).Stats(); s.Mean != 0 || s.Std != 0 {
 		t.Errorf("empty: %+v", s)
 	}
-	if s := (&mnist.Dataset{Images: []uint8{1}, Labels: []uint8{200}, Rows: 1, Cols: 1}).Stats(); s.Labels != [mnist.Classes]int{} {
+	if s := (&mnist.Dataset{Images: []uint8{1}, Labels: []uint8{200}, Rows: 1, Cols: 1, Classes: 10}).Stats(); !slices.Equal(s.Labels, make([]int, 10)) {
 		t.Errorf("label 200 counted: %+v", s)
 	}
 }
@@ -155,8 +156,6 @@ func TestNewDatasetRefuses(t *testing.T) {
 		{"no images", &mnist.IDX{Type: mnist.TypeUint8, Dims: []int{0, 2, 2}, Data: nil}, labels(), []string{"img.idx: holds no images"}},
 		{"labels int32", img, &mnist.IDX{Type: mnist.TypeInt32, Dims: []int{3}, Data: make([]byte, 12)}, []string{"lbl.idx: labels are int32, want uint8"}},
 		{"labels 3 dims (swapped)", img, img, []string{"lbl.idx: labels have 3 dimensions, want 1", "swapped"}},
-		{"label 10", img, labels(0, 10, 9), []string{"lbl.idx: label 10 of sample 1 is out of range: want 0 to 9"}},
-		{"label 255", img, labels(0, 1, 255), []string{"lbl.idx: label 255 of sample 2"}},
 		{"count mismatch", img, labels(1, 2), []string{"img.idx holds 3 images but lbl.idx holds 2 labels"}},
 		{"pixels missing", &mnist.IDX{Type: mnist.TypeUint8, Dims: []int{3, 2, 2}, Data: make([]byte, 11)}, lbl, []string{"img.idx: dimensions 3×2×2 promise 12 pixels but 11 are there"}},
 		{"labels missing", img, &mnist.IDX{Type: mnist.TypeUint8, Dims: []int{3}, Data: []byte{1}}, []string{"lbl.idx: 3 labels promised but 1 are there"}},
@@ -189,7 +188,6 @@ func TestLoadRefuses(t *testing.T) {
 	}{
 		{"swapped", map[string][]byte{trainImg: read(trainLbl), trainLbl: read(trainImg)}, trainImg, "has 1 dimension, as a label file does"},
 		{"count mismatch", map[string][]byte{trainLbl: gz(t, idxBytes(t, labels(1, 2, 3)))}, trainLbl, "holds 30 images but"},
-		{"label 10", map[string][]byte{trainLbl: gz(t, idxBytes(t, &mnist.IDX{Type: mnist.TypeUint8, Dims: []int{30}, Data: bytes.Repeat([]byte{10}, 30)}))}, trainLbl, "label 10 of sample 0 is out of range"},
 		{"html", map[string][]byte{trainImg: []byte("<!DOCTYPE html>")}, trainImg, "bad magic number"},
 		{"truncated gz", map[string][]byte{trainImg: read(trainImg)[:100]}, trainImg, "truncated gzip stream"},
 		{"int8 images", map[string][]byte{trainImg: gz(t, idxBytes(t, &mnist.IDX{Type: mnist.TypeInt8, Dims: []int{30, 6, 6}, Data: make([]byte, 30*36)}))}, trainImg, "images are int8, want uint8"},
@@ -235,4 +233,66 @@ func TestLoadRefuses(t *testing.T) {
 	}
 	_, _, err = mnist.LoadBoth(mixed)
 	wantErr(t, err, mixed, "train images are 8×8 but test images are 9×8")
+}
+
+// Any label a byte holds is a class: the count is the largest label plus
+// one, the same for both splits after LoadBoth.
+func TestClassesFromLabels(t *testing.T) {
+	for _, c := range []struct {
+		lbl  *mnist.IDX
+		want int
+	}{{labels(0, 5, 9), 10}, {labels(0, 10, 9), 11}, {labels(0, 1, 255), 256}, {labels(0, 0, 0), 2}, {labels(3, 1, 2), 4}} {
+		d, err := mnist.NewDataset(images(3, 2, 2), "img.idx", c.lbl, "lbl.idx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Classes != c.want {
+			t.Errorf("labels %v: %d classes, want %d", c.lbl.Data, d.Classes, c.want)
+		}
+	}
+	for _, k := range []int{3, 26, 47} {
+		dir := t.TempDir()
+		mnisttest.SyntheticClasses(t, dir, 2*k, k-1, 20, 32, k, 0, 1) // the test split lacks the last class
+		train, test, err := mnist.LoadBoth(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if train.Classes != k || test.Classes != k || train.Rows != 20 || train.Cols != 32 {
+			t.Errorf("%d classes: train %d, test %d classes of %d×%d", k, train.Classes, test.Classes, train.Rows, train.Cols)
+		}
+		if st := train.Stats(); len(st.Labels) != k || slices.Contains(st.Labels, 0) {
+			t.Errorf("%d classes: train label counts %v, want %d non-zero counts", k, st.Labels, k)
+		}
+	}
+}
+
+func TestLabelBaseShift(t *testing.T) {
+	dir := t.TempDir()
+	mnisttest.SyntheticClasses(t, dir, 60, 30, 8, 8, 26, 1, 2) // EMNIST Letters: 1 to 26
+	train, test, err := mnist.LoadBoth(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Classes != 27 || mnist.LabelBase(train, test) != 1 {
+		t.Fatalf("before the shift: %d classes, base %d; want 27 and 1", train.Classes, mnist.LabelBase(train, test))
+	}
+	for _, d := range []*mnist.Dataset{train, test} {
+		if err := d.ShiftLabels(1); err != nil {
+			t.Fatal(err)
+		}
+		if d.Classes != 26 || slices.Max(d.Labels) != 25 || slices.Min(d.Labels) != 0 {
+			t.Errorf("%s after the shift: %d classes, labels %d to %d", d.Name, d.Classes, slices.Min(d.Labels), slices.Max(d.Labels))
+		}
+	}
+	if b := mnist.LabelBase(train, test); b != 0 {
+		t.Errorf("base after the shift %d, want 0", b)
+	}
+	before := slices.Clone(train.Labels)
+	wantErr(t, train.ShiftLabels(1), train.Name, "label 0 of sample 0 is below the label base 1")
+	if !slices.Equal(before, train.Labels) {
+		t.Error("a refused shift changed labels")
+	}
+	if b := mnist.LabelBase(&mnist.Dataset{}); b != 0 {
+		t.Errorf("no labels: base %d", b)
+	}
 }

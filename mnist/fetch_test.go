@@ -599,13 +599,13 @@ func checkRealMNIST(t *testing.T, dir string) {
 	for _, c := range []struct {
 		d      *mnist.Dataset
 		n      int
-		counts [mnist.Classes]int
+		counts [mnist.DigitClasses]int
 	}{
-		{train, 60000, [mnist.Classes]int{5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949}},
-		{test, 10000, [mnist.Classes]int{980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009}},
+		{train, 60000, [mnist.DigitClasses]int{5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949}},
+		{test, 10000, [mnist.DigitClasses]int{980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009}},
 	} {
 		s := c.d.Stats()
-		if s.Samples != c.n || s.Rows != 28 || s.Cols != 28 || s.Labels != c.counts {
+		if s.Samples != c.n || s.Rows != 28 || s.Cols != 28 || !slices.Equal(s.Labels, c.counts[:]) {
 			t.Errorf("%s: %+v", c.d.Name, s)
 		}
 	}

@@ -165,15 +165,16 @@ func softmax(logits []float32) []float64 {
 
 // Ranked is one class and its probability.
 type Ranked struct {
-	Class       int     `json:"digit"`
+	Class       int     `json:"digit"` // the output's index, 0-based
 	Probability float64 `json:"probability"`
+	Name        string  `json:"name,omitempty"` // the class's name (ModelInfo.ClassName), when filled in
 }
 
 // Top returns the k most probable classes, most probable first.
 func Top(probs []float64, k int) []Ranked {
 	r := make([]Ranked, len(probs))
 	for i, p := range probs {
-		r[i] = Ranked{i, p}
+		r[i] = Ranked{Class: i, Probability: p}
 	}
 	sort.SliceStable(r, func(i, j int) bool { return r[i].Probability > r[j].Probability })
 	return r[:min(k, len(r))]

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mnist-go/mnist/nn/safetensors"
 )
@@ -37,6 +39,59 @@ type ModelInfo struct {
 	Optimizer    string        `json:"optimizer,omitempty"` // e.g. "sgd lr=0.05 momentum=0.9"
 	Batch        int           `json:"batch,omitempty"`
 	Backend      string        `json:"backend,omitempty"`
+
+	// ClassNames names the Spec.Classes outputs, class 0 first (the
+	// letters of EMNIST Letters, say); empty when the classes are known by
+	// their numbers only.
+	ClassNames []string `json:"class_names,omitempty"`
+	// LabelBase is what was subtracted from the data set's labels to
+	// number the classes from 0: 1 for a data set numbered from 1. eval
+	// subtracts it again from the data it is given.
+	LabelBase int `json:"label_base,omitempty"`
+}
+
+// Limits of the class names a model records.
+const (
+	MaxClassNameBytes = 64
+)
+
+// ClassName returns the name of class c: its recorded name, or its number
+// (counted from the label base, as the data set's labels are).
+func (info ModelInfo) ClassName(c int) string {
+	if c >= 0 && c < len(info.ClassNames) {
+		return info.ClassNames[c]
+	}
+	return strconv.Itoa(c + info.LabelBase)
+}
+
+// ValidateClassNames checks a list of class names for n classes: n of them
+// (or none), each 1 to MaxClassNameBytes bytes of printable UTF-8 text
+// without line breaks, no two alike.
+func ValidateClassNames(names []string, n int) error {
+	if len(names) == 0 {
+		return nil
+	}
+	if len(names) != n {
+		return fmt.Errorf("%d class names for %d classes: give one name per class", len(names), n)
+	}
+	seen := make(map[string]int, len(names))
+	for i, name := range names {
+		switch {
+		case name == "":
+			return fmt.Errorf("class %d has an empty name", i)
+		case len(name) > MaxClassNameBytes:
+			return fmt.Errorf("class %d's name is %d bytes long: at most %d", i, len(name), MaxClassNameBytes)
+		case !utf8.ValidString(name):
+			return fmt.Errorf("class %d's name %q is not valid UTF-8", i, name)
+		case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+			return fmt.Errorf("class %d's name %q holds a control character", i, name)
+		}
+		if j, dup := seen[name]; dup {
+			return fmt.Errorf("classes %d and %d are both named %q", j, i, name)
+		}
+		seen[name] = i
+	}
+	return nil
 }
 
 // modelTensors converts a flat parameter vector into the named tensors of
@@ -68,6 +123,12 @@ func (info ModelInfo) metadata() (map[string]string, error) {
 		"classes":       strconv.Itoa(info.Spec.Classes),
 		"normalization": fmt.Sprintf("mean=%g std=%g", info.Norm.Mean, info.Norm.Std),
 	}
+	if len(info.ClassNames) > 0 {
+		md["class_names"] = classNamesKey(info.ClassNames)
+	}
+	if info.LabelBase != 0 {
+		md["label_base"] = strconv.Itoa(info.LabelBase)
+	}
 	if info.Dataset != "" {
 		md["dataset"] = info.Dataset
 	}
@@ -85,6 +146,9 @@ func (info ModelInfo) metadata() (map[string]string, error) {
 // load_state_dict) and info in the metadata. The file is written to a
 // temporary name and renamed.
 func SaveModel(path string, params []float32, info ModelInfo) error {
+	if err := info.validateClasses(); err != nil {
+		return fmt.Errorf("save model %s: %w", path, err)
+	}
 	ts, err := modelTensors(info.Spec, params)
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", path, err)
@@ -254,7 +318,22 @@ func (info ModelInfo) Validate() error {
 	case info.Batch < 0:
 		return fmt.Errorf("batch %d: must not be negative", info.Batch)
 	}
-	return nil
+	return info.validateClasses()
+}
+
+// validateClasses checks the class names and label base: a file that
+// LoadModel would refuse is never written.
+func (info ModelInfo) validateClasses() error {
+	if info.LabelBase < 0 || info.LabelBase+info.Spec.Classes > 256 {
+		return fmt.Errorf("label base %d for %d classes: the labels must fit a byte (0 to 255)", info.LabelBase, info.Spec.Classes)
+	}
+	return ValidateClassNames(info.ClassNames, info.Spec.Classes)
+}
+
+// classNamesKey is the flat metadata value of the class names: a JSON array.
+func classNamesKey(names []string) string {
+	b, _ := json.Marshal(names) // strings always marshal
+	return string(b)
 }
 
 // agrees checks the flat metadata keys that people and other tools read
@@ -264,6 +343,8 @@ func (info ModelInfo) agrees(md map[string]string) error {
 		{"architecture", info.Spec.String()},
 		{"input", fmt.Sprintf("%dx%d", info.Spec.Rows, info.Spec.Cols)},
 		{"classes", strconv.Itoa(info.Spec.Classes)},
+		{"class_names", classNamesKey(info.ClassNames)},
+		{"label_base", strconv.Itoa(info.LabelBase)},
 	} {
 		if got, ok := md[kv[0]]; ok && got != kv[1] {
 			return fmt.Errorf("metadata %s is %q but the model described in mnist_go has %q", kv[0], got, kv[1])

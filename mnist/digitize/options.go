@@ -53,7 +53,8 @@ func ParsePolarity(s string) (Polarity, error) {
 type Options struct {
 	Rows, Cols int // output size in pixels; default 28×28
 	// Box is the length in pixels of the digit's longer side after scaling;
-	// default 20. It must fit in the output.
+	// default MNIST's proportion of the output, 20/28 of its shorter side
+	// (20 for 28×28, 23 for 32×32, 14 for 20×20). It must fit in the output.
 	Box int
 	// Ink says whether to invert; default Auto.
 	Ink Polarity
@@ -77,6 +78,12 @@ const (
 	DefaultMinContrast = 0.1
 )
 
+// DefaultBoxFor is the box of a rows×cols output in MNIST's proportion:
+// DefaultBox of DefaultRows, scaled to the shorter side, at least 1.
+func DefaultBoxFor(rows, cols int) int {
+	return max(1, (DefaultBox*min(rows, cols)+DefaultRows/2)/DefaultRows)
+}
+
 // resolve fills in the defaults and checks the fields.
 func (o Options) resolve() (Options, error) {
 	if o.Rows == 0 {
@@ -86,7 +93,7 @@ func (o Options) resolve() (Options, error) {
 		o.Cols = DefaultCols
 	}
 	if o.Box == 0 {
-		o.Box = DefaultBox
+		o.Box = DefaultBoxFor(o.Rows, o.Cols)
 	}
 	if o.Threshold == 0 {
 		o.Threshold = DefaultThreshold

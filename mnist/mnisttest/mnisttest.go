@@ -36,6 +36,25 @@ import (
 // test on bad arguments or when a file cannot be written.
 func Synthetic(t testing.TB, dir string, nTrain, nTest, rows, cols int, seed uint64) {
 	t.Helper()
+	writeSynthetic(t, dir, nTrain, nTest, rows, cols, mnist.DigitClasses, 0, false, seed)
+}
+
+// SyntheticClasses is Synthetic with classes classes (2 to 256) whose labels
+// are numbered from firstLabel (0, or 1 as in EMNIST Letters; the labels
+// must fit a byte): the blobs sit at classes places on the ring. The first
+// samples of each split are one of every class in order, so that both
+// splits hold every class when they have at least classes samples.
+func SyntheticClasses(t testing.TB, dir string, nTrain, nTest, rows, cols, classes, firstLabel int, seed uint64) {
+	t.Helper()
+	if classes < 2 || firstLabel < 0 || classes+firstLabel > 256 {
+		t.Fatalf("mnisttest.SyntheticClasses: %d classes from label %d: want 2 to 256 classes whose labels fit a byte", classes, firstLabel)
+		return
+	}
+	writeSynthetic(t, dir, nTrain, nTest, rows, cols, classes, firstLabel, true, seed)
+}
+
+func writeSynthetic(t testing.TB, dir string, nTrain, nTest, rows, cols, classes, firstLabel int, cover bool, seed uint64) {
+	t.Helper()
 	if nTrain < 1 || nTest < 1 || rows < 4 || cols < 4 {
 		t.Fatalf("mnisttest.Synthetic: want nTrain, nTest ≥ 1 and rows, cols ≥ 4; got %d, %d, %d, %d", nTrain, nTest, rows, cols)
 		return
@@ -49,7 +68,10 @@ func Synthetic(t testing.TB, dir string, nTrain, nTest, rows, cols int, seed uin
 		n      int
 		stream uint64
 	}{{mnist.Train, nTrain, 0}, {mnist.Test, nTest, 1}} {
-		images, labels := generate(split.n, rows, cols, seed, split.stream)
+		images, labels := draw(split.n, rows, cols, classes, seed, split.stream, cover)
+		for i := range labels {
+			labels[i] += uint8(firstLabel)
+		}
 		img := &mnist.IDX{Type: mnist.TypeUint8, Dims: []int{split.n, rows, cols}, Data: images}
 		lbl := &mnist.IDX{Type: mnist.TypeUint8, Dims: []int{split.n}, Data: labels}
 		if err := mnist.WriteIDXFile(filepath.Join(dir, mnist.ImageFile(split.s)), img, true); err != nil {
@@ -69,12 +91,29 @@ func SyntheticDataset(n, rows, cols int, seed uint64) *mnist.Dataset {
 	if n < 1 || rows < 4 || cols < 4 {
 		panic(fmt.Sprintf("mnisttest.SyntheticDataset: want n ≥ 1 and rows, cols ≥ 4; got %d, %d, %d", n, rows, cols))
 	}
-	images, labels := generate(n, rows, cols, seed, 0)
-	return &mnist.Dataset{Name: "synthetic", Images: images, Labels: labels, Rows: rows, Cols: cols}
+	images, labels := generate(n, rows, cols, mnist.DigitClasses, seed, 0)
+	return &mnist.Dataset{Name: "synthetic", Images: images, Labels: labels, Rows: rows, Cols: cols, Classes: mnist.DigitClasses}
 }
 
-// generate draws n samples from stream (0 train, 1 test) of seed, with PCG.
-func generate(n, rows, cols int, seed, stream uint64) (images, labels []uint8) {
+// SyntheticClassesDataset is SyntheticDataset with classes classes (2 to
+// 256) numbered from 0: the training split SyntheticClasses writes.
+func SyntheticClassesDataset(n, rows, cols, classes int, seed uint64) *mnist.Dataset {
+	if n < 1 || rows < 4 || cols < 4 || classes < 2 || classes > mnist.MaxClasses {
+		panic(fmt.Sprintf("mnisttest.SyntheticClassesDataset: want n ≥ 1, rows, cols ≥ 4 and 2 to 256 classes; got %d, %d, %d, %d", n, rows, cols, classes))
+	}
+	images, labels := draw(n, rows, cols, classes, seed, 0, true)
+	return &mnist.Dataset{Name: "synthetic", Images: images, Labels: labels, Rows: rows, Cols: cols, Classes: classes}
+}
+
+// generate draws n samples of classes classes from stream (0 train, 1
+// test) of seed, with PCG.
+func generate(n, rows, cols, classes int, seed, stream uint64) (images, labels []uint8) {
+	return draw(n, rows, cols, classes, seed, stream, false)
+}
+
+// draw is generate; with cover, the first classes samples are of the
+// classes in order.
+func draw(n, rows, cols, classes int, seed, stream uint64, cover bool) (images, labels []uint8) {
 	rng := rand.New(rand.NewPCG(seed, stream))
 	size := float64(min(rows, cols))
 	ring := 0.27 * size                   // radius of the ring the blobs sit on
@@ -86,12 +125,15 @@ func generate(n, rows, cols int, seed, stream uint64) (images, labels []uint8) {
 	images = make([]uint8, n*rows*cols)
 	labels = make([]uint8, n)
 	for i := range n {
-		c := rng.IntN(mnist.Classes)
+		c := rng.IntN(classes)
+		if cover && i < classes {
+			c = i
+		}
 		labels[i] = uint8(c)
-		theta := 2 * math.Pi * float64(c) / mnist.Classes
+		theta := 2 * math.Pi * float64(c) / float64(classes)
 		cy := float64(rows-1)/2 + ring*math.Sin(theta) + float64(rng.IntN(2*shift+1)-shift)
 		cx := float64(cols-1)/2 + ring*math.Cos(theta) + float64(rng.IntN(2*shift+1)-shift)
-		phi := math.Pi * float64(c) / mnist.Classes // stroke angle, distinct per class in [0, π)
+		phi := math.Pi * float64(c) / float64(classes) // stroke angle, distinct per class in [0, π)
 		dy, dx := math.Sin(phi), math.Cos(phi)
 		gain := 0.7 + 0.3*rng.Float64()
 		img := images[i*rows*cols : (i+1)*rows*cols]

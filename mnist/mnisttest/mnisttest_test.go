@@ -77,7 +77,7 @@ func TestSyntheticLearnable(t *testing.T) {
 		}
 	}
 	px := train.Pixels()
-	var centroid [mnist.Classes][]float64
+	var centroid [mnist.DigitClasses][]float64
 	for c := range centroid {
 		centroid[c] = make([]float64, px)
 	}
