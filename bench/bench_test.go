@@ -57,8 +57,8 @@ func openRunner(b *testing.B, name string, cfg Config, train, test *mnist.Datase
 // tutorial's network and of the cnn (batch 64, forward and backward) and a
 // large square product, reporting GFLOP/s.
 func BenchmarkGEMM(b *testing.B) {
-	shapes := ModelGEMMShapes(nn.MLP(28, 28, nn.DefaultHidden, mnist.Classes), 64)
-	for _, s := range append(ModelGEMMShapes(nn.CNN(28, 28, mnist.Classes), 64), SquareGEMM) {
+	shapes := ModelGEMMShapes(nn.MLP(28, 28, nn.DefaultHidden, mnist.DigitClasses), 64)
+	for _, s := range append(ModelGEMMShapes(nn.CNN(28, 28, mnist.DigitClasses), 64), SquareGEMM) {
 		if !slices.Contains(shapes, s) {
 			shapes = append(shapes, s)
 		}

@@ -13,7 +13,7 @@ import (
 // convolutions'.
 func CNNConfig(rows, cols int) Config {
 	return Config{
-		Spec:  nn.CNN(rows, cols, mnist.Classes),
+		Spec:  nn.CNN(rows, cols, mnist.DigitClasses),
 		Batch: 64,
 		LR:    0.01,
 		Seed:  1,

@@ -218,7 +218,7 @@ func openBackend(t *testing.T, name string) nn.Backend {
 // TestGEMMEntriesAgree checks every entry's products against a float64 loop
 // on the model's shapes, so that the GEMM benchmarks time correct work.
 func TestGEMMEntriesAgree(t *testing.T) {
-	shapes := append(ModelGEMMShapes(nn.MLP(28, 28, nn.DefaultHidden, mnist.Classes), 64), GEMMShape{M: 3, N: 5, K: 7, TransA: true, TransB: true})
+	shapes := append(ModelGEMMShapes(nn.MLP(28, 28, nn.DefaultHidden, mnist.DigitClasses), 64), GEMMShape{M: 3, N: 5, K: 7, TransA: true, TransB: true})
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
 			g, err := OpenGEMM(name)

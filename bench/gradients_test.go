@@ -42,7 +42,7 @@ const (
 // blocking size, and the weights are InitParams' (PyTorch's initialisation),
 // so that some ReLUs are active and some are not.
 func TestGradientsMatchGorgonia(t *testing.T) {
-	spec := nn.MLP(28, 28, nn.DefaultHidden, mnist.Classes)
+	spec := nn.MLP(28, 28, nn.DefaultHidden, mnist.DigitClasses)
 	ds := mnisttest.SyntheticDataset(100, 28, 28, 11)
 	params := nn.InitParams(spec, 5)
 	x, y := batchInputs(ds, nn.MNISTNormalization)

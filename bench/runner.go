@@ -40,7 +40,7 @@ type Config struct {
 // fed as p/255, a fresh shuffle every epoch.
 func TutorialConfig(rows, cols int, hidden []int) Config {
 	return Config{
-		Spec:  nn.MLP(rows, cols, hidden, mnist.Classes),
+		Spec:  nn.MLP(rows, cols, hidden, mnist.DigitClasses),
 		Batch: 64,
 		LR:    0.005,
 		Seed:  1,

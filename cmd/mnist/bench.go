@@ -82,7 +82,7 @@ func benchAction(c *cli.Context) error {
 	}
 	// The model flags, checked before the data is loaded (the spec itself
 	// waits for the data's image size).
-	if _, err := specFromModelFlags(c, 28, 28); err != nil {
+	if _, err := specFromModelFlags(c, 28, 28, mnist.DigitClasses); err != nil {
 		return err
 	}
 	opt := bench.Options{Warmup: c.Int("warmup"), Runs: c.Int("runs"), Epochs: c.Int("epochs")}
@@ -100,7 +100,7 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	spec, err := specFromModelFlags(c, train.Rows, train.Cols)
+	spec, err := specFromModelFlags(c, train.Rows, train.Cols, train.Classes)
 	if err != nil {
 		return err
 	}

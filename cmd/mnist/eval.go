@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,6 +21,7 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "model", Value: "model.safetensors", Usage: "model file written by `mnist train`"},
 			&cli.StringFlag{Name: "split", Value: "test", Usage: "train or test"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			&cli.StringFlag{Name: "label-base", Usage: "the label of the first class (default: the one the model was trained with)"},
 		),
 		Action: evalAction,
 	}
@@ -36,6 +39,7 @@ type evalReport struct {
 	Recall    []float64 `json:"recall"`    // per class
 	Confusion [][]int   `json:"confusion"` // [true][predicted]
 	Backend   string    `json:"backend"`
+	Classes   []string  `json:"classes"` // the classes' names (their labels when the model names none)
 }
 
 func evalAction(c *cli.Context) error {
@@ -66,6 +70,15 @@ func evalAction(c *cli.Context) error {
 	if ds.Rows != info.Spec.Rows || ds.Cols != info.Spec.Cols {
 		return fmt.Errorf("%s takes %d×%d images but %s holds %d×%d images", path, info.Spec.Rows, info.Spec.Cols, ds.Name, ds.Rows, ds.Cols)
 	}
+	base := info.LabelBase
+	if v := c.String("label-base"); v != "" {
+		if base, err = strconv.Atoi(v); err != nil || base < 0 || base > 255 {
+			return usageErrorf("--label-base %q: want a label from 0 to 255", v)
+		}
+	}
+	if err := ds.ShiftLabels(base); err != nil {
+		return fmt.Errorf("%w: %s was trained on labels numbered from %d (--label-base sets another)", err, path, info.LabelBase)
+	}
 	ev, err := evaluate(b, params, info, ds)
 	if err != nil {
 		return err
@@ -74,6 +87,7 @@ func evalAction(c *cli.Context) error {
 		Model: path, Arch: info.Spec.String(), Split: string(split), Samples: ev.Samples,
 		Accuracy: ev.Accuracy, Loss: ev.Loss, Backend: b.Name(),
 		Confusion: nn.Confusion(ds.Labels, ev.Predictions, info.Spec.Classes),
+		Classes:   classLabels(info, info.Spec.Classes),
 	}
 	r.Precision, r.Recall = precisionRecall(r.Confusion)
 	if c.Bool("json") {
@@ -129,20 +143,32 @@ func precisionRecall(m [][]int) (precision, recall []float64) {
 	return precision, recall
 }
 
+// shorten cuts s to at most n characters for a column heading.
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
 func (r evalReport) print(w io.Writer) {
 	fmt.Fprintf(w, "%s (%s) on the %s split: %d samples\n", r.Model, r.Arch, r.Split, r.Samples)
 	fmt.Fprintf(w, "accuracy %.2f%%  loss %.4f\n\n", 100*r.Accuracy, r.Loss)
-	fmt.Fprintf(w, "class  precision  recall\n")
-	for k := range r.Precision {
-		fmt.Fprintf(w, "%5d  %8.2f%%  %5.2f%%\n", k, 100*r.Precision[k], 100*r.Recall[k])
+	width := 5 // of the class column: the longest name
+	for _, name := range r.Classes {
+		width = max(width, utf8.RuneCountInString(name))
 	}
-	fmt.Fprintf(w, "\nconfusion matrix (rows: true class, columns: predicted)\n     ")
+	fmt.Fprintf(w, "%*s  precision  recall\n", width, "class")
+	for k := range r.Precision {
+		fmt.Fprintf(w, "%*s  %8.2f%%  %5.2f%%\n", width, r.Classes[k], 100*r.Precision[k], 100*r.Recall[k])
+	}
+	fmt.Fprintf(w, "\nconfusion matrix (rows: true class, columns: predicted)\n%*s", width, "")
 	for k := range r.Confusion {
-		fmt.Fprintf(w, "%6d", k)
+		fmt.Fprintf(w, " %5s", shorten(r.Classes[k], 5))
 	}
 	fmt.Fprintln(w)
 	for k, row := range r.Confusion {
-		fmt.Fprintf(w, "%5d", k)
+		fmt.Fprintf(w, "%*s", width, r.Classes[k])
 		for _, v := range row {
 			fmt.Fprintf(w, "%6d", v)
 		}

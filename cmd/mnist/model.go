@@ -5,7 +5,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/mnist-go/mnist/mnist"
 	"github.com/mnist-go/mnist/nn"
 )
 
@@ -44,15 +43,16 @@ func applyModelDefaults(c *cli.Context) error {
 }
 
 // specFromModelFlags returns the architecture that --model and --hidden
-// name, for rows×cols images: the mlp with the --hidden widths, or the cnn,
-// whose architecture is fixed, so that an explicit --hidden is refused.
-func specFromModelFlags(c *cli.Context, rows, cols int) (nn.Spec, error) {
+// name, for rows×cols images and classes classes: the mlp with the
+// --hidden widths, or the cnn, whose architecture is fixed, so that an
+// explicit --hidden is refused.
+func specFromModelFlags(c *cli.Context, rows, cols, classes int) (nn.Spec, error) {
 	name := c.String("model")
 	if name == "cnn" {
 		if c.IsSet("hidden") {
 			return nn.Spec{}, usageErrorf("--hidden %s: the cnn's architecture is fixed (conv 5×5 32, pool, conv 5×5 64, pool, linear 128); --hidden sets the widths of the mlp", c.String("hidden"))
 		}
-		spec := nn.CNN(rows, cols, mnist.Classes)
+		spec := nn.CNN(rows, cols, classes)
 		if err := spec.Validate(); err != nil {
 			return nn.Spec{}, usageError{err}
 		}
@@ -62,7 +62,7 @@ func specFromModelFlags(c *cli.Context, rows, cols int) (nn.Spec, error) {
 	if err != nil {
 		return nn.Spec{}, usageError{err}
 	}
-	spec := nn.Spec{Model: name, Rows: rows, Cols: cols, Hidden: hidden, Classes: mnist.Classes}
+	spec := nn.Spec{Model: name, Rows: rows, Cols: cols, Hidden: hidden, Classes: classes}
 	if err := spec.Validate(); err != nil {
 		return nn.Spec{}, usageError{err}
 	}

@@ -15,10 +15,11 @@ import (
 func predictCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "predict",
-		Usage:     "read the digit in each image (PNG, JPEG or GIF of any size, either polarity)",
+		Usage:     "read the digit (or other class) in each image (PNG, JPEG or GIF of any size, either polarity)",
 		ArgsUsage: "IMAGE...",
 		Description: "Each image is prepared the way MNIST was made: grey, ink made bright, cropped to the ink,\n" +
-			"scaled so the longer side is 20 px and centred by mass in 28×28. Images that cannot be read are\n" +
+			"scaled so the longer side is 20 px and centred by mass in 28×28 (in the same proportions for a\n" +
+			"model of another image size). Images that cannot be read are\n" +
 			"reported and skipped; the exit status is then 1.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Value: "model.safetensors", Usage: "model file written by `mnist train`"},
@@ -33,7 +34,8 @@ func predictCommand() *cli.Command {
 // prediction is one line of `mnist predict --json`.
 type prediction struct {
 	File          string      `json:"file"`
-	Digit         int         `json:"digit"`
+	Digit         int         `json:"digit"` // the class's index, 0-based
+	Class         string      `json:"class"` // its name: the model's, or its label
 	Probabilities []float64   `json:"probabilities"`
 	Top           []nn.Ranked `json:"top"`
 	Inverted      bool        `json:"inverted"` // the image had dark ink on light paper
@@ -79,9 +81,9 @@ func predictAction(c *cli.Context) error {
 		}
 		var alts []string
 		for _, r := range p.Top {
-			alts = append(alts, fmt.Sprintf("%d %.1f%%", r.Class, 100*r.Probability))
+			alts = append(alts, fmt.Sprintf("%s %.1f%%", r.Name, 100*r.Probability))
 		}
-		fmt.Fprintf(c.App.Writer, "%s: %d   (%s)\n", path, p.Digit, strings.Join(alts, ", "))
+		fmt.Fprintf(c.App.Writer, "%s: %s   (%s)\n", path, p.Class, strings.Join(alts, ", "))
 	}
 	if failed > 0 {
 		return exitError{code: 1, err: fmt.Errorf("%d of %d images could not be read", failed, c.NArg())}
@@ -104,5 +106,8 @@ func predictFile(model *nn.Classifier, path string, opt digitize.Options, top in
 		return prediction{}, fmt.Errorf("%s: %w", path, err)
 	}
 	ranked := nn.Top(probs, top)
-	return prediction{File: path, Digit: ranked[0].Class, Probabilities: probs, Top: ranked, Inverted: res.Inverted}, nil
+	for i := range ranked {
+		ranked[i].Name = model.Info.ClassName(ranked[i].Class)
+	}
+	return prediction{File: path, Digit: ranked[0].Class, Class: ranked[0].Name, Probabilities: probs, Top: ranked, Inverted: res.Inverted}, nil
 }

@@ -25,6 +25,7 @@ type runLog struct {
 	w      *tfevents.Writer
 	test   *mnist.Dataset
 	spec   nn.Spec
+	info   nn.ModelInfo // for the class names
 	epochs []nn.EpochResult
 	err    error // first error: logging never stops training, but it is reported
 }
@@ -42,12 +43,16 @@ var hparamMetrics = []string{"test/accuracy", "test/loss", "train/epoch_loss"}
 // training: the model graph (the Graphs tab), the hyperparameters for the
 // HParams tab and, with the model summary, as text, and a grid of the first
 // training digits in the order the first epoch visits them.
-func newRunLog(dir string, hyper map[string]string, spec nn.Spec, train, test *mnist.Dataset, order []int32) (*runLog, error) {
+//
+// info is the model file's description of the run: its Spec and its
+// classes' names.
+func newRunLog(dir string, hyper map[string]string, info nn.ModelInfo, train, test *mnist.Dataset, order []int32) (*runLog, error) {
+	spec := info.Spec
 	w, err := tfevents.NewWriter(dir)
 	if err != nil {
 		return nil, err
 	}
-	l := &runLog{dir: dir, w: w, test: test, spec: spec}
+	l := &runLog{dir: dir, w: w, test: test, spec: spec, info: info}
 	l.record(w.Graph(spec.Graph()))
 	l.record(w.HParams(hparamValues(hyper), hparamMetrics))
 	var md strings.Builder
@@ -64,7 +69,7 @@ func newRunLog(dir string, hyper map[string]string, spec nn.Spec, train, test *m
 	images, labels := make([][]uint8, n), make([]string, n)
 	for i, idx := range order[:n] {
 		images[i] = train.Image(int(idx))
-		labels[i] = fmt.Sprint(train.Labels[idx])
+		labels[i] = info.ClassName(int(train.Labels[idx]))
 	}
 	l.record(l.grid("train/images", 0, images, labels, train.Cols))
 	return l, l.err
@@ -149,7 +154,7 @@ func (l *runLog) EpochEnd(r nn.EpochResult) error {
 		}
 		if want := l.test.Labels[i]; int(p) != int(want) {
 			images = append(images, l.test.Image(i))
-			labels = append(labels, fmt.Sprintf("%d→%d", want, p))
+			labels = append(labels, l.info.ClassName(int(want))+"→"+l.info.ClassName(int(p)))
 		}
 	}
 	l.record(l.grid("test/misclassified", step, images, labels, l.test.Cols))
@@ -176,11 +181,8 @@ func (l *runLog) Close(runErr error) error {
 		}
 		l.record(plots.Curves(filepath.Join(l.dir, "curves.png"), []plots.Run{run}, 0, 0))
 		last := l.epochs[len(l.epochs)-1]
-		classes := make([]string, mnist.Classes)
-		for i := range classes {
-			classes[i] = fmt.Sprint(i)
-		}
-		l.record(plots.Confusion(filepath.Join(l.dir, "confusion.png"), nn.Confusion(l.test.Labels, last.Test.Predictions, mnist.Classes), classes))
+		n := l.spec.Classes
+		l.record(plots.Confusion(filepath.Join(l.dir, "confusion.png"), nn.Confusion(l.test.Labels, last.Test.Predictions, n), classLabels(l.info, n)))
 	}
 	l.record(l.w.Close())
 	return l.err

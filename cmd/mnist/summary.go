@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mnist-go/mnist/mnist"
 	"github.com/mnist-go/mnist/nn"
 )
 
@@ -42,7 +43,7 @@ func specFromFlags(c *cli.Context) (nn.Spec, error) {
 		_, info, err := nn.LoadModel(name)
 		return info.Spec, err
 	}
-	spec, err := specFromModelFlags(c, 28, 28)
+	spec, err := specFromModelFlags(c, 28, 28, mnist.DigitClasses)
 	if err != nil {
 		return nn.Spec{}, usageErrorf("--model %s: not a model file, and %v", name, err)
 	}

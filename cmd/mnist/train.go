@@ -63,6 +63,8 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing model file and checkpoint at --out"},
 			&cli.IntFlag{Name: "checkpoint-every", Value: 1, Usage: "epochs between checkpoints (0: only when interrupted)"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint"},
+			labelBaseFlag(),
+			classesFlag(),
 			&cli.StringFlag{Name: "logdir", Usage: "TensorBoard run directory (default runs/<time>; none to disable)"},
 			&cli.BoolFlag{Name: "json", Usage: "progress to stderr, one JSON object with the results to stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
@@ -88,9 +90,22 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opt, err := parseTrainOptions(c, train.Rows, train.Cols)
+	var classes classSetup
+	if c.String("resume") == "" {
+		if classes, err = setupClasses(c, c.App.ErrWriter, train, test); err != nil {
+			return err
+		}
+	}
+	opt, err := parseTrainOptions(c, train.Rows, train.Cols, classes)
 	if err != nil {
 		return err
+	}
+	if opt.resume != nil { // the checkpoint says how its labels were numbered
+		for _, d := range []*mnist.Dataset{train, test} {
+			if err := d.ShiftLabels(opt.labelBase); err != nil {
+				return fmt.Errorf("resume from %s: %w: resume with the data it was trained on (--data-dir)", c.String("resume"), err)
+			}
+		}
 	}
 	if opt.cfg.Batch > train.Len() && opt.resume != nil {
 		return fmt.Errorf("resume from %s: the checkpoint's batch size %d is larger than the training set (%d samples in %s): resume with the data it was trained on (--data-dir)",
@@ -148,7 +163,7 @@ func trainAction(c *cli.Context) error {
 	obs := observers{newProgress(log, opt.cfg.Epochs, t.StepsPerEpoch(), opt.cfg.Batch, train.Len(), opt.quiet)}
 	var runlog *runLog
 	if opt.logdir != "none" {
-		if runlog, err = newRunLog(opt.logdir, opt.hyperparameters(b), opt.spec, train, test, firstOrder(opt.cfg, train.Len())); err != nil {
+		if runlog, err = newRunLog(opt.logdir, opt.hyperparameters(b), opt.modelInfo(b, dir, train, nil), train, test, firstOrder(opt.cfg, train.Len())); err != nil {
 			return err
 		}
 		obs = append(obs, runlog)

@@ -29,13 +29,15 @@ type trainOptions struct {
 	json       bool
 	quiet      bool
 	force      bool // replace an existing model and checkpoint
+	classNames []string
+	labelBase  int // subtracted from the data's labels
 }
 
 // hyperFlags are the flags that define a run; a resumed run takes them from
 // its checkpoint, and refuses them on the command line (but --epochs, which
 // may extend the run).
 var hyperFlags = []string{"model", "hidden", "batch", "lr", "schedule", "optimizer", "momentum",
-	"nesterov", "weight-decay", "seed", "no-shuffle", "no-normalize", "preset", "augment"}
+	"nesterov", "weight-decay", "seed", "no-shuffle", "no-normalize", "preset", "augment", "label-base", "classes"}
 
 // applyPreset sets the preset's values on every flag the user did not set.
 func applyPreset(c *cli.Context) error {
@@ -60,9 +62,10 @@ func applyPreset(c *cli.Context) error {
 	}
 }
 
-// parseTrainOptions reads and checks the flags for data of rows×cols images.
-// With --resume it loads the checkpoint and takes the run's definition from it.
-func parseTrainOptions(c *cli.Context, rows, cols int) (*trainOptions, error) {
+// parseTrainOptions reads and checks the flags for data of rows×cols images
+// and the classes of setupClasses. With --resume it loads the checkpoint
+// and takes the run's definition from it, classes included.
+func parseTrainOptions(c *cli.Context, rows, cols int, classes classSetup) (*trainOptions, error) {
 	opt := &trainOptions{out: c.String("out"), logdir: c.String("logdir"), json: c.Bool("json"), quiet: c.Bool("quiet"), every: c.Int("checkpoint-every"), force: c.Bool("force")}
 	if opt.every < 0 {
 		return nil, usageErrorf("--checkpoint-every %d: must be 0 (never) or a number of epochs", opt.every)
@@ -71,8 +74,10 @@ func parseTrainOptions(c *cli.Context, rows, cols int) (*trainOptions, error) {
 		if err := opt.fromCheckpoint(c, path); err != nil {
 			return nil, err
 		}
-	} else if err := opt.fromFlags(c, rows, cols); err != nil {
+	} else if err := opt.fromFlags(c, rows, cols, classes.count); err != nil {
 		return nil, err
+	} else {
+		opt.classNames, opt.labelBase = classes.names, classes.base
 	}
 	if opt.logdir == "" {
 		opt.logdir = defaultLogDir(time.Now())
@@ -81,14 +86,14 @@ func parseTrainOptions(c *cli.Context, rows, cols int) (*trainOptions, error) {
 	return opt, nil
 }
 
-func (opt *trainOptions) fromFlags(c *cli.Context, rows, cols int) error {
+func (opt *trainOptions) fromFlags(c *cli.Context, rows, cols, classes int) error {
 	if err := applyModelDefaults(c); err != nil {
 		return err
 	}
 	if err := applyPreset(c); err != nil {
 		return err
 	}
-	spec, err := specFromModelFlags(c, rows, cols)
+	spec, err := specFromModelFlags(c, rows, cols, classes)
 	if err != nil {
 		return err
 	}
@@ -158,6 +163,7 @@ func (opt *trainOptions) fromCheckpoint(c *cli.Context, path string) error {
 		return err
 	}
 	opt.resume, opt.spec, opt.cfg = ck, ck.Info.Spec, ck.State.Config
+	opt.classNames, opt.labelBase = ck.Info.ClassNames, ck.Info.LabelBase
 	if c.IsSet("epochs") {
 		epochs := c.Int("epochs")
 		if done := ck.State.Position.Epoch; epochs < max(done, 1) {
@@ -192,6 +198,7 @@ func (opt *trainOptions) modelInfo(b nn.Backend, dir string, train *mnist.Datase
 	info := nn.ModelInfo{
 		Spec: opt.spec, Norm: opt.cfg.Norm, Dataset: filepath.Base(filepath.Clean(dir)), DataID: nn.DataID(train), Seed: opt.cfg.Seed,
 		Optimizer: describeOptimizer(opt.cfg), Batch: opt.cfg.Batch, Backend: b.Name(),
+		ClassNames: opt.classNames, LabelBase: opt.labelBase,
 	}
 	if last != nil {
 		info.Epochs = last.Epoch + 1

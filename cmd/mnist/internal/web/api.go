@@ -19,7 +19,8 @@ import (
 
 // Prediction is the answer of POST /api/predict.
 type Prediction struct {
-	Digit         int       `json:"digit"`
+	Digit         int       `json:"digit"`         // the class's index, 0-based
+	Class         string    `json:"class"`         // its name: the model's, or its label
 	Probabilities []float64 `json:"probabilities"` // one per class, summing to 1
 	Model         string    `json:"model"`         // e.g. "mlp-64-32"
 	// Input is the Rows×Cols image the model saw, row-major, 0 background
@@ -41,20 +42,21 @@ type PixelsRequest struct {
 
 // ModelInfo is the answer of GET /api/model, from the checkpoint's metadata.
 type ModelInfo struct {
-	Name         string  `json:"name"`         // e.g. "mlp-64-32"
-	Architecture string  `json:"architecture"` // layer widths, e.g. "784-64-32-10" or "28×28-conv32-pool-conv64-pool-1024-128-10"
-	Parameters   int     `json:"parameters"`
-	Rows         int     `json:"rows"`
-	Cols         int     `json:"cols"`
-	Classes      int     `json:"classes"`
-	TestAccuracy float64 `json:"test_accuracy,omitempty"` // 0..1; absent for an untrained model
-	TestLoss     float64 `json:"test_loss,omitempty"`
-	Epochs       int     `json:"epochs,omitempty"`
-	Dataset      string  `json:"dataset,omitempty"`
-	Optimizer    string  `json:"optimizer,omitempty"`
-	Batch        int     `json:"batch,omitempty"`
-	Backend      string  `json:"backend,omitempty"`
-	Ink          string  `json:"ink"` // the server's default polarity: auto, dark or bright
+	Name         string   `json:"name"`         // e.g. "mlp-64-32"
+	Architecture string   `json:"architecture"` // layer widths, e.g. "784-64-32-10" or "28×28-conv32-pool-conv64-pool-1024-128-10"
+	Parameters   int      `json:"parameters"`
+	Rows         int      `json:"rows"`
+	Cols         int      `json:"cols"`
+	Classes      int      `json:"classes"`
+	ClassNames   []string `json:"class_names"`             // one per class: the model's names, or the labels
+	TestAccuracy float64  `json:"test_accuracy,omitempty"` // 0..1; absent for an untrained model
+	TestLoss     float64  `json:"test_loss,omitempty"`
+	Epochs       int      `json:"epochs,omitempty"`
+	Dataset      string   `json:"dataset,omitempty"`
+	Optimizer    string   `json:"optimizer,omitempty"`
+	Batch        int      `json:"batch,omitempty"`
+	Backend      string   `json:"backend,omitempty"`
+	Ink          string   `json:"ink"` // the server's default polarity: auto, dark or bright
 }
 
 // apiError is every error answer: {"error": "..."}.
@@ -72,6 +74,15 @@ func (e *httpError) Error() string { return e.msg }
 
 func errorf(status int, format string, args ...any) *httpError {
 	return &httpError{status, fmt.Sprintf(format, args...)}
+}
+
+// classNames names every class of the model described by info.
+func classNames(info nn.ModelInfo) []string {
+	names := make([]string, info.Spec.Classes)
+	for i := range names {
+		names[i] = info.ClassName(i)
+	}
+	return names
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +120,7 @@ func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request) {
 		Rows:         spec.Rows,
 		Cols:         spec.Cols,
 		Classes:      spec.Classes,
+		ClassNames:   classNames(info),
 		TestAccuracy: info.TestAccuracy,
 		TestLoss:     info.TestLoss,
 		Epochs:       info.Epochs,
@@ -218,8 +230,10 @@ func (s *Server) prediction(w http.ResponseWriter, r *http.Request) (*Prediction
 	for i, v := range res.Pixels {
 		input[i] = int(v)
 	}
+	best := nn.Top(probs, 1)[0].Class
 	return &Prediction{
-		Digit:         nn.Top(probs, 1)[0].Class,
+		Digit:         best,
+		Class:         s.model.Info.ClassName(best),
 		Probabilities: probs,
 		Model:         s.name,
 		Input:         input,

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -230,8 +231,8 @@ func TestModelAndHealth(t *testing.T) {
 	got := decodeJSON[ModelInfo](t, rec.Body.Bytes())
 	want := ModelInfo{Name: "mlp-64-32", Architecture: "784-64-32-10", Parameters: 784*64 + 64 + 64*32 + 32 + 32*10 + 10,
 		Rows: 28, Cols: 28, Classes: 10, TestAccuracy: 0.5, Epochs: 2, Dataset: "synthetic", Optimizer: "sgd lr=0.05",
-		Batch: 64, Backend: "cpu", Ink: "dark"}
-	if got != want {
+		Batch: 64, Backend: "cpu", Ink: "dark", ClassNames: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GET /api/model\n got %+v\nwant %+v", got, want)
 	}
 	for _, method := range []string{"GET", "HEAD"} {

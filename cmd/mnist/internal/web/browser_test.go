@@ -52,7 +52,7 @@ func trainedModel(t *testing.T) (*nn.Classifier, *mnist.Dataset) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	spec := nn.MLP(train.Rows, train.Cols, []int{64, 32}, mnist.Classes)
+	spec := nn.MLP(train.Rows, train.Cols, []int{64, 32}, mnist.DigitClasses)
 	cfg := nn.TrainConfig{
 		Epochs: 1, Batch: 64, Seed: 1, Shuffle: true, Norm: nn.MNISTNormalization,
 		Schedule:  nn.Schedule{Name: "constant", Base: 0.05, Epochs: 1},

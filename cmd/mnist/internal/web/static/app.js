@@ -41,15 +41,24 @@
     results: 0,
   };
 
-  // ---- the probability bars, built once ----
+  // ---- the probability bars: one per class, named as the model names
+  // them (digits until /api/model answers) ----
   const rows = [];
-  for (let d = 0; d < 10; d++) {
-    const li = document.createElement('li');
-    li.innerHTML = `<span class="label">${d}</span><span class="track"><span class="fill"></span></span><span class="pct">–</span>`;
-    li.setAttribute('aria-label', `${d}: no prediction`);
-    bars.appendChild(li);
-    rows.push({ li, fill: li.querySelector('.fill'), pct: li.querySelector('.pct') });
+  let classNames = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+  function buildBars(names) {
+    classNames = names;
+    rows.length = 0;
+    bars.textContent = '';
+    names.forEach((name) => {
+      const li = document.createElement('li');
+      li.innerHTML = '<span class="label"></span><span class="track"><span class="fill"></span></span><span class="pct">–</span>';
+      li.querySelector('.label').textContent = name; // names come from the model file: text, never markup
+      li.setAttribute('aria-label', `${name}: no prediction`);
+      bars.appendChild(li);
+      rows.push({ li, fill: li.querySelector('.fill'), pct: li.querySelector('.pct') });
+    });
   }
+  buildBars(classNames);
 
   // ---- drawing ----
   function resize() {
@@ -288,18 +297,19 @@
   function showPrediction(p) {
     const probs = p.probabilities;
     const d = p.digit;
-    digitOut.textContent = String(d);
+    const name = p.class || classNames[d] || String(d);
+    digitOut.textContent = name;
     digitOut.classList.remove('empty');
     confidence.innerHTML = '';
     const strong = document.createElement('strong');
     strong.textContent = percent(probs[d]);
-    confidence.append(strong, ` sure it is a ${d}`);
+    confidence.append(strong, ` sure it is ${name}`);
     rows.forEach((r, i) => {
       const v = probs[i] || 0;
       r.fill.style.width = `${(100 * v).toFixed(1)}%`;
       r.pct.textContent = percent(v);
       r.li.classList.toggle('best', i === d);
-      r.li.setAttribute('aria-label', `${i}: ${percent(v)}`);
+      r.li.setAttribute('aria-label', `${classNames[i]}: ${percent(v)}`);
     });
     drawInput(p.input, p.cols, p.rows);
     state.results++;
@@ -441,6 +451,7 @@
         parts.push('untrained');
       }
       el.append(name, ' · ' + parts.join(' · '));
+      if (Array.isArray(m.class_names) && m.class_names.length === m.classes) buildBars(m.class_names);
       document.body.dataset.model = m.name;
     } catch (err) {
       el.textContent = `Could not load the model description: ${err.message}`;
