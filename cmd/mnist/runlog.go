@@ -197,16 +197,18 @@ func (o observers) Losses(epoch, first, global int, losses []float32) {
 	}
 }
 
-// EpochParams implements nn.ParamObserver for the observers that want it.
-func (o observers) EpochParams(epoch int, params, grads []float32) error {
-	for _, x := range o {
-		if p, ok := x.(nn.ParamObserver); ok {
-			if err := p.EpochParams(epoch, params, grads); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+// withParams is observers that also hands the parameters and gradients
+// at each epoch's end to p (the run log's histograms): the trainer
+// downloads them only for an nn.ParamObserver, so a run without a run log
+// does not pay for it.
+type withParams struct {
+	observers
+	p nn.ParamObserver
+}
+
+// EpochParams implements nn.ParamObserver.
+func (o withParams) EpochParams(epoch int, params, grads []float32) error {
+	return o.p.EpochParams(epoch, params, grads)
 }
 
 func (o observers) EpochEnd(r nn.EpochResult) error {

@@ -175,6 +175,9 @@ func trainAction(c *cli.Context) error {
 	ckpt := &checkpointer{t: t, opt: opt, b: b, dir: dir, train: train, saved: opt.resume != nil && filepath.Clean(c.String("resume")) == filepath.Clean(opt.checkpoint)}
 	obs = append(obs, ckpt)
 	t.Observer = obs
+	if runlog != nil {
+		t.Observer = withParams{obs, runlog}
+	}
 	err = t.Run(c.Context)
 	// A run log that could not be written (disk full, say) is reported, but
 	// only after the model is saved: logging never costs the run its result.
