@@ -64,14 +64,19 @@ func tallStrip() image.Image {
 	return img
 }
 
-// deepRGBA is a 16-bit RGBA image of 2000×2000 (4 megapixels) with a digit-ish blob.
-func deepRGBA() image.Image {
-	img := image.NewRGBA64(image.Rect(0, 0, 2000, 2000))
-	for i := 0; i < len(img.Pix); i += 8 {
-		copy(img.Pix[i:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+// deepRGBA is a 16-bit RGBA image of side×side pixels with a bar across
+// its middle, transparent where there is no ink when clear is set.
+func deepRGBA(side int, clear bool) image.Image {
+	img := image.NewRGBA64(image.Rect(0, 0, side, side))
+	paper := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	if clear {
+		paper = make([]byte, 8)
 	}
-	for y := 500; y < 1500; y++ {
-		for x := 950; x < 1050; x++ {
+	for i := 0; i < len(img.Pix); i += 8 {
+		copy(img.Pix[i:], paper)
+	}
+	for y := side / 4; y < 3*side/4; y++ {
+		for x := side/2 - side/40; x < side/2+side/40; x++ {
 			img.SetRGBA64(x, y, color.RGBA64{0, 0, 0, 0xffff})
 		}
 	}
@@ -94,7 +99,8 @@ func TestStress(t *testing.T) {
 		replaceIn(t, md, "checkpoint", `"step":0`, `"step":-1`)
 	})
 	writePNG(t, filepath.Join(dir, "strip.png"), tallStrip())
-	writePNG(t, filepath.Join(dir, "deep.png"), deepRGBA())
+	writePNG(t, filepath.Join(dir, "deep.png"), deepRGBA(2000, false))
+	writePNG(t, filepath.Join(dir, "deep16.png"), deepRGBA(4000, true))
 	os.WriteFile(filepath.Join(dir, "huge.png"), pngHeaderBytes(8192*4, 8192*4), 0o644)
 	os.WriteFile(filepath.Join(dir, "8k.png"), pngHeaderBytes(8192, 8192), 0o644)
 	long := filepath.Join(dir, "run-200k")
@@ -110,6 +116,7 @@ func TestStress(t *testing.T) {
 		{"model /dev/zero (summary)", []string{"summary", "--model", "/dev/zero"}},
 		{"1×4,000,000 PNG of 11 KB (predict)", []string{"predict", "--model", good, filepath.Join(dir, "strip.png")}},
 		{"16-bit RGBA 2000×2000 PNG (predict)", []string{"predict", "--model", good, filepath.Join(dir, "deep.png")}},
+		{"16-bit RGBA 4000×4000 PNG with alpha (predict)", []string{"predict", "--model", good, filepath.Join(dir, "deep16.png")}},
 		{"PNG header of 32768×32768 (predict)", []string{"predict", "--model", good, filepath.Join(dir, "huge.png")}},
 		{"PNG header of 8192×8192 (predict)", []string{"predict", "--model", good, filepath.Join(dir, "8k.png")}},
 		{"train --hidden 65536,65536", []string{"--data-dir", data, "train", "--backend", "cpu", "--hidden", "65536,65536", "--out", filepath.Join(dir, "x.safetensors")}},

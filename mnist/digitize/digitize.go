@@ -65,9 +65,13 @@ func (r Result) Image() *image.Gray {
 // stretch leaves MNIST itself alone.
 const strongQuantile = 0.95
 
-// maxDigitizePixels bounds the images Digitize works on: it holds two
-// float32 planes of the image's size, 800 MB at this limit.
-const maxDigitizePixels = 100_000_000
+// maxDigitizePixels bounds the images Digitize accepts, and maxWorkPixels
+// the planes it works on: larger images are shrunk to at most that while
+// they are converted (two float32 planes: 32 MB).
+const (
+	maxDigitizePixels = 100_000_000
+	maxWorkPixels     = 4_000_000
+)
 
 // Digitize makes the MNIST-style input from img; see the package comment for
 // the steps. Transparent pixels are paper (canvas drawings, PNG with alpha).
@@ -83,7 +87,15 @@ func Digitize(img image.Image, opt Options) (Result, error) {
 	if b := img.Bounds(); int64(b.Dx())*int64(b.Dy()) > maxDigitizePixels {
 		return Result{}, fmt.Errorf("digitize: %d×%d pixels is more than the %s Digitize works on: scale it down", b.Dx(), b.Dy(), pixelCount(maxDigitizePixels))
 	}
-	lum, alpha, w, h := greyAlpha(img)
+	// A photo larger than maxWorkPixels is shrunk by a whole factor while it
+	// is converted: the digit ends up 20 pixels tall either way, and the
+	// planes stay a few tens of MB.
+	b := img.Bounds()
+	k := 1
+	for int64((b.Dx()+k-1)/k)*int64((b.Dy()+k-1)/k) > maxWorkPixels {
+		k++
+	}
+	lum, alpha, w, h := greyAlphaReduced(img, k)
 	g := lum
 	if alpha != nil {
 		p := paperUnderAlpha(lum, alpha, w, h, opt.Ink)
@@ -153,7 +165,8 @@ func Digitize(img image.Image, opt Options) (Result, error) {
 	res := Result{
 		Rows: opt.Rows, Cols: opt.Cols, Inverted: !bright,
 		Paper: paper.level, Contrast: float64(contrast),
-		Crop: crop.Add(img.Bounds().Min), Scale: scale, Size: image.Point{ow, oh},
+		Crop:  image.Rectangle{crop.Min.Mul(k), crop.Max.Mul(k)}.Intersect(image.Rect(0, 0, b.Dx(), b.Dy())).Add(b.Min),
+		Scale: scale / float64(k), Size: image.Point{ow, oh},
 	}
 	if err := res.place(canvas, canvasW, canvasH, mx, my); err != nil {
 		return Result{}, err
