@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mnist-go/mnist/mnist/digitize"
 	"github.com/mnist-go/mnist/nn"
@@ -179,10 +180,16 @@ func (s *Server) prediction(w http.ResponseWriter, r *http.Request) (*Prediction
 	// A slot is taken before the body is read: reading, decoding and the
 	// model all hold memory, so that the slots bound the memory of requests
 	// in flight (MaxConcurrent × MaxBodyBytes for bodies), not only the CPU.
-	// It waits for a free slot, or for the client to give up.
+	// It waits for a free slot for at most QueueTimeout, or until the client
+	// gives up.
+	wait := time.NewTimer(s.opt.QueueTimeout)
+	defer wait.Stop()
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
+	case <-wait.C:
+		w.Header().Set("Retry-After", "1")
+		return nil, errorf(http.StatusServiceUnavailable, "the server is busy: %d requests were running for %s: try again", cap(s.slots), s.opt.QueueTimeout)
 	case <-r.Context().Done():
 		return nil, errorf(http.StatusServiceUnavailable, "request cancelled while waiting for a free slot: %v", r.Context().Err())
 	}

@@ -151,3 +151,21 @@ func TestShutdownAnswersKeepAliveRequests(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 }
+
+// TestQueueTimeout checks that a request waiting too long for a slot is
+// answered 503 with Retry-After, not held until the client gives up.
+func TestQueueTimeout(t *testing.T) {
+	s := newTestServer(t, untrainedModel(t), Options{MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond})
+	s.slots <- struct{}{} // the only slot is busy
+	r := httptest.NewRequest("POST", "/api/predict", bytes.NewReader(encodePNG(t, drawDigit(200, strokesSeven))))
+	r.Header.Set("Content-Type", "image/png")
+	w := httptest.NewRecorder()
+	start := time.Now()
+	s.ServeHTTP(w, r)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "busy") {
+		t.Errorf("status %d, Retry-After %q, %s; want 503 busy with Retry-After", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("answered after %v", d)
+	}
+}

@@ -41,6 +41,9 @@ const (
 	// megapixels. A 1 MiB PNG can claim far more; decoding it would cost
 	// tens of MiB per request.
 	DefaultMaxPixels = 4_000_000
+	// DefaultQueueTimeout is how long a request waits for a free slot: a
+	// burst of large images is answered "busy" rather than late.
+	DefaultQueueTimeout = 5 * time.Second
 	// DefaultShutdownTimeout is how long Serve waits for requests in flight
 	// once its context is cancelled.
 	DefaultShutdownTimeout = 10 * time.Second
@@ -70,6 +73,9 @@ type Options struct {
 	// not throughput: each may hold MaxBodyBytes and a decoded image of
 	// MaxPixels (16 bytes a pixel for a 16-bit RGBA PNG with its float planes).
 	MaxConcurrent int
+	// QueueTimeout bounds how long a request waits for a slot before it is
+	// answered 503 with Retry-After; 0 means DefaultQueueTimeout.
+	QueueTimeout time.Duration
 	// ShutdownTimeout bounds the graceful shutdown in Serve; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// RequestLog, when set, gets one line per request.
@@ -103,7 +109,7 @@ func New(model *nn.Classifier, opt Options) (*Server, error) {
 	if model == nil {
 		return nil, errors.New("web: no model")
 	}
-	if opt.MaxBodyBytes < 0 || opt.MaxPixels < 0 || opt.MaxConcurrent < 0 || opt.ShutdownTimeout < 0 {
+	if opt.MaxBodyBytes < 0 || opt.MaxPixels < 0 || opt.MaxConcurrent < 0 || opt.ShutdownTimeout < 0 || opt.QueueTimeout < 0 {
 		return nil, fmt.Errorf("web: negative limit in %+v", opt)
 	}
 	if opt.MaxBodyBytes == 0 {
@@ -117,6 +123,9 @@ func New(model *nn.Classifier, opt Options) (*Server, error) {
 	}
 	if opt.ShutdownTimeout == 0 {
 		opt.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opt.QueueTimeout == 0 {
+		opt.QueueTimeout = DefaultQueueTimeout
 	}
 	s := &Server{
 		model: model,
