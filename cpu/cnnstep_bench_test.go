@@ -31,6 +31,15 @@ func (o *opTimer) timed(name string, f func()) {
 	o.times[name] = append(o.times[name], o.clock()-t)
 }
 
+// processCPU is the process's user and system CPU time, all threads.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // wallClock is the time since the process started.
 func wallClock() time.Duration { return time.Since(processStart) }
 
@@ -102,7 +111,9 @@ func (o *opTimer) Adam(params, grads, m, v nn.Buffer, lr, beta1, beta2, eps, wei
 // two, in wall time. It reports GFLOP/s
 // (nn.Spec.FLOPsPerSample, the GEMMs' arithmetic) and %peak, against the
 // FMA peak of one core (measured at the start, fmaPeakGFLOPS) times the
-// threads, plus the median µs per step of every op with -v (the per-op
+// threads, cpu-ms/step (the process's CPU time per step, all threads: what
+// a busy machine inflates least; bench/pytorch/cnn_step.py reports the
+// same for PyTorch), plus the median µs per step of every op with -v (the per-op
 // profile table of bench/RESULTS.md) and the ms per 938-step epoch those
 // medians sum to.
 func BenchmarkCNNStep(b *testing.B) {
@@ -137,7 +148,7 @@ func BenchmarkCNNStep(b *testing.B) {
 			}
 		}
 		clear(timer.times)
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU()
 		for b.Loop() {
 			if err := tr.Step(); err != nil {
 				b.Fatal(err)
@@ -147,6 +158,7 @@ func BenchmarkCNNStep(b *testing.B) {
 			b.Fatal(err)
 		}
 		elapsed := time.Since(start)
+		b.ReportMetric((processCPU()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/step")
 		gflops := spec.FLOPsPerSample() * float64(b.N*cfg.Batch) / elapsed.Seconds() / 1e9
 		b.ReportMetric(gflops, "GFLOP/s")
 		b.ReportMetric(float64(back.pool.workers), "threads")
