@@ -254,7 +254,7 @@ func (b *Backend) Col2Im(dx, cols nn.Buffer, g nn.ConvGeom) {
 // images, one image per chunk: a window never leaves its image, so the
 // backward pass's scatter stays within the chunk.
 type poolJob struct {
-	ks       *kernelSet // forward: windowMax for whole vectors of channels, if SIMD
+	ks       *kernelSet // windowMax and windowScatter for whole vectors of channels, if SIMD
 	backward bool
 	x, y     []float32 // forward: input, output; backward: dx, dy
 	argmax   []int32
@@ -437,7 +437,10 @@ func poolChannel(p *float32, c int, offs []int) (float32, int) {
 }
 
 // backwardImage is image's backward pass with the window offsets looked
-// up by argmax instead of divided out of it.
+// up by argmax instead of divided out of it. When windows do not overlap,
+// the kernel set's windowScatter writes whole vectors of channels of each
+// window (the gradient where the maximum was, +0 elsewhere), and the image
+// is cleared first only where windows leave pixels or channels to others.
 func (j *poolJob) backwardImage(n int) {
 	g := j.g
 	oh, ow := g.OutH(), g.OutW()
@@ -448,7 +451,13 @@ func (j *poolJob) backwardImage(n int) {
 	var offsArr [maxWindow]int
 	offs := j.windowOffsets(&offsArr)
 	last := offs[len(offs)-1]
-	clear(in)
+	vec := 0 // channels for windowScatter, whole vectors
+	if j.ks != nil && j.ks.simd() && g.Stride >= g.Size {
+		vec = g.C / j.ks.lanes * j.ks.lanes
+	}
+	if vec < g.C || g.Stride != g.Size || oh*g.Size != g.H || ow*g.Size != g.W {
+		clear(in)
+	}
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {
 			o := (oy*ow + ox) * g.C
@@ -457,8 +466,11 @@ func (j *poolJob) backwardImage(n int) {
 			dy := out[o : o+g.C]
 			args := arg[o : o+g.C]
 			args = args[:len(dy)]
-			for c, d := range dy {
-				win[offs[args[c]]+c] += d
+			if vec > 0 {
+				j.ks.windowScatter(&win[0], &offs[0], len(offs), &dy[0], &args[0], vec)
+			}
+			for c := vec; c < len(dy); c++ {
+				win[offs[args[c]]+c] += dy[c]
 			}
 		}
 	}
@@ -482,6 +494,6 @@ func (b *Backend) MaxPool2DBackward(dx, dy, argmax nn.Buffer, g nn.PoolGeom) {
 	if !ok {
 		return
 	}
-	b.conv.pool = poolJob{backward: true, x: ds, y: gs, argmax: as, g: g}
+	b.conv.pool = poolJob{ks: b.kernels(), backward: true, x: ds, y: gs, argmax: as, g: g}
 	b.runJob(&b.conv.pool, len(ds))
 }

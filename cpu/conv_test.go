@@ -83,9 +83,9 @@ func TestCol2ImFastPaths(t *testing.T) {
 	}
 }
 
-// TestMaxPoolFastPaths checks forwardImage (with each kernel set's
-// windowMax, assembly and Go twin, for whole vectors of channels) and
-// backwardImage against image, bitwise (maxima, argmax with ties and NaN, summed gradients of
+// TestMaxPoolFastPaths checks forwardImage and backwardImage (with each
+// kernel set's windowMax and windowScatter, assembly and Go twins, for
+// whole vectors of channels) against image, bitwise (maxima, argmax with ties and NaN, summed gradients of
 // overlapping windows), on fuzzed shapes, with guards.
 func TestMaxPoolFastPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(20, 3))
@@ -131,9 +131,15 @@ func TestMaxPoolFastPaths(t *testing.T) {
 			}
 		}
 		dy, _ := guarded(r, outLen, 0.2)
+		for i := range dy {
+			if r.IntN(10) == 0 {
+				dy[i] = float32(math.Copysign(0, -1)) // -0: the sum from +0 is +0
+			}
+		}
 		dx, allDx := guarded(r, g.InputLen(), 0)
 		dxRef, _ := guarded(r, g.InputLen(), 0)
-		fast := poolJob{backward: true, x: dx, y: dy, argmax: arg, g: g}
+		ks := sets[r.IntN(len(sets))]
+		fast := poolJob{ks: ks, backward: true, x: dx, y: dy, argmax: arg, g: g}
 		ref := poolJob{backward: true, x: dxRef, y: dy, argmax: arg, g: g}
 		for n := 0; n < g.Batch; n++ {
 			fast.do(0, 0, n)
@@ -142,7 +148,7 @@ func TestMaxPoolFastPaths(t *testing.T) {
 		checkGuards(t, "maxpool backward", allDx, 0, len(dx))
 		for i := range dx {
 			if !bitsEqual(dx[i], dxRef[i]) {
-				t.Fatalf("%+v backward: dx[%d] = %g, want %g", g, i, dx[i], dxRef[i])
+				t.Fatalf("%+v backward (%s kernels): dx[%d] = %g, want %g", g, ks.name, i, dx[i], dxRef[i])
 			}
 		}
 	}

@@ -65,6 +65,7 @@ type kernelSet struct {
 	sgdMomentum   func(p, grad, v *float32, n int, lr, mom float32)
 	sumRows       func(dst, src *float32, rows, cols, ld int)
 	windowMax     func(p *float32, offs *int, n int, best *float32, arg *int32, c int)
+	windowScatter func(p *float32, offs *int, n int, dy *float32, arg *int32, c int)
 	prefetch      func(p *uint8, n int) // a hint: may do nothing
 
 	fmaPeak        func(n int) // benchmarks: fmaPeakVectors FMAs per iteration

@@ -2176,6 +2176,22 @@ func sumRowsAVX512(dst *float32, src *float32, rows int, cols int, ld int)
 //	}
 func windowMaxAVX512(p *float32, offs *int, n int, best *float32, arg *int32, c int)
 
+// windowScatterAVX512 sets p[offs[i]+ch] for i < n and ch < c, c a multiple of 16,
+// to 0 + dy[ch] where arg[ch] is i and to +0 elsewhere (what adding dy into
+// a cleared image gives, -0 included), exactly as its reference loop:
+//
+//	for ch := 0; ch < c; ch++ {
+//		d := zero + dy[ch] // zero a float32 variable holding +0
+//		for i := 0; i < n; i++ {
+//			v := zero
+//			if int(arg[ch]) == i {
+//				v = d
+//			}
+//			p[offs[i]+ch] = v
+//		}
+//	}
+func windowScatterAVX512(p *float32, offs *int, n int, dy *float32, arg *int32, c int)
+
 // fmaPeakAVX512 runs n iterations of 12 independent vector FMAs (32 flops each)
 // on registers only: the benchmark of the machine's FMA peak.
 func fmaPeakAVX512(n int)
@@ -3449,6 +3465,22 @@ func sumRowsAVX2(dst *float32, src *float32, rows int, cols int, ld int)
 //		}
 //	}
 func windowMaxAVX2(p *float32, offs *int, n int, best *float32, arg *int32, c int)
+
+// windowScatterAVX2 sets p[offs[i]+ch] for i < n and ch < c, c a multiple of 8,
+// to 0 + dy[ch] where arg[ch] is i and to +0 elsewhere (what adding dy into
+// a cleared image gives, -0 included), exactly as its reference loop:
+//
+//	for ch := 0; ch < c; ch++ {
+//		d := zero + dy[ch] // zero a float32 variable holding +0
+//		for i := 0; i < n; i++ {
+//			v := zero
+//			if int(arg[ch]) == i {
+//				v = d
+//			}
+//			p[offs[i]+ch] = v
+//		}
+//	}
+func windowScatterAVX2(p *float32, offs *int, n int, dy *float32, arg *int32, c int)
 
 // fmaPeakAVX2 runs n iterations of 10 independent vector FMAs (16 flops each)
 // on registers only: the benchmark of the machine's FMA peak.

@@ -18791,6 +18791,46 @@ done:
 	VZEROUPPER
 	RET
 
+// func windowScatterAVX512(p *float32, offs *int, n int, dy *float32, arg *int32, c int)
+// Requires: AVX, AVX512F
+TEXT ·windowScatterAVX512(SB), NOSPLIT, $0-48
+	MOVQ   p+0(FP), AX
+	MOVQ   offs+8(FP), CX
+	MOVQ   n+16(FP), DX
+	MOVQ   dy+24(FP), BX
+	MOVQ   arg+32(FP), SI
+	MOVQ   c+40(FP), DI
+	VPXORD Z0, Z0, Z0
+
+vec:
+	CMPQ    DI, $0x00
+	JLE     done
+	VADDPS  (BX), Z0, Z1
+	VMOVUPS (SI), Z2
+	XORQ    R8, R8
+
+pixel:
+	CMPQ         R8, DX
+	JGE          next
+	MOVQ         (CX)(R8*8), R9
+	VPBROADCASTD R8, Z3
+	VPCMPEQD     Z2, Z3, K1
+	VMOVAPS.Z    Z1, K1, Z3
+	VMOVUPS      Z3, (AX)(R9*4)
+	INCQ         R8
+	JMP          pixel
+
+next:
+	ADDQ $0x00000040, AX
+	ADDQ $0x00000040, BX
+	ADDQ $0x00000040, SI
+	SUBQ $0x00000010, DI
+	JMP  vec
+
+done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX512(n int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8
@@ -33139,6 +33179,47 @@ next:
 	ADDQ  $0x00000020, SI
 
 skip:
+	SUBQ $0x00000008, DI
+	JMP  vec
+
+done:
+	VZEROUPPER
+	RET
+
+// func windowScatterAVX2(p *float32, offs *int, n int, dy *float32, arg *int32, c int)
+// Requires: AVX, AVX2, SSE2
+TEXT ·windowScatterAVX2(SB), NOSPLIT, $0-48
+	MOVQ  p+0(FP), AX
+	MOVQ  offs+8(FP), CX
+	MOVQ  n+16(FP), DX
+	MOVQ  dy+24(FP), BX
+	MOVQ  arg+32(FP), SI
+	MOVQ  c+40(FP), DI
+	VPXOR Y0, Y0, Y0
+
+vec:
+	CMPQ    DI, $0x00
+	JLE     done
+	VADDPS  (BX), Y0, Y1
+	VMOVUPS (SI), Y2
+	XORQ    R8, R8
+
+pixel:
+	CMPQ         R8, DX
+	JGE          next
+	MOVQ         (CX)(R8*8), R9
+	MOVQ         R8, X3
+	VPBROADCASTD X3, Y3
+	VPCMPEQD     Y2, Y3, Y3
+	VANDPS       Y1, Y3, Y3
+	VMOVUPS      Y3, (AX)(R9*4)
+	INCQ         R8
+	JMP          pixel
+
+next:
+	ADDQ $0x00000020, AX
+	ADDQ $0x00000020, BX
+	ADDQ $0x00000020, SI
 	SUBQ $0x00000008, DI
 	JMP  vec
 

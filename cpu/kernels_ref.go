@@ -105,6 +105,20 @@ func refKernels(lanes int, maxMR []int, listMR, sparseNV int, withMask bool) *ke
 			}
 		}
 	}
+	ks.windowScatter = func(p *float32, offs *int, n int, dy *float32, arg *int32, c int) {
+		os := unsafe.Slice(offs, n)
+		var zero float32
+		for ch := 0; ch < c; ch++ {
+			d := zero + *at(dy, ch)
+			for i := 0; i < n; i++ {
+				v := zero
+				if int(*at32(arg, ch)) == i {
+					v = d
+				}
+				*at(p, os[i]+ch) = v
+			}
+		}
+	}
 	ks.fmaPeak = func(n int) {}
 	ks.prefetch = func(p *uint8, n int) {}
 	return ks

@@ -87,6 +87,7 @@ func main() {
 		x.sgdMomentum()
 		x.sumRows()
 		x.windowMax()
+		x.windowScatter()
 		x.fmaPeak()
 	}
 	prefetch()
