@@ -1,5 +1,6 @@
 # mnist: build, test and run the digit-recognition engine.
 #
+#   make install build mnist (and mnist-cuda) into $GOBIN, or $(go env GOPATH)/bin
 #   make run     fetch MNIST, train on the best backend, report test accuracy, save the model
 #   make test    what CI checks: formatting, vet, go mod tidy, staticcheck, tests (race where concurrent), bounded
 #                fuzzing, and with the CUDA toolkit present the cuda build, its tests and
@@ -29,32 +30,61 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 include gpu/cuda.mk
 
-.PHONY: all build run data test lint unit race fuzz stress cross asm asm-check test-cuda clean
+.PHONY: all build install run data test lint unit race fuzz stress cross asm asm-check test-cuda clean
+# Skipped tests of `make test`, recorded by internal/testsummary for its last line.
+SKIPLOG   ?= $(BIN)/skipped-tests.jsonl
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
+	@echo "compiling $(BIN)/mnist (the first build takes a minute or two; later ones seconds)"
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mnist ./cmd/mnist
 ifeq ($(HAVE_CUDA),yes)
+	@echo "compiling $(BIN)/mnist-cuda (with the CUDA toolkit)"
 	CGO_ENABLED=1 $(GO) build -tags cuda -trimpath -o $(BIN)/mnist-cuda ./cmd/mnist
 	@echo "built $(BIN)/mnist (pure Go) and $(BIN)/mnist-cuda (CUDA: used when a GPU answers)"
 else
 	@echo "built $(BIN)/mnist (pure Go; no nvcc/cuda.h here, so no CUDA build: see make cuda-toolkit)"
 endif
 
+# go install, plus the CUDA build beside it (bin/mnist hands over to it when
+# a GPU answers), into $GOBIN or $(go env GOPATH)/bin; says where, and how to
+# put that directory on the PATH when it is not.
+install:
+	@dir="$$($(GO) env GOBIN)"; dir="$${dir:-$$($(GO) env GOPATH)/bin}"; \
+	echo "compiling and installing mnist into $$dir (the first build takes a minute or two)"; \
+	mkdir -p "$$dir" && CGO_ENABLED=0 $(GO) build -trimpath -o "$$dir/mnist" ./cmd/mnist || exit 1; \
+	if [ "$(HAVE_CUDA)" = yes ]; then \
+		echo "compiling and installing mnist-cuda into $$dir"; \
+		CGO_ENABLED=1 $(GO) build -tags cuda -trimpath -o "$$dir/mnist-cuda" ./cmd/mnist || exit 1; \
+	fi; \
+	echo "installed $$dir/mnist"; \
+	case ":$$PATH:" in *":$$dir:"*) echo "run: mnist help";; \
+	*) echo "$$dir is not on your PATH: add it with  export PATH=\"\$$PATH:$$dir\"  (in ~/.profile to keep it), or run $$dir/mnist";; esac
+
 # Fetch and verify the four files, then summarise them (counts, shape, label
 # histogram, pixel statistics).
 data: build
-	$(BIN)/mnist --data-dir $(DATA) data
-	$(BIN)/mnist --data-dir $(DATA) info
+	$(BIN)/mnist data --data-dir $(DATA)
+	$(BIN)/mnist info --data-dir $(DATA)
 
 # The main job: fetch and verify MNIST, train the default recipe on the best
 # backend, print the test accuracy and save the model.
+# A model from an earlier `make run` is not replaced: it is evaluated instead.
 run: data
-	$(BIN)/mnist --data-dir $(DATA) train --out $(MODEL)
+	@if [ -e $(MODEL) ]; then \
+		echo "$(MODEL) exists (from an earlier make run): evaluating it instead of training again (remove it, or make run MODEL=other.safetensors, to train anew)"; \
+		echo "$(BIN)/mnist eval --data-dir $(DATA) --model $(MODEL)"; \
+		$(BIN)/mnist eval --data-dir $(DATA) --model $(MODEL); \
+	else \
+		echo "$(BIN)/mnist train --data-dir $(DATA) --out $(MODEL)"; \
+		$(BIN)/mnist train --data-dir $(DATA) --out $(MODEL); \
+	fi
 
+# Ends with one line: the tests `unit` skipped and why (no PyTorch, no GPU, …).
 test: lint unit race fuzz cross asm-check test-cuda
+	@$(BIN)/testsummary -summarize $(SKIPLOG)
 
 # lint: formatting, vet, go.mod/go.sum exactly as `go mod tidy` leaves them,
 # and staticcheck (pinned; `go run` fetches it into the module cache once),
@@ -69,8 +99,13 @@ ifeq ($(HAVE_CUDA),yes)
 	CGO_ENABLED=1 $(GO) run $(STATICCHECK) -tags cuda ./gpu/... ./kernels/... ./cmd/... ./bench/...
 endif
 
+# Plain `go test` output through internal/testsummary, which ends with the
+# skipped tests and their reasons (and records them for `make test`).
 unit:
-	$(GO) test -count=1 ./...
+	@mkdir -p $(BIN) && $(GO) build -o $(BIN)/testsummary ./internal/testsummary && rm -f $(SKIPLOG)
+	@echo "$(GO) test -count=1 ./..."
+	@st=$$(mktemp); { $(GO) test -count=1 -json ./... ; echo $$? >$$st; } | $(BIN)/testsummary -record $(SKIPLOG); \
+	sum=$$?; code=$$(cat $$st); rm -f $$st; [ $$sum = 0 ] && [ $$code = 0 ]
 
 race:
 	CGO_ENABLED=1 $(GO) test -count=1 -race -short $(RACE_PKGS)

@@ -5,9 +5,12 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/mnist-go/mnist/cmd/mnist/internal/plots"
 	"github.com/mnist-go/mnist/internal/atomicfile"
@@ -23,7 +26,7 @@ func showCommand() *cli.Command {
 			&cli.IntFlag{Name: "n", Value: 64, Usage: "number of digits"},
 			&cli.BoolFlag{Name: "shuffle", Usage: "pick digits at random (see --seed) instead of the first n"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of --shuffle"},
-			&cli.StringFlag{Name: "out", Usage: "write a PNG grid of the digits to this file"},
+			&cli.StringFlag{Name: "out", Usage: "write a PNG grid of the digits to this file (with --n 1, the digit alone, which mnist predict reads)"},
 			&cli.BoolFlag{Name: "ascii", Usage: "print the terminal preview (the default when --out is not given)"},
 		},
 		Action: showAction,
@@ -64,7 +67,13 @@ func showAction(c *cli.Context) error {
 	out := c.String("out")
 	if out != "" {
 		cols := int(math.Ceil(math.Sqrt(float64(n))))
-		grid, err := plots.Grid(images, 0, cols, plots.GridOptions{Width: ds.Cols, Scale: 2, Gap: 4, Labels: labels})
+		opts := plots.GridOptions{Width: ds.Cols, Scale: 2, Gap: 4, Labels: labels}
+		if n == 1 {
+			// One digit is drawn alone, without a caption, as MNIST drew
+			// it: an image that `mnist predict` reads like any other.
+			opts = plots.GridOptions{Width: ds.Cols, Scale: 4}
+		}
+		grid, err := plots.Grid(images, 0, cols, opts)
 		if err != nil {
 			return err
 		}
@@ -74,12 +83,32 @@ func showAction(c *cli.Context) error {
 		if err := atomicfile.Write(out, func(w io.Writer) error { return png.Encode(w, grid) }); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "wrote %d %s digits to %s\n", n, split, out)
+		fmt.Fprintf(c.App.Writer, "wrote %s to %s\n", plural(n, string(split)+" digit"), out)
 	}
 	if out == "" || c.Bool("ascii") {
-		printDigits(c.App.Writer, images, labels, ds.Cols, 8)
+		printDigits(c.App.Writer, images, labels, ds.Cols, digitsPerRow(terminalWidth(c.App.Writer), ds.Cols))
 	}
 	return nil
+}
+
+// digitsPerRow is how many digits of cols pixels (one column each, plus a
+// space) fit in a terminal width columns wide: at most 8, at least 1.
+func digitsPerRow(width, cols int) int {
+	return max(1, min(8, (width+1)/(cols+1)))
+}
+
+// terminalWidth is the width of the terminal w writes to; else $COLUMNS;
+// else 80.
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if width, _, err := term.GetSize(int(f.Fd())); err == nil && width > 0 {
+			return width
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 80
 }
 
 // printDigits draws digits side by side in a terminal, perRow at a time. Each
