@@ -4,6 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +52,8 @@ func readmeCommands(t *testing.T) (commands, others []string) {
 // TestReadmeCommands runs every `mnist` command of the README's shell
 // blocks, exactly as written and in the README's order, in one working
 // directory whose ./data holds a small synthetic data set (what `mnist data`
-// would have fetched), with the built binary first on the PATH as `mnist`
+// would have fetched) and the files the README asks the reader to bring
+// (readmeFixtures), with the built binary first on the PATH as `mnist`
 // (what `make install` does): each must exit 0 (`mnist serve` must start
 // and stop cleanly on Ctrl-C), so that the README cannot drift from the
 // program. The make and git lines are not run here: `make run` and `make
@@ -67,6 +72,7 @@ func TestReadmeCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	mnisttest.Synthetic(t, filepath.Join(work, "data"), 256, 64, 28, 28, 1)
+	readmeFixtures(t, work)
 	env := append(testEnv(), "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, line := range commands {
 		start := time.Now()
@@ -82,6 +88,38 @@ func TestReadmeCommands(t *testing.T) {
 		if err != nil {
 			t.Errorf("the README's\n  %s\nfailed: %v\n%s", line, err, out)
 		}
+	}
+}
+
+// readmeFixtures puts into dir what the README's examples ask the reader to
+// bring: EMNIST Letters (26 classes labelled from 1) as emnist-letters/, its
+// class names as letters.txt, and an image of one's own, scan.png.
+func readmeFixtures(t *testing.T, dir string) {
+	t.Helper()
+	mnisttest.SyntheticClasses(t, filepath.Join(dir, "emnist-letters"), 520, 104, 28, 28, 26, 1, 2)
+	var names strings.Builder
+	for c := 'a'; c <= 'z'; c++ {
+		names.WriteString(string(c) + "\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "letters.txt"), []byte(names.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A dark stroke on light paper, larger than 28×28, as a phone would take.
+	img := image.NewGray(image.Rect(0, 0, 120, 90))
+	for y := 0; y < 90; y++ {
+		for x := 0; x < 120; x++ {
+			img.SetGray(x, y, color.Gray{Y: 235})
+			if dx, dy := float64(x-60), float64(y-45); math.Abs(math.Hypot(dx, dy*1.3)-28) < 5 {
+				img.SetGray(x, y, color.Gray{Y: 20})
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scan.png"), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
