@@ -14,6 +14,7 @@ type Classifier struct {
 	Info   ModelInfo
 	params []float32
 	layers []layer
+	convW  [][]float32  // per layer: a conv layer's weights as [C, KH, KW, Out], else nil
 	table  [256]float32 // pixel → normalised input
 }
 
@@ -26,6 +27,22 @@ func NewClassifier(params []float32, info ModelInfo) (*Classifier, error) {
 		return nil, fmt.Errorf("%d parameters for a %s, which has %d", len(params), info.Spec, info.Spec.NumParams())
 	}
 	c := &Classifier{Info: info, params: params, layers: info.Spec.layers()}
+	c.convW = make([][]float32, len(c.layers))
+	for i, l := range c.layers {
+		if l.Kind != convLayer {
+			continue
+		}
+		// Transposed so that conv's inner loop runs over the outputs.
+		w := params[l.Weight.Offset : l.Weight.Offset+l.Weight.Size()]
+		taps, out := l.Conv.C*l.Conv.KH*l.Conv.KW, l.Out.C
+		t := make([]float32, len(w))
+		for o := 0; o < out; o++ {
+			for k := 0; k < taps; k++ {
+				t[k*out+o] = w[o*taps+k]
+			}
+		}
+		c.convW[i] = t
+	}
 	scale, shift := info.Norm.ScaleShift()
 	for p := range c.table {
 		c.table[p] = float32(p)*scale + shift
@@ -53,12 +70,12 @@ func (c *Classifier) Probabilities(pixels []uint8) ([]float64, error) {
 	for i, p := range pixels {
 		x[i] = c.table[p]
 	}
-	for _, l := range c.layers {
+	for i, l := range c.layers {
 		switch l.Kind {
 		case linearLayer:
 			x = c.linear(l, x)
 		case convLayer:
-			x = c.conv(l, x)
+			x = c.conv(l, c.convW[i], x)
 		case poolLayer:
 			x = maxPool(l, x)
 		}
@@ -84,34 +101,43 @@ func (c *Classifier) linear(l layer, x []float32) []float32 {
 }
 
 // conv returns the convolution of one sample x (H×W×C, NHWC) with the
-// layer's weights [Out, C, KH, KW], plus bias, then the ReLU if the layer
-// has one: y[oy, ox, o] = b[o] + Σ_c,i,j w[o, c, i, j]·x[oy·S−P+i, ox·S−P+j, c].
-func (c *Classifier) conv(l layer, x []float32) []float32 {
+// layer's weights [Out, C, KH, KW], given transposed as wt [C, KH, KW, Out],
+// plus bias, then the ReLU if the layer has one:
+// y[oy, ox, o] = b[o] + Σ_c,i,j w[o, c, i, j]·x[oy·S−P+i, ox·S−P+j, c].
+// Each output pixel's Out sums run side by side, each adding its terms in
+// the order of the formula (c, then i, then j; taps in the padding
+// skipped), so the result is bitwise convReference's; the inner loop runs
+// over contiguous weights and sums.
+func (c *Classifier) conv(l layer, wt, x []float32) []float32 {
 	g := l.Conv
-	w := c.params[l.Weight.Offset : l.Weight.Offset+l.Weight.Size()]
 	b := c.params[l.Bias.Offset : l.Bias.Offset+l.Bias.Size()]
 	oh, ow, out := g.OutH(), g.OutW(), l.Out.C
 	y := make([]float32, oh*ow*out)
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {
-			for o := 0; o < out; o++ {
-				sum := b[o]
-				for ch := 0; ch < g.C; ch++ {
-					for i := 0; i < g.KH; i++ {
-						iy := oy*g.Stride - g.Pad + i
-						if iy < 0 || iy >= g.H {
+			acc := y[(oy*ow+ox)*out : (oy*ow+ox+1)*out]
+			copy(acc, b)
+			for ch := 0; ch < g.C; ch++ {
+				for i := 0; i < g.KH; i++ {
+					iy := oy*g.Stride - g.Pad + i
+					if iy < 0 || iy >= g.H {
+						continue
+					}
+					for j := 0; j < g.KW; j++ {
+						ix := ox*g.Stride - g.Pad + j
+						if ix < 0 || ix >= g.W {
 							continue
 						}
-						for j := 0; j < g.KW; j++ {
-							ix := ox*g.Stride - g.Pad + j
-							if ix < 0 || ix >= g.W {
-								continue
-							}
-							sum += w[((o*g.C+ch)*g.KH+i)*g.KW+j] * x[(iy*g.W+ix)*g.C+ch]
+						v := x[(iy*g.W+ix)*g.C+ch]
+						row := wt[((ch*g.KH+i)*g.KW+j)*out:][:len(acc)]
+						for o, wv := range row {
+							acc[o] += wv * v
 						}
 					}
 				}
-				y[(oy*ow+ox)*out+o] = activate(sum, l.ReLU)
+			}
+			for o, v := range acc {
+				acc[o] = activate(v, l.ReLU)
 			}
 		}
 	}
