@@ -235,3 +235,27 @@ func TestPredictReadsShowOutput(t *testing.T) {
 		t.Errorf("predict read %d of %d digits written by show as their label", agree, n)
 	}
 }
+
+// TestPlotParentDirectory: `mnist plot runs` draws every run in runs/, and
+// leaves out (with a warning) one that has not finished an epoch.
+func TestPlotParentDirectory(t *testing.T) {
+	data := synthetic(t, 128, 32, 8, 8, 1)
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	for _, name := range []string{"a", "b"} {
+		mustInproc(t, "train", "--data-dir", data, "--backend", "cpu", "--epochs", "2", "--quiet",
+			"--logdir", filepath.Join(runs, name), "--out", filepath.Join(dir, name+".safetensors"))
+	}
+	if err := os.MkdirAll(filepath.Join(runs, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "all.png")
+	r := mustInproc(t, "plot", runs, "--out", out)
+	if !strings.Contains(r.stdout, "wrote "+out+" (2 runs)") {
+		t.Errorf("plot of the parent directory: %v", r)
+	}
+	one := mustInproc(t, "plot", filepath.Join(runs, "a"), "--out", out)
+	if !strings.Contains(one.stdout, "(1 run)") {
+		t.Errorf("plot of one run: %v", one)
+	}
+}

@@ -63,6 +63,9 @@ func TestInterruptAndResume(t *testing.T) {
 			at: "interrupted at epoch 2, step 1 of 1", pos: nn.Position{Epoch: 1, Step: 1}},
 		{name: "SIGTERM in the last epoch", extra: []string{"--optimizer", "adam", "--lr", "0.001"}, trigger: "epoch 3/4", sig: syscall.SIGTERM, code: 143,
 			at: "interrupted at epoch 4, step 1 of 32", pos: nn.Position{Epoch: 3, Step: 1}},
+		// Closing the terminal is an interruption like Ctrl-C (issue 17).
+		{name: "SIGHUP after an epoch", trigger: "epoch 2/4", sig: syscall.SIGHUP, code: 129,
+			at: "interrupted at epoch 3, step 1 of 32", pos: nn.Position{Epoch: 2, Step: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := func(dir string) []string {
