@@ -63,6 +63,7 @@ type kernelSet struct {
 	bytesToF32    func(dst *float32, src *uint8, n int, scale, shift float32)
 	sgd           func(p, grad *float32, n int, lr float32)
 	sgdMomentum   func(p, grad, v *float32, n int, lr, mom float32)
+	adam          func(p, grad, m, v *float32, n int, wd, b1, c1, b2, c2, bc2sqrt, eps, step float32)
 	sumRows       func(dst, src *float32, rows, cols, ld int)
 	windowMax     func(p *float32, offs *int, n int, best *float32, arg *int32, c int)
 	windowScatter func(p *float32, offs *int, n int, dy *float32, arg *int32, c int)

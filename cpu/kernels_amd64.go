@@ -2146,6 +2146,21 @@ func sgdAVX512(p *float32, grad *float32, n int, lr float32)
 //	}
 func sgdMomentumAVX512(p *float32, grad *float32, v *float32, n int, lr float32, mom float32)
 
+// adamAVX512 updates m[:n], v[:n] and p[:n] for n a multiple of 16, with
+// c1 = 1-β1 and c2 = 1-β2 rounded to float32, rounding every product, sum,
+// quotient and square root separately (no FMA; the float32 square root is
+// the float64 one rounded), exactly as its reference loop:
+//
+//	for i := range p[:n] {
+//		gi := grad[i] + wd*p[i]
+//		mi := b1*m[i] + c1*gi
+//		vi := b2*v[i] + c2*gi*gi
+//		m[i], v[i] = mi, vi
+//		denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
+//		p[i] -= step * (mi / denom)
+//	}
+func adamAVX512(p *float32, grad *float32, m *float32, v *float32, n int, wd float32, b1 float32, c1 float32, b2 float32, c2 float32, bc2sqrt float32, eps float32, step float32)
+
 // sumRowsAVX512 sums the rows of src (rows×cols, row stride ld) into dst for cols a
 // multiple of 16, adding the rows in order to +0 as its reference loop does:
 //
@@ -3435,6 +3450,21 @@ func sgdAVX2(p *float32, grad *float32, n int, lr float32)
 //		p[i] -= lr * vi
 //	}
 func sgdMomentumAVX2(p *float32, grad *float32, v *float32, n int, lr float32, mom float32)
+
+// adamAVX2 updates m[:n], v[:n] and p[:n] for n a multiple of 8, with
+// c1 = 1-β1 and c2 = 1-β2 rounded to float32, rounding every product, sum,
+// quotient and square root separately (no FMA; the float32 square root is
+// the float64 one rounded), exactly as its reference loop:
+//
+//	for i := range p[:n] {
+//		gi := grad[i] + wd*p[i]
+//		mi := b1*m[i] + c1*gi
+//		vi := b2*v[i] + c2*gi*gi
+//		m[i], v[i] = mi, vi
+//		denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
+//		p[i] -= step * (mi / denom)
+//	}
+func adamAVX2(p *float32, grad *float32, m *float32, v *float32, n int, wd float32, b1 float32, c1 float32, b2 float32, c2 float32, bc2sqrt float32, eps float32, step float32)
 
 // sumRowsAVX2 sums the rows of src (rows×cols, row stride ld) into dst for cols a
 // multiple of 8, adding the rows in order to +0 as its reference loop does:

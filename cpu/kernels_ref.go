@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 )
 
@@ -79,6 +80,16 @@ func refKernels(lanes int, maxMR []int, listMR, sparseNV int, withMask bool) *ke
 			vi := mom**at(v, i) + *at(g, i)
 			*at(v, i) = vi
 			*at(p, i) -= lr * vi
+		}
+	}
+	ks.adam = func(p, g, m, v *float32, n int, wd, b1, c1, b2, c2, bc2sqrt, eps, step float32) {
+		for i := 0; i < n; i++ {
+			gi := *at(g, i) + wd**at(p, i)
+			mi := b1**at(m, i) + c1*gi
+			vi := b2**at(v, i) + c2*gi*gi
+			*at(m, i), *at(v, i) = mi, vi
+			denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
+			*at(p, i) -= step * (mi / denom)
 		}
 	}
 	ks.sumRows = func(dst, src *float32, rows, cols, ld int) {

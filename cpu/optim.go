@@ -8,6 +8,7 @@ import (
 
 // optJob runs an optimiser update elementwise, split by ranges.
 type optJob struct {
+	ks            *kernelSet // Adam: its adam kernel for whole vectors, if SIMD
 	adam          bool
 	p, g, v, m    []float32
 	lr, mom, wd   float32
@@ -31,6 +32,11 @@ func (j *optJob) do(w, phase, c int) {
 		m, v := j.m[lo:hi], j.v[lo:hi]
 		m, v = m[:len(p)], v[:len(p)]
 		b1, b2, eps, step, bc2sqrt := j.b1, j.b2, j.eps, j.step, j.bc2sqrt
+		if ks := j.ks; ks != nil && ks.simd() && len(p) >= ks.lanes {
+			w := len(p) / ks.lanes * ks.lanes
+			ks.adam(&p[0], &g[0], &m[0], &v[0], w, wd, b1, 1-b1, b2, 1-b2, bc2sqrt, eps, step)
+			p, g, m, v = p[w:], g[w:], m[w:], v[w:]
+		}
 		for i := range p {
 			gi := g[i] + wd*p[i]
 			mi := b1*m[i] + (1-b1)*gi
@@ -115,7 +121,7 @@ func (b *Backend) Adam(params, grads, m, v nn.Buffer, lr, beta1, beta2, eps, wei
 	if !ok {
 		return
 	}
-	b.optJob = optJob{adam: true, p: ps, g: gs, m: ms, v: vs, wd: weightDecay, b1: beta1, b2: beta2, eps: eps,
+	b.optJob = optJob{ks: b.kernels(), adam: true, p: ps, g: gs, m: ms, v: vs, wd: weightDecay, b1: beta1, b2: beta2, eps: eps,
 		step: step, bc2sqrt: bc2sqrt}
 	b.runJob(&b.optJob, len(ps))
 }

@@ -255,3 +255,67 @@ func prefetch() {
 	Label("done")
 	RET()
 }
+
+// adam generates Adam's update (torch.optim.Adam, amsgrad off).
+func (x isa) adam() {
+	name := "adam" + x.Name
+	TEXT(name, NOSPLIT, "func(p, grad, m, v *float32, n int, wd, b1, c1, b2, c2, bc2sqrt, eps, step float32)")
+	Doc(append([]string{
+		fmt.Sprintf("%s updates m[:n], v[:n] and p[:n] for n a multiple of %d, with", name, x.Lanes),
+		"c1 = 1-β1 and c2 = 1-β2 rounded to float32, rounding every product, sum,",
+		"quotient and square root separately (no FMA; the float32 square root is",
+		"the float64 one rounded), exactly as its reference loop:",
+		"",
+	}, docLoop(
+		"for i := range p[:n] {",
+		"	gi := grad[i] + wd*p[i]",
+		"	mi := b1*m[i] + c1*gi",
+		"	vi := b2*v[i] + c2*gi*gi",
+		"	m[i], v[i] = mi, vi",
+		"	denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps",
+		"	p[i] -= step * (mi / denom)",
+		"}",
+	)...)...)
+	pp := param("p")
+	gp := param("grad")
+	mp := param("m")
+	vp := param("v")
+	n := param("n")
+	wd, b1, c1, b2, c2, bc, eps, step := x.vec(), x.vec(), x.vec(), x.vec(), x.vec(), x.vec(), x.vec(), x.vec()
+	broadcastParam("wd", wd)
+	broadcastParam("b1", b1)
+	broadcastParam("c1", c1)
+	broadcastParam("b2", b2)
+	broadcastParam("c2", c2)
+	broadcastParam("bc2sqrt", bc)
+	broadcastParam("eps", eps)
+	broadcastParam("step", step)
+	x.unrolled(n, func(u int) {
+		at := func(base reg.Register) Mem { return Mem{Base: base, Disp: u * x.VecBytes()} }
+		p, g, m, v, t := x.vec(), x.vec(), x.vec(), x.vec(), x.vec()
+		VMOVUPS(at(pp), p)
+		VMULPS(p, wd, g)
+		VADDPS(at(gp), g, g) // grad + wd·p
+		VMULPS(at(mp), b1, m)
+		VMULPS(g, c1, t)
+		VADDPS(t, m, m) // b1·m + c1·g
+		VMOVUPS(m, at(mp))
+		VMULPS(at(vp), b2, v)
+		VMULPS(g, c2, t)
+		VMULPS(g, t, t)
+		VADDPS(t, v, v) // b2·v + (c2·g)·g
+		VMOVUPS(v, at(vp))
+		VSQRTPS(v, t)
+		VDIVPS(bc, t, t)
+		VADDPS(eps, t, t) // sqrt(v)/bc2sqrt + eps
+		VDIVPS(t, m, t)   // m / denom
+		VMULPS(step, t, t)
+		VSUBPS(t, p, p)
+		VMOVUPS(p, at(pp))
+	}, func(elems int) {
+		ADDQ(U32(4*elems), pp)
+		ADDQ(U32(4*elems), gp)
+		ADDQ(U32(4*elems), mp)
+		ADDQ(U32(4*elems), vp)
+	})
+}

@@ -85,6 +85,7 @@ func main() {
 		x.bytesToF32()
 		x.sgd()
 		x.sgdMomentum()
+		x.adam()
 		x.sumRows()
 		x.windowMax()
 		x.windowScatter()

@@ -47,7 +47,7 @@ func writeTables(path string, sets []isa) error {
 		} else {
 			b.WriteString("compactRows: compactRowsGo,\n")
 		}
-		for _, f := range []string{"nonzeroRows", "transpose", "bytesToF32", "sgd", "sgdMomentum", "sumRows", "windowMax", "windowScatter", "fmaPeak"} {
+		for _, f := range []string{"nonzeroRows", "transpose", "bytesToF32", "sgd", "sgdMomentum", "adam", "sumRows", "windowMax", "windowScatter", "fmaPeak"} {
 			fmt.Fprintf(&b, "%s: %s%s,\n", f, f, x.Name)
 		}
 		b.WriteString("prefetch: prefetchLines,\n")
