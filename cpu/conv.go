@@ -102,17 +102,13 @@ func im2colRow(dst, img []float32, g nn.ConvGeom, ih0, iw0 int) {
 }
 
 // im2colInside is im2colRow for a window inside the image, without a
-// bounds check in its inner loops: one channel copies kernel rows, several
-// scatter each pixel's channels with the stride of the taps.
+// bounds check in its inner loops: one channel copies kernel rows; several
+// write the row in order, reading the image with the stride of its channels.
 func im2colInside(dst, img []float32, g nn.ConvGeom, ih0, iw0 int) {
 	taps := g.KH * g.KW
 	if g.C == 1 {
 		for kh := 0; kh < g.KH; kh++ {
-			s := img[(ih0+kh)*g.W+iw0:][:g.KW]
-			d := dst[kh*g.KW:][:len(s)]
-			for i, v := range s {
-				d[i] = v
-			}
+			copy(dst[kh*g.KW:][:g.KW], img[(ih0+kh)*g.W+iw0:][:g.KW])
 		}
 		return
 	}
