@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 	"testing"
 	"unsafe"
 
@@ -25,6 +26,15 @@ type emuDevice struct {
 	faulted   error // set by tests to stand for a sticky fault
 	oneOrder  bool  // run each grid's blocks in one order only (see run)
 	stats     emuStats
+	profile   map[kernel]*kernelProfile // when not nil, run adds to it
+}
+
+// kernelProfile is what one kernel cost an emulated run: its launches, the
+// CUDA threads they started, and the emulator's time running them.
+type kernelProfile struct {
+	launches int
+	threads  int64
+	seconds  float64
 }
 
 // emuStats counts what a run asks of the device, for the tests that state
@@ -134,6 +144,17 @@ func (d *emuDevice) launch(k kernel, grid, block [3]uint32, params unsafe.Pointe
 func (d *emuDevice) run(l emuLaunch) error {
 	d.launches++
 	d.stats.launches++
+	if d.profile != nil {
+		p := d.profile[l.k]
+		if p == nil {
+			p = &kernelProfile{}
+			d.profile[l.k] = p
+		}
+		start := time.Now()
+		defer func() { p.seconds += time.Since(start).Seconds() }()
+		p.launches++
+		p.threads += int64(l.grid[0]) * int64(l.grid[1]) * int64(l.grid[2]) * int64(l.block[0]) * int64(l.block[1]) * int64(l.block[2])
+	}
 	params := unsafe.Pointer(&l.params[0])
 	if l.grid[0]*l.grid[1]*l.grid[2] > 1 && !d.oneOrder {
 		before := d.lib.Snapshot()
