@@ -5,8 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"time"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/mnist-go/mnist/gpu/internal/emu"
