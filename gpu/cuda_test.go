@@ -89,6 +89,7 @@ func TestCUDA(t *testing.T) {
 		{"CNNTraining", TestCNNTrainingMatchesReference},
 		{"RecordReplay", TestRecordReplay},
 		{"RecordRejectsHostOps", TestRecordRejectsHostOps},
+		{"ReplayEveryRecipe", TestReplayMatchesKernelByKernel},
 		{"Conformance", TestConformanceEmu}, // the nn/backendtest suite, on the GPU
 	} {
 		t.Run(c.name, c.f)

@@ -5,14 +5,33 @@
 # from the repository root (make kernels, make kernels-check do).
 #
 #   NAME.ptx     PTX for compute_80 with line information (-lineinfo); the
-#                source path in it is made relative (kernels/NAME.cu) so the
-#                output is the same in every checkout
+#                source path in it is made relative (kernels/NAME.cu) and
+#                its time stamp fixed, so the output is the same in every
+#                checkout
 #   NAME.fatbin  machine code (SASS) for sm_80 and sm_90, assembled by ptxas
 #                from that PTX with line information, plus the PTX itself
 #                for the driver to JIT-compile on newer GPUs; compressed
 #
 # It fails when a kernel spills registers on any architecture.
+#
+# kernels/build.sh --same A.fatbin B.fatbin exits 0 when the two fatbins hold
+# the same machine code and PTX (cuobjdump extracts them): fatbinary's
+# container bytes differ from one run to the next for the same images.
 set -euo pipefail
+if [ "${1:-}" = --same ]; then
+	d=$(mktemp -d)
+	trap 'rm -rf "$d"' EXIT
+	mkdir "$d/a" "$d/b"
+	a=$(realpath "$2") b=$(realpath "$3")
+	(cd "$d/a" && ${CUOBJDUMP:-cuobjdump} -xelf all -xptx all "$a" >/dev/null) || exit 1
+	(cd "$d/b" && ${CUOBJDUMP:-cuobjdump} -xelf all -xptx all "$b" >/dev/null) || exit 1
+	na=$(basename "$a" .fatbin) nb=$(basename "$b" .fatbin)
+	[ "$(ls "$d/a" | sed "s/^$na\.//")" = "$(ls "$d/b" | sed "s/^$nb\.//")" ] || exit 1
+	for f in "$d/a"/*; do
+		cmp -s "$f" "$d/b/$nb.${f##*/$na.}" || exit 1
+	done
+	exit 0
+fi
 NVCC=${NVCC:-nvcc}
 PTXAS=${PTXAS:-ptxas}
 FATBINARY=${FATBINARY:-fatbinary}
@@ -28,7 +47,12 @@ status=0
 for src in "${srcs[@]}"; do
 	base=$(basename "$src" .cu)
 	"$NVCC" -ptx -arch=compute_80 -O3 -std=c++17 -lineinfo "kernels/$base.cu" -o "$tmp/$base.raw.ptx"
-	sed "s|\"$PWD/kernels/|\"kernels/|" "$tmp/$base.raw.ptx" >"$out/$base.ptx"
+	# Relative source paths, and a fixed time stamp and size (1, 1; 0 would
+	# make ptxas stat the file) on every .file,
+	# so that ptxas writes no file's modification time into the line
+	# tables: the output depends on the sources alone.
+	sed -e "s|\"$PWD/kernels/|\"kernels/|" -e 's|^\(\s*\.file\s\+[0-9]\+\s\+"[^"]*"\)\s*$|\1, 1, 1|' \
+		"$tmp/$base.raw.ptx" >"$out/$base.ptx"
 	images=()
 	for arch in $ARCHS; do
 		"$PTXAS" -arch=sm_$arch -O3 -lineinfo -v "$out/$base.ptx" -o "$tmp/$base.sm_$arch.cubin" 2>"$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
