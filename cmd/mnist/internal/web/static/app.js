@@ -451,7 +451,15 @@
         parts.push('untrained');
       }
       el.append(name, ' · ' + parts.join(' · '));
-      if (Array.isArray(m.class_names) && m.class_names.length === m.classes) buildBars(m.class_names);
+      if (Array.isArray(m.class_names) && m.class_names.length === m.classes) {
+        buildBars(m.class_names);
+        if (m.class_names.join(' ') !== '0 1 2 3 4 5 6 7 8 9') {
+          // Not MNIST's digits: say what the model reads.
+          const shown = m.class_names.slice(0, 8).join(', ') + (m.classes > 8 ? ', …' : '');
+          $('hint').textContent = `Draw one of the ${m.classes} classes here (${shown})`;
+          document.querySelector('h1').textContent = 'Draw a character';
+        }
+      }
       document.body.dataset.model = m.name;
     } catch (err) {
       el.textContent = `Could not load the model description: ${err.message}`;
