@@ -30,7 +30,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 include gpu/cuda.mk
 
-.PHONY: all build install run data test lint unit race fuzz stress cross asm asm-check test-cuda clean
+.PHONY: all build install run data test lint unit race fuzz stress cross asm asm-check test-cuda recipes clean
 # Skipped tests of `make test`, recorded by internal/testsummary for its last line.
 SKIPLOG   ?= $(BIN)/skipped-tests.jsonl
 
@@ -168,6 +168,15 @@ ifeq ($(HAVE_CUDA),yes)
 else
 	@echo "test-cuda: skipped: no nvcc and cuda.h here (make cuda-toolkit installs them)"
 endif
+
+# Reproduce the figures of the --preset recipes (bench/RESULTS.md, "Recipes"):
+# every preset with seeds 1-3 on the CPU, one run after the other, as a
+# markdown table. Not part of `make test`: it takes about 2 minutes for
+# mlp-best and 10-25 for cnn-best on a 2-vCPU machine. RECIPES=mlp-best runs one.
+RECIPES ?= mlp-best cnn-best
+recipes: build
+	$(BIN)/mnist --data-dir $(DATA) data
+	MNIST=$(BIN)/mnist MNIST_DATA=$(DATA) bench/recipes.sh $(RECIPES)
 
 clean:
 	rm -rf $(BIN) $(GPU_DIR)

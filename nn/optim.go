@@ -138,12 +138,22 @@ type Schedule struct {
 	Epochs int     // length of the run, for cosine
 	Every  int     // step: multiply by Gamma every Every epochs
 	Gamma  float32 // step
+
+	// Warmup is a number of first epochs whose learning rate rises
+	// linearly towards Base, (e+1)/(Warmup+1)·Base in epoch e, before the
+	// named schedule runs over the epochs that remain (a warmup then cosine
+	// annealing is the per-epoch form of PyTorch's OneCycleLR). Large
+	// learning rates diverge less when the first updates are small.
+	Warmup int `json:",omitempty"`
 }
 
 // Validate reports a schedule that cannot run.
 func (s Schedule) Validate() error {
 	if !(s.Base > 0) || math.IsInf(float64(s.Base), 0) {
 		return fmt.Errorf("learning rate %g: must be a positive number", s.Base)
+	}
+	if s.Warmup < 0 || (s.Warmup > 0 && s.Warmup >= s.Epochs) {
+		return fmt.Errorf("warmup of %d epochs: must be at least 0 and shorter than the run (%d epochs)", s.Warmup, s.Epochs)
 	}
 	switch s.Name {
 	case "constant", "cosine":
@@ -159,6 +169,13 @@ func (s Schedule) Validate() error {
 
 // At returns the learning rate for epoch (0-based).
 func (s Schedule) At(epoch int) float32 {
+	if s.Warmup > 0 {
+		if epoch < s.Warmup {
+			return s.Base * float32(epoch+1) / float32(s.Warmup+1)
+		}
+		epoch -= s.Warmup
+		s.Epochs -= s.Warmup
+	}
 	switch s.Name {
 	case "cosine":
 		if s.Epochs <= 1 {

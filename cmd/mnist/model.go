@@ -28,9 +28,6 @@ func applyModelDefaults(c *cli.Context) error {
 	if c.String("model") != "cnn" {
 		return nil
 	}
-	if c.IsSet("preset") {
-		return usageErrorf("--preset %s trains the tutorial's mlp: it cannot be combined with --model cnn", c.String("preset"))
-	}
 	recipe := cnnRecipe()
 	for _, name := range sortedKeys(recipe) {
 		if !c.IsSet(name) {

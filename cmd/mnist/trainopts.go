@@ -36,31 +36,8 @@ type trainOptions struct {
 // hyperFlags are the flags that define a run; a resumed run takes them from
 // its checkpoint, and refuses them on the command line (but --epochs, which
 // may extend the run).
-var hyperFlags = []string{"model", "hidden", "batch", "lr", "schedule", "optimizer", "momentum",
+var hyperFlags = []string{"model", "hidden", "batch", "lr", "schedule", "warmup", "optimizer", "momentum",
 	"nesterov", "weight-decay", "seed", "no-shuffle", "no-normalize", "preset", "augment", "label-base", "classes"}
-
-// applyPreset sets the preset's values on every flag the user did not set.
-func applyPreset(c *cli.Context) error {
-	switch p := c.String("preset"); p {
-	case "":
-		return nil
-	case "tutorial":
-		preset := map[string]string{
-			"epochs": "100", "batch": "64", "lr": "0.005", "optimizer": "sgd", "momentum": "0",
-			"schedule": "constant", "no-shuffle": "true", "no-normalize": "true", "hidden": "64,32",
-		}
-		for name, v := range preset {
-			if !c.IsSet(name) {
-				if err := c.Set(name, v); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	default:
-		return usageErrorf("unknown preset %q: the available preset is tutorial", p)
-	}
-}
 
 // parseTrainOptions reads and checks the flags for data of rows×cols images
 // and the classes of setupClasses. With --resume it loads the checkpoint
@@ -87,10 +64,10 @@ func parseTrainOptions(c *cli.Context, rows, cols int, classes classSetup) (*tra
 }
 
 func (opt *trainOptions) fromFlags(c *cli.Context, rows, cols, classes int) error {
-	if err := applyModelDefaults(c); err != nil {
+	if err := applyPreset(c); err != nil {
 		return err
 	}
-	if err := applyPreset(c); err != nil {
+	if err := applyModelDefaults(c); err != nil {
 		return err
 	}
 	spec, err := specFromModelFlags(c, rows, cols, classes)
@@ -113,7 +90,7 @@ func (opt *trainOptions) fromFlags(c *cli.Context, rows, cols, classes int) erro
 	opt.cfg = nn.TrainConfig{
 		Epochs:   epochs,
 		Batch:    c.Int("batch"),
-		Schedule: nn.Schedule{Name: c.String("schedule"), Base: float32(lr), Epochs: epochs, Every: 3, Gamma: 0.3},
+		Schedule: nn.Schedule{Name: c.String("schedule"), Base: float32(lr), Epochs: epochs, Every: 3, Gamma: 0.3, Warmup: c.Int("warmup")},
 		Optimizer: nn.OptimizerConfig{
 			Name:        strings.ToLower(c.String("optimizer")),
 			Momentum:    float32(c.Float64("momentum")),
@@ -212,6 +189,9 @@ func describeOptimizer(cfg nn.TrainConfig) string {
 	s := fmt.Sprintf("%s lr=%s", o.Name, formatLR(cfg.Schedule.Base))
 	if cfg.Schedule.Name != "constant" {
 		s += " schedule=" + cfg.Schedule.Name
+	}
+	if cfg.Schedule.Warmup > 0 {
+		s += fmt.Sprintf(" warmup=%d", cfg.Schedule.Warmup)
 	}
 	if o.Name == "sgd" && o.Momentum != 0 {
 		s += fmt.Sprintf(" momentum=%g", o.Momentum)
