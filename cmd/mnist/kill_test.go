@@ -77,7 +77,7 @@ func killReference(t *testing.T) *killRun {
 // proc is a running mnist process whose output the test can watch.
 type proc struct {
 	cmd    *exec.Cmd
-	stdout bytes.Buffer
+	stdout lockedBuffer
 	stderr lockedBuffer
 	done   chan struct{} // closed when the process has ended and its output is in
 }
