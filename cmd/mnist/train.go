@@ -42,14 +42,15 @@ func trainCommand() *cli.Command {
 			"mlp-best and --preset cnn-best are the most accurate recipes measured for the mlp (within 30 s on\n" +
 			"a 2-vCPU CPU) and the cnn (within 10 epochs). Flags given explicitly override the preset.\n\n" +
 			"A checkpoint (<out>.ckpt.safetensors: weights, optimizer state, position) is written every\n" +
-			"--checkpoint-every epochs and when training is interrupted (Ctrl-C or SIGTERM: the step in\n" +
+			"--checkpoint-every epochs and when training is interrupted (Ctrl-C, SIGTERM or SIGHUP: the step in\n" +
 			"progress finishes first; a second signal exits at once). --resume continues exactly.",
 		Flags: append(backendFlags(), dataDirFlag(),
 			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "architecture: mlp, or cnn (its own recipe: Adam, cosine schedule; see the README)"},
 			&cli.StringFlag{Name: "hidden", Value: "64,32", Usage: "hidden layer widths of the mlp"},
 			&cli.IntFlag{Name: "epochs", Value: defaultEpochs, Usage: "passes over the training set"},
 			&cli.IntFlag{Name: "batch", Value: defaultBatch, Usage: "samples per step"},
-			&cli.Float64Flag{Name: "lr", Usage: "learning rate of the first epoch, see --schedule (default: 0.05 for sgd, 0.001 for adam; --model cnn: " + cnnRecipe()["lr"] + ")"},
+			&cli.Float64Flag{Name: "lr", Usage: "learning rate of the first epoch, see --schedule",
+				DefaultText: "0.05 for sgd, 0.001 for adam; --model cnn: " + cnnRecipe()["lr"]},
 			&cli.StringFlag{Name: "schedule", Value: defaultSchedule, Usage: "learning-rate schedule: constant, cosine or step"},
 			&cli.IntFlag{Name: "warmup", Usage: "epochs whose learning rate rises linearly to --lr before the --schedule runs over the rest"},
 			&cli.StringFlag{Name: "optimizer", Value: defaultOptimizer, Usage: "sgd or adam"},
