@@ -3,6 +3,7 @@ package nn
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/mnist-go/mnist/nn/safetensors"
@@ -170,8 +171,21 @@ var optimizerStateNames = []string{"optimizer.momentum_buffer", "optimizer.exp_a
 // LoadModel checks it, the run's configuration and position (see
 // CheckpointState.Validate) and the optimiser state's tensors.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
+	return readCheckpoint(path, func(check func(*safetensors.File) error) (*safetensors.File, error) {
+		return safetensors.ReadFileChecked(path, safetensors.Limits{HeaderBytes: maxHeaderBytes, FileBytes: maxCheckpointBytes}, check)
+	})
+}
+
+// ReadCheckpoint is LoadCheckpoint on a stream; name names it in errors.
+func ReadCheckpoint(r io.Reader, name string) (*Checkpoint, error) {
+	return readCheckpoint(name, func(check func(*safetensors.File) error) (*safetensors.File, error) {
+		return safetensors.ReadChecked(r, name, -1, safetensors.Limits{HeaderBytes: maxHeaderBytes, FileBytes: maxCheckpointBytes}, check)
+	})
+}
+
+func readCheckpoint(path string, read func(check func(*safetensors.File) error) (*safetensors.File, error)) (*Checkpoint, error) {
 	ck := &Checkpoint{Optimizer: map[string][]float32{}}
-	f, err := safetensors.ReadFileChecked(path, safetensors.Limits{HeaderBytes: maxHeaderBytes, FileBytes: maxCheckpointBytes},
+	f, err := read(
 		func(h *safetensors.File) error {
 			raw, ok := h.Metadata["checkpoint"]
 			if format := h.Metadata["format"]; !ok || (format != CheckpointFormat && format != checkpointFormatV1) {

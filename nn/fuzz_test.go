@@ -1,6 +1,7 @@
 package nn_test
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"path/filepath"
@@ -57,16 +58,7 @@ var modelEdits = [][2]string{
 	{`"Model":"mlp"`, `"Model":"cnn"`},
 }
 
-// loadBytes writes data to a file of its own and loads it with load.
-func loadBytes[T any](t *testing.T, data []byte, load func(string) (T, error)) (T, error) {
-	path := filepath.Join(t.TempDir(), "f.safetensors")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return load(path)
-}
-
-// FuzzLoadModel feeds arbitrary files to LoadModel: no panic, and a model
+// FuzzLoadModel feeds arbitrary files to ReadModel (LoadModel on a stream): no panic, and a model
 // that loads is within the limits, and answers with finite probabilities.
 func FuzzLoadModel(f *testing.F) {
 	write := func(path string) {
@@ -83,10 +75,8 @@ func FuzzLoadModel(f *testing.F) {
 			params []float32
 			info   nn.ModelInfo
 		}
-		m, err := loadBytes(t, data, func(p string) (loaded, error) {
-			params, info, err := nn.LoadModel(p)
-			return loaded{params, info}, err
-		})
+		params, info, err := nn.ReadModel(bytes.NewReader(data), "fuzz")
+		m := loaded{params, info}
 		if err != nil {
 			return
 		}
@@ -114,7 +104,7 @@ func FuzzLoadModel(f *testing.F) {
 	})
 }
 
-// FuzzLoadCheckpoint feeds arbitrary files to LoadCheckpoint: no panic, and
+// FuzzLoadCheckpoint feeds arbitrary files to ReadCheckpoint (LoadCheckpoint on a stream): no panic, and
 // a checkpoint that loads has a valid configuration and position, and
 // optimiser state of the model's size.
 func FuzzLoadCheckpoint(f *testing.F) {
@@ -149,7 +139,7 @@ func FuzzLoadCheckpoint(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ck, err := loadBytes(t, data, nn.LoadCheckpoint)
+		ck, err := nn.ReadCheckpoint(bytes.NewReader(data), "fuzz")
 		if err != nil {
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sort"
@@ -227,12 +228,26 @@ const (
 // the limits and the tensor shapes it describes, before the weights are
 // read; a file over the size limits is refused unread.
 func LoadModel(path string) ([]float32, ModelInfo, error) {
+	return readModel(path, func(check func(*safetensors.File) error) (*safetensors.File, error) {
+		return safetensors.ReadFileChecked(path, safetensors.Limits{HeaderBytes: maxHeaderBytes, FileBytes: maxModelBytes}, check)
+	})
+}
+
+// ReadModel is LoadModel on a stream; name names it in errors.
+func ReadModel(r io.Reader, name string) ([]float32, ModelInfo, error) {
+	return readModel(name, func(check func(*safetensors.File) error) (*safetensors.File, error) {
+		return safetensors.ReadChecked(r, name, -1, safetensors.Limits{HeaderBytes: maxHeaderBytes, FileBytes: maxModelBytes}, check)
+	})
+}
+
+// readModel reads a model with read, which checks the header with the
+// function it is given before it reads the data.
+func readModel(path string, read func(check func(*safetensors.File) error) (*safetensors.File, error)) ([]float32, ModelInfo, error) {
 	var info ModelInfo
-	f, err := safetensors.ReadFileChecked(path, safetensors.Limits{HeaderBytes: maxHeaderBytes, FileBytes: maxModelBytes},
-		func(h *safetensors.File) (err error) {
-			info, err = modelHeader(path, h, nil)
-			return err
-		})
+	f, err := read(func(h *safetensors.File) (err error) {
+		info, err = modelHeader(path, h, nil)
+		return err
+	})
 	if err != nil {
 		return nil, ModelInfo{}, err
 	}

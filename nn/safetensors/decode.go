@@ -50,26 +50,37 @@ type Limits struct {
 // device such as /dev/zero or a file refused by check costs no more than its
 // header. Format problems are *FormatError; check's error is returned as it is.
 func ReadFileChecked(path string, lim Limits, check func(*File) error) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read safetensors file: %w", err)
+	}
+	defer fh.Close()
+	size := int64(-1)
+	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	return ReadChecked(fh, path, size, lim, check)
+}
+
+// ReadChecked is ReadFileChecked on a stream: r holds the file, name names
+// it in errors, and size, when not negative, is its length (a hint, so that
+// the data are read into one buffer of the right size).
+func ReadChecked(r io.Reader, name string, size int64, lim Limits, check func(*File) error) (*File, error) {
 	if lim.HeaderBytes <= 0 || lim.HeaderBytes > MaxHeaderSize {
 		lim.HeaderBytes = MaxHeaderSize
 	}
 	if lim.FileBytes <= 0 {
 		lim.FileBytes = 1 << 40
 	}
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read safetensors file: %w", err)
-	}
-	defer fh.Close()
 	fail := func(format string, args ...any) (*File, error) {
-		return nil, &FormatError{File: path, Problem: fmt.Sprintf(format, args...)}
+		return nil, &FormatError{File: name, Problem: fmt.Sprintf(format, args...)}
 	}
 	var prefix [8]byte
-	if n, err := io.ReadFull(fh, prefix[:]); err != nil {
+	if n, err := io.ReadFull(r, prefix[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return fail("the file is %d bytes long, too short for the 8-byte header length", n)
 		}
-		return nil, fmt.Errorf("read safetensors file %s: %w", path, err)
+		return nil, fmt.Errorf("read safetensors file %s: %w", name, err)
 	}
 	n := binary.LittleEndian.Uint64(prefix[:])
 	if n > uint64(lim.HeaderBytes) {
@@ -77,13 +88,13 @@ func ReadFileChecked(path string, lim Limits, check func(*File) error) (*File, e
 	}
 	var buf bytes.Buffer
 	buf.Write(prefix[:])
-	if _, err := io.Copy(&buf, io.LimitReader(fh, int64(n))); err != nil {
-		return nil, fmt.Errorf("read safetensors file %s: %w", path, err)
+	if _, err := io.Copy(&buf, io.LimitReader(r, int64(n))); err != nil {
+		return nil, fmt.Errorf("read safetensors file %s: %w", name, err)
 	}
 	if uint64(buf.Len()) < 8+n {
 		return fail("header length %d runs past the end of the file (%d bytes follow the length prefix)", n, buf.Len()-8)
 	}
-	head, dataLen, err := decodeHeader(buf.Bytes()[8:], path)
+	head, dataLen, err := decodeHeader(buf.Bytes()[8:], name)
 	if err != nil {
 		return nil, err
 	}
@@ -97,13 +108,13 @@ func ReadFileChecked(path string, lim Limits, check func(*File) error) (*File, e
 	}
 	// Read the data the header describes and one byte more, to notice a
 	// longer file; a shorter one stops at its end.
-	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
-		buf.Grow(int(min(dataLen, uint64(max(st.Size(), 0)))))
+	if size >= 0 {
+		buf.Grow(int(min(dataLen, uint64(size))))
 	}
-	if _, err := io.Copy(&buf, io.LimitReader(fh, int64(dataLen)+1)); err != nil {
-		return nil, fmt.Errorf("read safetensors file %s: %w", path, err)
+	if _, err := io.Copy(&buf, io.LimitReader(r, int64(dataLen)+1)); err != nil {
+		return nil, fmt.Errorf("read safetensors file %s: %w", name, err)
 	}
-	return Decode(buf.Bytes(), path)
+	return Decode(buf.Bytes(), name)
 }
 
 // decodeHeader parses a header alone: the tensors (without data) and the
