@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/mnist-go/mnist/mnist"
 	"github.com/mnist-go/mnist/mnist/mnisttest"
@@ -44,18 +43,6 @@ func processCPU() time.Duration {
 func wallClock() time.Duration { return time.Since(processStart) }
 
 var processStart = time.Now()
-
-// threadClock is the CPU time of the calling thread (Linux's
-// CLOCK_THREAD_CPUTIME_ID): with the goroutine locked to its thread and
-// the backend on one thread, the time an op computes, whatever else runs
-// on the machine.
-func threadClock() time.Duration {
-	var ts syscall.Timespec
-	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
-		return wallClock()
-	}
-	return time.Duration(ts.Nano())
-}
 
 func gemmName(g nn.Gemm) string {
 	op := "NN"
