@@ -83,13 +83,13 @@ func refKernels(lanes int, maxMR []int, listMR, sparseNV int, withMask bool) *ke
 		}
 	}
 	ks.adam = func(p, g, m, v *float32, n int, wd, b1, c1, b2, c2, bc2sqrt, eps, step float32) {
-		for i := 0; i < n; i++ {
-			gi := *at(g, i) + wd**at(p, i)
-			mi := b1**at(m, i) + c1*gi
-			vi := b2**at(v, i) + c2*gi*gi
+		for i := 0; i < n; i++ { // products rounded on their own, as in optJob's loop
+			gi := *at(g, i) + float32(wd**at(p, i))
+			mi := float32(b1**at(m, i)) + float32(c1*gi)
+			vi := float32(b2**at(v, i)) + float32(float32(c2*gi)*gi)
 			*at(m, i), *at(v, i) = mi, vi
 			denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
-			*at(p, i) -= step * (mi / denom)
+			*at(p, i) -= float32(step * (mi / denom))
 		}
 	}
 	ks.sumRows = func(dst, src *float32, rows, cols, ld int) {

@@ -37,13 +37,16 @@ func (j *optJob) do(w, phase, c int) {
 			ks.adam(&p[0], &g[0], &m[0], &v[0], w, wd, b1, 1-b1, b2, 1-b2, bc2sqrt, eps, step)
 			p, g, m, v = p[w:], g[w:], m[w:], v[w:]
 		}
+		// Every product is rounded on its own (float32(…)), so that arm64,
+		// where Go fuses a*b+c into one FMA, computes what the SIMD kernels
+		// and amd64 do: the same bits everywhere.
 		for i := range p {
-			gi := g[i] + wd*p[i]
-			mi := b1*m[i] + (1-b1)*gi
-			vi := b2*v[i] + (1-b2)*gi*gi
+			gi := g[i] + float32(wd*p[i])
+			mi := float32(b1*m[i]) + float32((1-b1)*gi)
+			vi := float32(b2*v[i]) + float32(float32((1-b2)*gi)*gi)
 			m[i], v[i] = mi, vi
 			denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
-			p[i] -= step * (mi / denom)
+			p[i] -= float32(step * (mi / denom))
 		}
 	case mom == 0 && wd == 0:
 		// The tutorial's plain SGD.
