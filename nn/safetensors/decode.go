@@ -117,41 +117,60 @@ func ReadChecked(r io.Reader, name string, size int64, lim Limits, check func(*F
 	return Decode(buf.Bytes(), name)
 }
 
+// entry is one tensor of a header with its data offsets.
+type entry struct {
+	tensor     Tensor
+	begin, end uint64
+}
+
+// parseHeader checks a header and returns its metadata and its tensors
+// (without data) with their offsets, which must lie within dataLen bytes.
+// Problems are returned as the text of a FormatError.
+func parseHeader(header []byte, dataLen uint64) (map[string]string, []entry, string) {
+	if !utf8.Valid(header) {
+		return nil, nil, "header is not valid UTF-8"
+	}
+	if len(header) == 0 {
+		return nil, nil, "header length is 0; the header must be a JSON object"
+	}
+	if header[0] != '{' {
+		return nil, nil, "header does not start with '{'"
+	}
+	fields, err := objectFields(header)
+	if err != nil {
+		return nil, nil, fmt.Sprintf("header: %v", err)
+	}
+	var md map[string]string
+	var entries []entry
+	for _, fd := range fields {
+		if fd.key == metadataKey {
+			if md, err = parseMetadata(fd.value); err != nil {
+				return nil, nil, fmt.Sprintf("%s: %v", metadataKey, err)
+			}
+			continue
+		}
+		t, begin, end, err := parseEntry(fd.key, fd.value, dataLen)
+		if err != nil {
+			return nil, nil, fmt.Sprintf("tensor %q: %v", fd.key, err)
+		}
+		entries = append(entries, entry{t, begin, end})
+	}
+	return md, entries, ""
+}
+
 // decodeHeader parses a header alone: the tensors (without data) and the
 // metadata, and the length of the data section they describe (the largest
 // end offset).
 func decodeHeader(header []byte, name string) (*File, uint64, error) {
-	fail := func(format string, args ...any) (*File, uint64, error) {
-		return nil, 0, &FormatError{File: name, Problem: fmt.Sprintf(format, args...)}
+	md, entries, problem := parseHeader(header, math.MaxUint64)
+	if problem != "" {
+		return nil, 0, &FormatError{File: name, Problem: problem}
 	}
-	if !utf8.Valid(header) {
-		return fail("header is not valid UTF-8")
-	}
-	if len(header) == 0 {
-		return fail("header length is 0; the header must be a JSON object")
-	}
-	if header[0] != '{' {
-		return fail("header does not start with '{'")
-	}
-	fields, err := objectFields(header)
-	if err != nil {
-		return fail("header: %v", err)
-	}
-	f := &File{}
+	f := &File{Metadata: md}
 	var dataLen uint64
-	for _, fd := range fields {
-		if fd.key == metadataKey {
-			if f.Metadata, err = parseMetadata(fd.value); err != nil {
-				return fail("%s: %v", metadataKey, err)
-			}
-			continue
-		}
-		t, _, end, err := parseEntry(fd.key, fd.value, math.MaxUint64)
-		if err != nil {
-			return fail("tensor %q: %v", fd.key, err)
-		}
-		f.Tensors = append(f.Tensors, t)
-		dataLen = max(dataLen, end)
+	for _, e := range entries {
+		f.Tensors = append(f.Tensors, e.tensor)
+		dataLen = max(dataLen, e.end)
 	}
 	return f, dataLen, nil
 }
@@ -180,39 +199,11 @@ func Decode(data []byte, name string) (*File, error) {
 	}
 	header := data[8 : 8+n]
 	body := data[8+n:]
-	if !utf8.Valid(header) {
-		return fail("header is not valid UTF-8")
+	md, entries, problem := parseHeader(header, uint64(len(body)))
+	if problem != "" {
+		return fail("%s", problem)
 	}
-	if len(header) == 0 {
-		return fail("header length is 0; the header must be a JSON object")
-	}
-	if header[0] != '{' {
-		return fail("header does not start with '{'")
-	}
-	fields, err := objectFields(header)
-	if err != nil {
-		return fail("header: %v", err)
-	}
-
-	type entry struct {
-		tensor     Tensor
-		begin, end uint64
-	}
-	f := &File{}
-	var entries []entry
-	for _, fd := range fields {
-		if fd.key == metadataKey {
-			if f.Metadata, err = parseMetadata(fd.value); err != nil {
-				return fail("%s: %v", metadataKey, err)
-			}
-			continue
-		}
-		t, begin, end, err := parseEntry(fd.key, fd.value, uint64(len(body)))
-		if err != nil {
-			return fail("tensor %q: %v", fd.key, err)
-		}
-		entries = append(entries, entry{t, begin, end})
-	}
+	f := &File{Metadata: md}
 
 	// The tensors must tile the data section: sorted by offsets, each one
 	// begins where the previous one ended and the last one ends at the end.
