@@ -43,15 +43,25 @@ srcs=("$@")
 mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# nvcc names a source's internal symbols after a hash of its absolute path
+# (_ZN…_INTERNAL_<hash>_…, in the PTX's line tables), so the sources are
+# compiled from one fixed place, whatever the checkout's: the PTX is the same
+# in every clone (CI's included). A lock keeps two builds from sharing it.
+fixed=${KERNEL_BUILD_DIR:-/tmp/mnist-go-kernels}
+exec 9>"$fixed.lock"
+flock 9
+rm -rf "$fixed"
+mkdir -p "$fixed/kernels"
+cp kernels/*.cu kernels/*.h "$fixed/kernels/"
 status=0
 for src in "${srcs[@]}"; do
 	base=$(basename "$src" .cu)
-	"$NVCC" -ptx -arch=compute_80 -O3 -std=c++17 -lineinfo "kernels/$base.cu" -o "$tmp/$base.raw.ptx"
+	(cd "$fixed" && "$NVCC" -ptx -arch=compute_80 -O3 -std=c++17 -lineinfo "$fixed/kernels/$base.cu" -o "$tmp/$base.raw.ptx")
 	# Relative source paths, and a fixed time stamp and size (1, 1; 0 would
 	# make ptxas stat the file) on every .file,
 	# so that ptxas writes no file's modification time into the line
 	# tables: the output depends on the sources alone.
-	sed -e "s|\"$PWD/kernels/|\"kernels/|" -e 's|^\(\s*\.file\s\+[0-9]\+\s\+"[^"]*"\)\s*$|\1, 1, 1|' \
+	sed -e "s|\"$fixed/kernels/|\"kernels/|" -e 's|^\(\s*\.file\s\+[0-9]\+\s\+"[^"]*"\)\s*$|\1, 1, 1|' \
 		"$tmp/$base.raw.ptx" >"$out/$base.ptx"
 	images=()
 	for arch in $ARCHS; do
