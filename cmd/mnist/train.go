@@ -215,20 +215,8 @@ func trainAction(c *cli.Context) error {
 		return err
 	}
 
-	last := t.History[len(t.History)-1]
-	params, err := t.Model.ParamsHost()
-	if err != nil {
+	if err := saveAndReport(c, t, opt, b, dir, train, true); err != nil {
 		return err
-	}
-	if err := nn.SaveModel(opt.out, params, opt.modelInfo(b, dir, train, &last)); err != nil {
-		return err
-	}
-	if opt.json {
-		if err := writeTrainJSON(c.App.Writer, b, opt, t); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(c.App.Writer, "test accuracy %.2f%% after %s; model saved to %s\n", 100*last.Test.Accuracy, plural(opt.cfg.Epochs, "epoch"), opt.out)
 	}
 	if logErr != nil {
 		return fmt.Errorf("%w (the model was saved to %s)", logErr, opt.out)
@@ -380,7 +368,16 @@ func finishedRun(c *cli.Context, t *nn.Trainer, opt *trainOptions, b nn.Backend,
 	resume := quoteArgs([]string{c.String("resume")})
 	fmt.Fprintf(c.App.ErrWriter, "%s is a finished run (%s, test accuracy %.2f%%): nothing to train; to train it further, give it more epochs: mnist train --resume %s --epochs %d%s\n",
 		c.String("resume"), plural(opt.cfg.Epochs, "epoch"), 100*last.Test.Accuracy, resume, opt.cfg.Epochs+5, dataDirArg(dir))
-	if _, err := os.Stat(opt.out); err != nil {
+	_, err := os.Stat(opt.out)
+	return saveAndReport(c, t, opt, b, dir, train, err != nil)
+}
+
+// saveAndReport writes the finished run's model to --out (when save is
+// set) and prints the run's result: the JSON object with --json, else the
+// closing line.
+func saveAndReport(c *cli.Context, t *nn.Trainer, opt *trainOptions, b nn.Backend, dir string, train *mnist.Dataset, save bool) error {
+	last := t.History[len(t.History)-1]
+	if save {
 		params, err := t.Model.ParamsHost()
 		if err != nil {
 			return err
