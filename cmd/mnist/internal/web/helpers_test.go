@@ -55,6 +55,19 @@ func newTestServer(t testing.TB, m *nn.Classifier, opt Options) *Server {
 // its base URL. The test fails when Serve does not stop cleanly.
 func serveLoopback(t testing.TB, s *Server) string {
 	t.Helper()
+	base, cancel, wait := startServe(t, s)
+	t.Cleanup(func() {
+		cancel()
+		wait()
+	})
+	return base
+}
+
+// startServe runs s on a loopback port and returns its base URL, the
+// function that begins its shutdown, and one that waits for Serve to return
+// and fails the test when it returns an error or does not return.
+func startServe(t testing.TB, s *Server) (base string, cancel context.CancelFunc, wait func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +75,7 @@ func serveLoopback(t testing.TB, s *Server) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
+	return "http://" + ln.Addr().String(), cancel, func() {
 		select {
 		case err := <-done:
 			if err != nil {
@@ -72,8 +84,7 @@ func serveLoopback(t testing.TB, s *Server) string {
 		case <-time.After(15 * time.Second):
 			t.Errorf("Serve did not return after its context was cancelled")
 		}
-	})
-	return "http://" + ln.Addr().String()
+	}
 }
 
 // stroke is a polyline in 0..1 coordinates of a square drawing.

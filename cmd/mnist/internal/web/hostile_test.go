@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -111,16 +110,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // shut down. The request must be answered (with Connection: close), not
 // dropped with the idle connection.
 func TestShutdownAnswersKeepAliveRequests(t *testing.T) {
-	s := newTestServer(t, untrainedModel(t), Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	base, cancel, wait := startServe(t, newTestServer(t, untrainedModel(t), Options{}))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 10 * time.Second}
-	url := "http://" + ln.Addr().String() + "/api/predict"
+	url := base + "/api/predict"
 	body := encodePNG(t, drawDigit(200, strokesSeven))
 	post := func() (*http.Response, error) {
 		resp, err := client.Post(url, "image/png", bytes.NewReader(body))
@@ -142,14 +134,7 @@ func TestShutdownAnswersKeepAliveRequests(t *testing.T) {
 	if resp.StatusCode != 200 || !resp.Close {
 		t.Errorf("request during the shutdown: status %d, Connection: close %v; want 200 and close", resp.StatusCode, resp.Close)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return")
-	}
+	wait()
 }
 
 // TestQueueTimeout checks that a request waiting too long for a slot is
