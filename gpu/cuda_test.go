@@ -90,6 +90,8 @@ func TestCUDA(t *testing.T) {
 		{"RecordReplay", TestRecordReplay},
 		{"RecordRejectsHostOps", TestRecordRejectsHostOps},
 		{"ReplayEveryRecipe", TestReplayMatchesKernelByKernel},
+		{"MLPStep", TestMLPStepMatchesReference},
+		{"MLPStepBadData", TestMLPStepBadData},
 		{"Conformance", TestConformanceEmu}, // the nn/backendtest suite, on the GPU
 	} {
 		t.Run(c.name, c.f)

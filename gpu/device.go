@@ -57,6 +57,9 @@ const (
 	kMaxPool
 	kMaxPoolBackward
 	kGatherAffine
+	kMLPFirst
+	kMLPRows
+	kMLPUpdate
 	numKernels
 )
 
@@ -77,6 +80,10 @@ var kernelNames = [numKernels]string{
 	kMaxPool:         "maxpool_f32",
 	kMaxPoolBackward: "maxpool_backward_f32",
 	kGatherAffine:    "gather_affine_f32",
+
+	kMLPFirst:  "mlp_first_f32",
+	kMLPRows:   "mlp_rows_f32",
+	kMLPUpdate: "mlp_update_f32",
 }
 
 func (k kernel) String() string {

@@ -149,13 +149,14 @@ fi
 T=$BIN/gpu.test
 if [ -x "$T" ]; then
 	gotest tests-ops "$T" -test.v -test.run 'TestCUDA/^(Gemm|GemmBetaZero|Elementwise|SoftmaxCrossEntropy|BadLabel|ColumnSumsArgmax|Gather|Optimisers)$'
-	gotest tests-training "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|RecordReplay|RecordRejectsHostOps|ReplayEveryRecipe)$'
+	gotest tests-training "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|RecordReplay|RecordRejectsHostOps|ReplayEveryRecipe|MLPStep|MLPStepBadData)$'
 	gotest tests-conformance "$T" -test.v -test.run 'TestCUDA/^Conformance$'
 	gotest tests-misc "$T" -test.v -test.run '^(TestOutOfMemory|TestParamLayout|TestPlanGemm|TestNoDeviceIsAnError)$'
-	# One short training run of each model under compute-sanitizer.
+	# One short training run of each model under compute-sanitizer: the
+	# op-by-op MLP, the CNN, and one recipe of the fused MLP step.
 	if [ "$DRY" != 1 ] && command -v compute-sanitizer >/dev/null; then
 		for tool in memcheck racecheck; do
-			run $tool compute-sanitizer --tool $tool --error-exitcode 9 --print-limit 20 "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining)$'
+			run $tool compute-sanitizer --tool $tool --error-exitcode 9 --print-limit 20 "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|MLPStep)$/^(tutorial-like)$/^(adam-cosine)$'
 			verdict $tool "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|Error:' "$WORK/$tool.log" | head -2 | tr '\n' ' ' | cut -c1-200)"
 		done
 	else

@@ -24,6 +24,7 @@ var paramStructs = []struct {
 	{"conv_params", convParams{}, []kernel{kIm2Col, kCol2Im}},
 	{"pool_params", poolParams{}, []kernel{kMaxPool, kMaxPoolBackward}},
 	{"gather_affine_params", gatherAffineParams{}, []kernel{kGatherAffine}},
+	{"mlp_params", mlpParams{}, []kernel{kMLPFirst, kMLPRows, kMLPUpdate}},
 }
 
 // TestParamLayout checks each Go mirror of a params.h struct: its size

@@ -27,7 +27,7 @@ type mlp struct {
 
 const (
 	mlpIn, mlpH1, mlpH2, mlpOut = 784, 64, 32, 10
-	mlpParams                   = mlpH1*mlpIn + mlpH1 + mlpH2*mlpH1 + mlpH2 + mlpOut*mlpH2 + mlpOut
+	mlpParamCount                   = mlpH1*mlpIn + mlpH1 + mlpH2*mlpH1 + mlpH2 + mlpOut*mlpH2 + mlpOut
 )
 
 // syntheticData makes count images whose label is the brightest of ten
@@ -52,7 +52,7 @@ func syntheticData(count int, seed uint64) ([]uint8, []uint8) {
 
 func initialParams(seed uint64) []float32 {
 	r := rand.New(rand.NewPCG(seed, 2))
-	p := make([]float32, mlpParams)
+	p := make([]float32, mlpParamCount)
 	for i := range p {
 		p[i] = float32(r.NormFloat64() * 0.05)
 	}
@@ -88,7 +88,7 @@ func newMLP(tb testing.TB, be nn.Backend, count, steps int) *mlp {
 	m.x, m.y = alloc(nn.Float32, B*mlpIn), alloc(nn.Int32, B)
 	m.h1, m.h2, m.z = alloc(nn.Float32, B*mlpH1), alloc(nn.Float32, B*mlpH2), alloc(nn.Float32, B*mlpOut)
 	m.dz, m.dh1, m.dh2 = alloc(nn.Float32, B*mlpOut), alloc(nn.Float32, B*mlpH1), alloc(nn.Float32, B*mlpH2)
-	m.params, m.grads, m.losses = alloc(nn.Float32, mlpParams), alloc(nn.Float32, mlpParams), alloc(nn.Float32, steps)
+	m.params, m.grads, m.losses = alloc(nn.Float32, mlpParamCount), alloc(nn.Float32, mlpParamCount), alloc(nn.Float32, steps)
 	if err := be.Upload(m.params, initialParams(1)); err != nil {
 		tb.Fatal(err)
 	}

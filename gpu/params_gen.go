@@ -15,6 +15,13 @@ const (
 	statusLabel       = 2    // STATUS_LABEL: softmax_xent: a label outside [0, cols)
 	statusArgmax      = 4    // STATUS_ARGMAX: maxpool_backward: an argmax outside the window
 	statusAffineIndex = 8    // STATUS_AFFINE_INDEX: gather_affine: order[start+r] outside the data set
+	mlpMaxLayers      = 8    // MLP_MAX_LAYERS: The fused MLP step (mlp.cu): the most linear layers and the widest layer (hidden or output) it takes; wider or deeper MLPs train op by op.
+	mlpMaxWidth       = 256  // MLP_MAX_WIDTH
+	mlpThreads        = 256  // MLP_THREADS: Threads per block of every mlp kernel.
+	mlpTile           = 16   // MLP_TILE: mlp_first_f32's output tile (MLP_TILE rows × MLP_TILE columns, one per thread) and the slice of the input dimension it stages in shared memory.
+	mlpChunk          = 64   // MLP_CHUNK
+	mlpSgd            = 0    // MLP_SGD
+	mlpAdam           = 1    // MLP_ADAM
 )
 
 // gemmParams is gemm_params of kernels/params.h:
@@ -194,4 +201,53 @@ type gatherAffineParams struct {
 	scale  float32
 	shift  float32
 	unused int32 // keeps the size a multiple of 8 without hidden padding
+}
+
+// mlpParams is mlp_params of kernels/params.h:
+//
+// mlp_first_f32, mlp_rows_f32, mlp_update_f32: one training step of an MLP
+// (nn.MLPStep) in three launches. The scratch at work holds, for this step's
+// rows (laid out as mlp.cu says): the first layer's partial
+// products (ksplit slices), every layer's output and its gradient, and each
+// row's loss.
+type mlpParams struct {
+	params      uint64 // float*: every parameter and its gradient (nn's layout)
+	grads       uint64
+	m           uint64 // float*: optimiser state as in optim_params (0 when unused)
+	v           uint64
+	hyper       uint64 // optim_hyper*, or 0: lr and t as given here
+	images      uint64 // uint8*, count×w0: the data set; 0 when x holds the batch
+	labels      uint64 // uint8*, count
+	order       uint64 // int32*: the visiting order; row r is image order[start+r]
+	x           uint64 // float*, rows×w0: the gathered batch when images is 0
+	y           uint64 // int32*, rows: its labels when images is 0
+	work        uint64 // float*: the step's scratch
+	loss        uint64 // float*, 1 element: the step's mean loss
+	status      uint64 // uint32*: STATUS_GATHER_INDEX, STATUS_LABEL
+	layers      int32  // linear layers, 1..MLP_MAX_LAYERS
+	w0          int32  // widths: inputs, then each layer's outputs
+	w1          int32
+	w2          int32
+	w3          int32
+	w4          int32
+	w5          int32
+	w6          int32
+	w7          int32
+	w8          int32
+	rows        int32
+	start       int32
+	count       int32
+	ksplit      int32 // mlp_first_f32: the inputs in ksplit slices of kslice
+	kslice      int32
+	optimizer   int32 // MLP_SGD or MLP_ADAM
+	nesterov    int32 // as in optim_params
+	t           int32
+	scale       float32 // as in gather_params
+	shift       float32
+	lr          float32 // as in optim_params
+	momentum    float32
+	weightDecay float32
+	beta1       float32
+	beta2       float32
+	eps         float32
 }

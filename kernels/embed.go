@@ -44,11 +44,18 @@ var convPTX string
 //go:embed conv.fatbin
 var convFatbin string
 
+//go:embed mlp.ptx
+var mlpPTX string
+
+//go:embed mlp.fatbin
+var mlpFatbin string
+
 // Modules are the kernel modules, one per .cu file.
 var Modules = []Module{
 	{"gemm", gemmPTX, gemmFatbin},
 	{"ops", opsPTX, opsFatbin},
 	{"conv", convPTX, convFatbin},
+	{"mlp", mlpPTX, mlpFatbin},
 }
 
 // SASSArchs are the GPU architectures each Fatbin carries machine code for

@@ -2,6 +2,7 @@
 // kernel's comment gives its reference loop; the launch shape is chosen by
 // package gpu (gpu/ops.go) and stated here.
 #include "params.h"
+#include "optim.h"
 
 // relu_f32: for i < n: x[i] = x[i] < 0 ? 0 : x[i]  (NaN stays NaN, as in PyTorch).
 // Any 1-D grid of any block size; grid-stride loop over n, as the other
@@ -172,24 +173,8 @@ extern "C" __global__ void gather_f32(const gather_params p)
 	}
 }
 
-// optim_lr_t returns the learning rate and the update number of an
-// optimiser step: as given, or from the device (p.hyper) for a replay.
-__device__ __forceinline__ void optim_lr_t(const optim_params &p, float &lr, int &t)
-{
-	lr = p.lr;
-	t = p.t;
-	if (p.hyper) {
-		const optim_hyper *h = (const optim_hyper *)p.hyper;
-		lr = h->lr;
-		t += h->update_base;
-	}
-}
-
-// sgd_f32: for i < n, as torch.optim.SGD (velocity is p.m):
-//
-//	g = grads[i] + weight_decay·params[i]
-//	if momentum != 0: v[i] = momentum·v[i] + g;  g = nesterov ? g + momentum·v[i] : v[i]
-//	params[i] -= lr·g
+// sgd_f32: for i < n, sgd_update (optim.h) of params[i] from grads[i] with
+// velocity p.m[i], as torch.optim.SGD.
 extern "C" __global__ void sgd_f32(const optim_params p)
 {
 	float *w = (float *)p.params;
@@ -197,48 +182,25 @@ extern "C" __global__ void sgd_f32(const optim_params p)
 	float *vel = (float *)p.m;
 	float lr;
 	int t;
-	optim_lr_t(p, lr, t);
+	optim_lr_t(p.hyper, p.lr, p.t, lr, t);
 	const size_t n = (size_t)p.n;
-	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-		float g = grads[i];
-		if (p.weight_decay != 0.0f)
-			g = fmaf(p.weight_decay, w[i], g);
-		if (p.momentum != 0.0f) {
-			const float v = fmaf(p.momentum, vel[i], g);
-			vel[i] = v;
-			g = p.nesterov ? fmaf(p.momentum, v, g) : v;
-		}
-		w[i] = fmaf(-lr, g, w[i]);
-	}
+	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+		sgd_update(&w[i], grads[i], p.momentum != 0.0f ? &vel[i] : (float *)0, lr, p.momentum, p.weight_decay, p.nesterov);
 }
 
-// adam_f32: for i < n, as torch.optim.Adam (step_size = lr/(1-β1^t),
-// bias_corr2_sqrt = sqrt(1-β2^t), both computed in double precision and
-// rounded to float, as the CPU backend computes them):
-//
-//	g = grads[i] + weight_decay·params[i]
-//	m[i] = β1·m[i] + (1-β1)·g;  v[i] = β2·v[i] + (1-β2)·g²
-//	params[i] -= step_size·m[i] / (sqrt(v[i])/bias_corr2_sqrt + eps)
+// adam_f32: for i < n, adam_update (optim.h) of params[i] from grads[i]
+// with moments p.m[i], p.v[i], as torch.optim.Adam.
 extern "C" __global__ void adam_f32(const optim_params p)
 {
 	float *w = (float *)p.params;
 	const float *grads = (const float *)p.grads;
 	float *m1 = (float *)p.m;
 	float *m2 = (float *)p.v;
-	float lr;
+	float lr, step_size, bias_corr2_sqrt;
 	int t;
-	optim_lr_t(p, lr, t);
-	const float step_size = (float)((double)lr / (1.0 - pow((double)p.beta1, (double)t)));
-	const float bias_corr2_sqrt = (float)sqrt(1.0 - pow((double)p.beta2, (double)t));
+	optim_lr_t(p.hyper, p.lr, p.t, lr, t);
+	adam_factors(lr, t, p.beta1, p.beta2, step_size, bias_corr2_sqrt);
 	const size_t n = (size_t)p.n;
-	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-		float g = grads[i];
-		if (p.weight_decay != 0.0f)
-			g = fmaf(p.weight_decay, w[i], g);
-		const float m = p.beta1 * m1[i] + (1.0f - p.beta1) * g;
-		const float v = p.beta2 * m2[i] + (1.0f - p.beta2) * g * g;
-		m1[i] = m;
-		m2[i] = v;
-		w[i] -= step_size * (m / (sqrtf(v) / bias_corr2_sqrt + p.eps));
-	}
+	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+		adam_update(&w[i], grads[i], &m1[i], &m2[i], step_size, bias_corr2_sqrt, p.beta1, p.beta2, p.eps, p.weight_decay);
 }

@@ -163,4 +163,48 @@ typedef struct {
 	int32_t unused; // keeps the size a multiple of 8 without hidden padding
 } gather_affine_params;
 
+// The fused MLP step (mlp.cu): the most linear layers and the widest layer
+// (hidden or output) it takes; wider or deeper MLPs train op by op.
+#define MLP_MAX_LAYERS 8
+#define MLP_MAX_WIDTH 256
+// Threads per block of every mlp kernel.
+#define MLP_THREADS 256
+// mlp_first_f32's output tile (MLP_TILE rows × MLP_TILE columns, one per
+// thread) and the slice of the input dimension it stages in shared memory.
+#define MLP_TILE 16
+#define MLP_CHUNK 64
+
+// The optimisers of the fused MLP step (mlp_params.optimizer).
+enum {
+	MLP_SGD = 0,
+	MLP_ADAM = 1
+};
+
+// mlp_first_f32, mlp_rows_f32, mlp_update_f32: one training step of an MLP
+// (nn.MLPStep) in three launches. The scratch at work holds, for this step's
+// rows (laid out as mlp.cu says): the first layer's partial
+// products (ksplit slices), every layer's output and its gradient, and each
+// row's loss.
+typedef struct {
+	uint64_t params, grads; // float*: every parameter and its gradient (nn's layout)
+	uint64_t m, v;          // float*: optimiser state as in optim_params (0 when unused)
+	uint64_t hyper;         // optim_hyper*, or 0: lr and t as given here
+	uint64_t images;        // uint8*, count×w0: the data set; 0 when x holds the batch
+	uint64_t labels;        // uint8*, count
+	uint64_t order;         // int32*: the visiting order; row r is image order[start+r]
+	uint64_t x;             // float*, rows×w0: the gathered batch when images is 0
+	uint64_t y;             // int32*, rows: its labels when images is 0
+	uint64_t work;          // float*: the step's scratch
+	uint64_t loss;          // float*, 1 element: the step's mean loss
+	uint64_t status;        // uint32*: STATUS_GATHER_INDEX, STATUS_LABEL
+	int32_t layers;         // linear layers, 1..MLP_MAX_LAYERS
+	int32_t w0, w1, w2, w3, w4, w5, w6, w7, w8; // widths: inputs, then each layer's outputs
+	int32_t rows, start, count;
+	int32_t ksplit, kslice; // mlp_first_f32: the inputs in ksplit slices of kslice
+	int32_t optimizer;      // MLP_SGD or MLP_ADAM
+	int32_t nesterov, t;    // as in optim_params
+	float scale, shift;     // as in gather_params
+	float lr, momentum, weight_decay, beta1, beta2, eps; // as in optim_params
+} mlp_params;
+
 #endif

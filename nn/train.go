@@ -26,6 +26,9 @@ type TrainConfig struct {
 	// NoRecord keeps a Recorder backend from replaying recorded epochs
 	// (for comparisons; the results are the same either way).
 	NoRecord bool `json:"-"`
+	// NoFuse keeps an MLPStepper backend from running each MLP step fused
+	// (for comparisons: the op-by-op steps are the reference).
+	NoFuse bool `json:"-"`
 }
 
 // Validate reports nonsense before anything is allocated.
@@ -122,6 +125,10 @@ type Trainer struct {
 	host       []float32
 	perm       []int32
 	orderEpoch int // the epoch whose order is in the order buffer; -1 for none
+
+	fused  MLPStepper // the backend, when it runs this model's steps fused
+	widths []int      // with fused: the MLP's widths (MLPStep.Widths)
+	work   Buffer     // with fused: its scratch
 }
 
 // NewTrainer uploads both data sets, builds the model with parameters
@@ -188,9 +195,31 @@ func NewTrainer(b Backend, spec Spec, cfg TrainConfig, train, test *mnist.Datase
 		}
 		t.maps = make([]float32, train.Len()*AffineParams)
 	}
+	if err = t.setupFused(b, spec); err != nil {
+		return nil, err
+	}
 	t.host = make([]float32, steps)
 	t.perm = make([]int32, train.Len())
 	return t, nil
+}
+
+// setupFused makes the trainer run each step as one MLPStep when the
+// backend fuses steps and takes this MLP (see MLPStepper).
+func (t *Trainer) setupFused(b Backend, spec Spec) error {
+	st, ok := b.(MLPStepper)
+	if !ok || spec.Model != "mlp" || t.Config.NoFuse {
+		return nil
+	}
+	widths := append(append([]int{spec.Inputs()}, spec.Hidden...), spec.Classes)
+	n, err := st.MLPWorkspace(widths, t.Config.Batch)
+	if err != nil {
+		return nil // not fusable here: the steps run op by op
+	}
+	if t.work, err = b.Alloc(Float32, n); err != nil {
+		return fmt.Errorf("allocate the fused training step's scratch (%d float32): %w", n, err)
+	}
+	t.fused, t.widths = st, widths
+	return nil
 }
 
 // StepsPerEpoch returns the number of batches in an epoch (the last may be short).
@@ -217,7 +246,7 @@ func (t *Trainer) Close() {
 	}
 	if t.Model != nil {
 		b := t.Model.Backend
-		for _, buf := range []Buffer{t.order, t.affine, t.x, t.y, t.losses} {
+		for _, buf := range []Buffer{t.order, t.affine, t.x, t.y, t.losses, t.work} {
 			if buf != nil {
 				b.Free(buf)
 			}
@@ -414,6 +443,22 @@ func (t *Trainer) queueStepAt(s, update int, lr float32) {
 	scale, shift := cfg.Norm.ScaleShift()
 	first := s * cfg.Batch
 	rows := min(cfg.Batch, t.Train.Len()-first)
+	if t.fused != nil {
+		step := MLPStep{
+			Widths: t.widths, Rows: rows, Params: m.Params, Grads: m.Grads,
+			Optimizer: t.Optimizer.Config, State: t.Optimizer.State(), LR: lr, Update: update,
+			Loss: t.losses.Slice(s, 1), Work: t.work,
+		}
+		if t.affine != nil {
+			src := t.Train.Source
+			b.GatherAffine(t.x, t.y, t.Train.Images, t.Train.Labels, t.order, t.affine, first, rows, src.Rows, src.Cols, scale, shift)
+			step.X, step.Y = t.x, t.y
+		} else {
+			step.Images, step.Labels, step.Order, step.Start, step.Scale, step.Shift = t.Train.Images, t.Train.Labels, t.order, first, scale, shift
+		}
+		t.fused.MLPStep(step)
+		return
+	}
 	if t.affine != nil {
 		src := t.Train.Source
 		b.GatherAffine(t.x, t.y, t.Train.Images, t.Train.Labels, t.order, t.affine, first, rows, src.Rows, src.Cols, scale, shift)

@@ -117,7 +117,14 @@ func load() (*Lib, error) {
 	if err != nil || len(cuFiles) == 0 {
 		return nil, fmt.Errorf("emu: no kernel sources in %s (run from the repository's root)", kernelDir)
 	}
-	inputs := append([]string{runtimeSrc, header, filepath.Join(emuDir, "layout_gen.h"), filepath.Join(kernelDir, "params.h")}, cuFiles...)
+	// Every header beside the sources (params.h, optim.h, ...) is an input
+	// of the cached library too: a change to one must rebuild it.
+	headers, err := filepath.Glob(filepath.Join(kernelDir, "*.h"))
+	if err != nil {
+		return nil, fmt.Errorf("emu: %w", err)
+	}
+	inputs := append([]string{runtimeSrc, header, filepath.Join(emuDir, "layout_gen.h")}, headers...)
+	inputs = append(inputs, cuFiles...)
 	h := sha256.New()
 	for _, f := range inputs {
 		b, err := os.ReadFile(f)
@@ -262,7 +269,7 @@ func (l *Lib) Launch(name string, grid, block [3]uint32, params unsafe.Pointer, 
 func (l *Lib) Layout(which string) (size uintptr, offsets []uintptr) {
 	cw := C.CString(which)
 	defer C.free(unsafe.Pointer(cw))
-	var offs [32]C.size_t
+	var offs [64]C.size_t
 	n := C.call_layout(l.layout, cw, &offs[0], C.int(len(offs)))
 	for _, o := range offs {
 		offsets = append(offsets, uintptr(o))

@@ -38,6 +38,9 @@ void col2im_f32(const conv_params p);
 void maxpool_f32(const pool_params p);
 void maxpool_backward_f32(const pool_params p);
 void gather_affine_f32(const gather_affine_params p);
+void mlp_first_f32(const mlp_params p);
+void mlp_rows_f32(const mlp_params p);
+void mlp_update_f32(const mlp_params p);
 }
 
 namespace {
@@ -64,6 +67,9 @@ const Kernel kernels[] = {
 	KERNEL(maxpool_f32, pool_params),
 	KERNEL(maxpool_backward_f32, pool_params),
 	KERNEL(gather_affine_f32, gather_affine_params),
+	KERNEL(mlp_first_f32, mlp_params),
+	KERNEL(mlp_rows_f32, mlp_params),
+	KERNEL(mlp_update_f32, mlp_params),
 };
 #undef KERNEL
 

@@ -147,6 +147,48 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(gather_affine_params, unused);
 		return sizeof(gather_affine_params);
 	}
+	if (strcmp(which, "mlp_params") == 0) {
+		OFF(mlp_params, params);
+		OFF(mlp_params, grads);
+		OFF(mlp_params, m);
+		OFF(mlp_params, v);
+		OFF(mlp_params, hyper);
+		OFF(mlp_params, images);
+		OFF(mlp_params, labels);
+		OFF(mlp_params, order);
+		OFF(mlp_params, x);
+		OFF(mlp_params, y);
+		OFF(mlp_params, work);
+		OFF(mlp_params, loss);
+		OFF(mlp_params, status);
+		OFF(mlp_params, layers);
+		OFF(mlp_params, w0);
+		OFF(mlp_params, w1);
+		OFF(mlp_params, w2);
+		OFF(mlp_params, w3);
+		OFF(mlp_params, w4);
+		OFF(mlp_params, w5);
+		OFF(mlp_params, w6);
+		OFF(mlp_params, w7);
+		OFF(mlp_params, w8);
+		OFF(mlp_params, rows);
+		OFF(mlp_params, start);
+		OFF(mlp_params, count);
+		OFF(mlp_params, ksplit);
+		OFF(mlp_params, kslice);
+		OFF(mlp_params, optimizer);
+		OFF(mlp_params, nesterov);
+		OFF(mlp_params, t);
+		OFF(mlp_params, scale);
+		OFF(mlp_params, shift);
+		OFF(mlp_params, lr);
+		OFF(mlp_params, momentum);
+		OFF(mlp_params, weight_decay);
+		OFF(mlp_params, beta1);
+		OFF(mlp_params, beta2);
+		OFF(mlp_params, eps);
+		return sizeof(mlp_params);
+	}
 #undef OFF
 	return 0;
 }

@@ -1,0 +1,225 @@
+package gpu
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/mnist-go/mnist/mnist/mnisttest"
+	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/naive"
+)
+
+// TestMLPStepMatchesReference trains MLPs of several shapes (no hidden
+// layer, odd widths, a 256-wide layer, short last batches, augmented
+// batches) with every recipe for 2 epochs twice: every step fused
+// (nn.MLPStepper: kernels/mlp.cu on the emulator, each multi-block launch
+// run in two block orders) and op by op on nn/naive's reference loops. The
+// weights, the epoch losses and the test accuracy must agree up to float32
+// rounding, and a fused step must be 3 launches (4 with augmentation: the
+// GatherAffine before it), with no optimiser or loss kernel of the op path.
+func TestMLPStepMatchesReference(t *testing.T) {
+	const epochs = 2
+	shapes := []struct {
+		name        string
+		spec        nn.Spec
+		train, test int
+		batch       int
+		augment     bool
+		recipes     string // the replayRecipes to run ("" for all)
+	}{
+		{"tutorial-like", nn.MLP(12, 12, []int{16, 8}, 10), 45, 10, 8, false, ""},
+		{"no-hidden", nn.MLP(9, 7, nil, 10), 30, 10, 7, false, "momentum-cosine adam-cosine"},
+		{"deep-odd", nn.MLP(10, 10, []int{33, 17, 5}, 10), 30, 10, 6, false, "nesterov-step adam-constant-wd"},
+		{"wide-256", nn.MLP(8, 8, []int{256, 20}, 10), 20, 10, 20, false, "momentum-cosine"},
+		{"augmented", nn.MLP(12, 12, []int{16}, 10), 30, 10, 8, true, "sgd-constant adam-cosine"},
+	}
+	for _, sh := range shapes {
+		for _, r := range replayRecipes {
+			if sh.recipes != "" && !strings.Contains(sh.recipes, r.name) {
+				continue
+			}
+			t.Run(sh.name+"/"+r.name, func(t *testing.T) {
+				g, d := openEmu(t)
+				train := mnisttest.SyntheticDataset(sh.train, sh.spec.Rows, sh.spec.Cols, 11)
+				test := mnisttest.SyntheticDataset(sh.test, sh.spec.Rows, sh.spec.Cols, 12)
+				cfg := nn.TrainConfig{
+					Epochs: epochs, Batch: sh.batch, Seed: 4, Shuffle: true, Norm: nn.MNISTNormalization,
+					Schedule: r.sched, Optimizer: r.opt, NoRecord: true,
+				}
+				if sh.augment {
+					cfg.Augment = nn.DefaultAugmentation
+				}
+				var params, grads [2][]float32
+				var history [2][]nn.EpochResult
+				for i, be := range []nn.Backend{g, naive.New()} {
+					tr, err := nn.NewTrainer(be, sh.spec, cfg, train, test)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer tr.Close()
+					if i == 0 && d != nil {
+						d.profile = map[kernel]*kernelProfile{}
+					}
+					if err := tr.Run(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					if params[i], err = tr.Model.ParamsHost(); err != nil {
+						t.Fatal(err)
+					}
+					grads[i] = make([]float32, len(params[i]))
+					if err := be.Download(grads[i], tr.Model.Grads); err != nil {
+						t.Fatal(err)
+					}
+					history[i] = tr.History
+				}
+				if e := relDiff(params[0], params[1]); !(e < 2e-5) {
+					t.Errorf("weights after %d epochs: fused and reference differ by %.3g (relative norm)", epochs, e)
+				}
+				if e := relDiff(grads[0], grads[1]); !(e < 2e-4) {
+					t.Errorf("the last step's gradients: fused and reference differ by %.3g (relative norm)", e)
+				}
+				for e := range history[0] {
+					a, b := history[0][e], history[1][e]
+					if math.Abs(a.TrainLoss-b.TrainLoss) > 1e-5*math.Max(1, math.Abs(b.TrainLoss)) {
+						t.Errorf("epoch %d loss: %.8g fused, %.8g reference", e, a.TrainLoss, b.TrainLoss)
+					}
+					if a.Test.Correct != b.Test.Correct {
+						t.Errorf("epoch %d test accuracy: %d correct fused, %d reference", e, a.Test.Correct, b.Test.Correct)
+					}
+				}
+				if d == nil {
+					return // on the GPU: the results are what can be compared
+				}
+				prof := d.profile
+				d.profile = nil
+				steps := epochs * ((sh.train + sh.batch - 1) / sh.batch)
+				fused, want := 0, 3
+				for _, k := range []kernel{kMLPFirst, kMLPRows, kMLPUpdate, kGatherAffine} {
+					if p := prof[k]; p != nil {
+						fused += p.launches
+					}
+				}
+				if sh.augment {
+					want = 4
+				}
+				if fused != want*steps {
+					t.Errorf("%d fused-step launches in %d steps, want %d per step", fused, steps, want)
+				}
+				for _, k := range []kernel{kSGD, kAdam, kColumnSums, kGather} {
+					if p := prof[k]; p != nil && k != kGather {
+						t.Errorf("%s ran %d times: the steps were not all fused", k, p.launches)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestMLPStepFallsBack checks that an MLP the fused step does not take (a
+// layer wider than MLP_MAX_WIDTH, more than MLP_MAX_LAYERS layers) trains
+// op by op, and that MLPWorkspace says why.
+func TestMLPStepFallsBack(t *testing.T) {
+	g, d := openEmu(t)
+	if d == nil {
+		t.Skip("emulator only: counts launches")
+	}
+	for _, c := range []struct {
+		widths []int
+		want   string
+	}{
+		{[]int{784, mlpMaxWidth + 1, 10}, "a layer of 257 units"},
+		{[]int{784, 8, 8, 8, 8, 8, 8, 8, 8, 10}, "9 linear layers"},
+		{[]int{784}, "1 widths"},
+	} {
+		if _, err := g.MLPWorkspace(c.widths, 64); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("MLPWorkspace(%v) = %v, want an error saying %q", c.widths, err, c.want)
+		}
+	}
+	spec := nn.MLP(8, 8, []int{mlpMaxWidth + 4}, 10)
+	train := mnisttest.SyntheticDataset(16, 8, 8, 1)
+	cfg := nn.TrainConfig{Epochs: 1, Batch: 8, Schedule: nn.Schedule{Name: "constant", Base: 0.01}, Optimizer: nn.OptimizerConfig{Name: "sgd"}, NoRecord: true}
+	tr, err := nn.NewTrainer(g, spec, cfg, train, train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	d.profile = map[kernel]*kernelProfile{}
+	if err := tr.Step(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	prof := d.profile
+	d.profile = nil
+	if prof[kMLPFirst] != nil || prof[kSGD] == nil {
+		t.Errorf("a %d-wide layer: want the op-by-op step, ran %v", mlpMaxWidth+4, prof)
+	}
+}
+
+// TestMLPStepBadData checks that a fused step reports an order entry
+// outside the data set and a label outside the classes, as Gather and
+// SoftmaxCrossEntropy do.
+func TestMLPStepBadData(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		order       int32
+		label       uint8
+		wantInError string
+		wantNaNLoss bool
+	}{
+		{"order", 99, 1, "outside", true},
+		{"label", 0, 12, "label", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, _ := openEmu(t)
+			widths := []int{16, 8, 10}
+			nparams := 8*17 + 10*9
+			work, err := g.MLPWorkspace(widths, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			alloc := func(dt nn.DType, n int) nn.Buffer {
+				b, err := g.Alloc(dt, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			images, labels, order := alloc(nn.Uint8, 2*16), alloc(nn.Uint8, 2), alloc(nn.Int32, 2)
+			params, grads, loss, ws := alloc(nn.Float32, nparams), alloc(nn.Float32, nparams), alloc(nn.Float32, 1), alloc(nn.Float32, work)
+			if err := g.Upload(labels, []uint8{c.label, 3}); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.Upload(order, []int32{c.order, 1}); err != nil {
+				t.Fatal(err)
+			}
+			g.MLPStep(nn.MLPStep{
+				Widths: widths, Rows: 2, Images: images, Labels: labels, Order: order, Scale: 1,
+				Params: params, Grads: grads, Optimizer: nn.OptimizerConfig{Name: "sgd"}, LR: 0.1, Update: 1,
+				Loss: loss, Work: ws,
+			})
+			err = g.Sync()
+			if err == nil || !strings.Contains(err.Error(), c.wantInError) {
+				t.Fatalf("Sync = %v, want an error mentioning %q", err, c.wantInError)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// relDiff returns ‖a − b‖ / ‖b‖ (‖a − b‖ when b is 0).
+func relDiff(a, b []float32) float64 {
+	var num, den float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		num += d * d
+		den += float64(b[i]) * float64(b[i])
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
+}

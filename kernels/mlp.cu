@@ -1,0 +1,364 @@
+// The fused training step of an MLP (nn.MLPStep): the same computation as
+// the op sequence gather, (linear, ReLU)*, linear, softmax cross-entropy,
+// the backward pass and the optimiser's update (ops.cu, gemm.cu), in three
+// launches instead of about fourteen:
+//
+//	mlp_first_f32   gathers the batch and multiplies it by the first
+//	                layer's weights: partial sums over ksplit slices of the
+//	                inputs, so that enough blocks share the largest product
+//	mlp_rows_f32    one block per row: sums the partials, adds the bias,
+//	                runs the other layers, the loss and its gradient, and
+//	                the backward pass down to the first layer's output
+//	mlp_update_f32  one thread per parameter: its gradient (a sum over the
+//	                rows) and the optimiser's update of it; and the step's
+//	                mean loss
+//
+// Nothing is accumulated with atomics: every sum runs in a fixed order, so
+// a step gives the same result every time and in every block order.
+//
+// Shapes, with B = rows, w[0] the inputs and w[l] the outputs of linear
+// layer l = 1..L (W_l is w[l]×w[l-1], row-major, then b_l, in params):
+//
+//	A_0 = X (B×w[0]);  A_l = relu(A_{l-1}·W_lᵀ + b_l)  (no ReLU for l = L)
+//	D_L = (softmax(A_L) - onehot(y)) / B
+//	D_{l-1} = (D_l·W_l) where A_{l-1} > 0, else 0
+//	dW_l = D_lᵀ·A_{l-1};  db_l = Σ_rows D_l
+#include "params.h"
+#include "optim.h"
+
+// mlp_widths copies the widths out of the parameter struct.
+__device__ __forceinline__ void mlp_widths(const mlp_params &p, int w[MLP_MAX_LAYERS + 1])
+{
+	w[0] = p.w0;
+	w[1] = p.w1;
+	w[2] = p.w2;
+	w[3] = p.w3;
+	w[4] = p.w4;
+	w[5] = p.w5;
+	w[6] = p.w6;
+	w[7] = p.w7;
+	w[8] = p.w8;
+}
+
+// The scratch, in floats from p.work, for B rows (the host sizes it the
+// same way, gpu/mlp.go):
+//
+//	part[z][r][j]  z < ksplit, r < B, j < w[1]: mlp_first_f32's partial sums
+//	A_l            l = 1..L, B×w[l], one after the other
+//	D_l            l = 1..L, B×w[l], one after the other
+//	loss[r]        r < B: each row's loss
+__device__ __forceinline__ size_t mlp_acts_offset(const mlp_params &p, const int w[], int l)
+{
+	size_t off = (size_t)p.ksplit * p.rows * w[1];
+	for (int i = 1; i < l; ++i)
+		off += (size_t)p.rows * w[i];
+	return off;
+}
+
+__device__ __forceinline__ size_t mlp_grads_offset(const mlp_params &p, const int w[], int l)
+{
+	return mlp_acts_offset(p, w, p.layers + 1) + mlp_acts_offset(p, w, l) - mlp_acts_offset(p, w, 1);
+}
+
+__device__ __forceinline__ size_t mlp_rowloss_offset(const mlp_params &p, const int w[])
+{
+	return mlp_grads_offset(p, w, p.layers + 1);
+}
+
+// mlp_weights_offset returns where W_l starts in params; b_l follows it.
+__device__ __forceinline__ size_t mlp_weights_offset(const int w[], int l)
+{
+	size_t off = 0;
+	for (int i = 1; i < l; ++i)
+		off += (size_t)w[i] * w[i - 1] + w[i];
+	return off;
+}
+
+// mlp_image returns where row r's image starts in p.images (or in p.x when
+// the batch is gathered already), or -1 when its order entry is outside
+// the data set (STATUS_GATHER_INDEX).
+__device__ __forceinline__ long long mlp_image(const mlp_params &p, int r)
+{
+	if (!p.images)
+		return (long long)r * p.w0;
+	const int i = ((const int32_t *)p.order)[p.start + r];
+	if (i < 0 || i >= p.count)
+		return -1;
+	return (long long)i * p.w0;
+}
+
+// mlp_input returns X[r,k] from the image mlp_image found (NaN for a bad one).
+__device__ __forceinline__ float mlp_input(const mlp_params &p, long long image, int k)
+{
+	if (image < 0)
+		return NAN;
+	if (p.images)
+		return fmaf((float)((const uint8_t *)p.images)[image + k], p.scale, p.shift);
+	return ((const float *)p.x)[image + k];
+}
+
+// mlp_first_f32: for r < B, j < w[1], z < ksplit, with K_z the inputs
+// [z·kslice, min((z+1)·kslice, w[0])):
+//
+//	part[z][r][j] = Σ_{k in K_z} X[r,k]·W_1[j,k]
+//
+// Grid (ceil(w[1]/MLP_TILE), ceil(B/MLP_TILE), ksplit), MLP_THREADS threads:
+// thread (tx, ty) of block (bx, by, z) computes row by·16+ty, column
+// bx·16+tx of slice z, staging MLP_CHUNK inputs of the 16 rows and the 16
+// weight rows in shared memory at a time. A bad order entry sets
+// STATUS_GATHER_INDEX, and its row is NaN.
+extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const mlp_params p)
+{
+	__shared__ float xs[MLP_TILE][MLP_CHUNK + 1];
+	__shared__ float ws[MLP_TILE][MLP_CHUNK + 1];
+	__shared__ long long image[MLP_TILE];
+	const int tx = threadIdx.x % MLP_TILE, ty = threadIdx.x / MLP_TILE;
+	const int j0 = blockIdx.x * MLP_TILE, r0 = blockIdx.y * MLP_TILE;
+	const int inputs = p.w0, outputs = p.w1;
+	const int k_begin = blockIdx.z * p.kslice;
+	const int k_end = k_begin + p.kslice < inputs ? k_begin + p.kslice : inputs;
+	const float *W = (const float *)p.params; // W_1 comes first
+	if (threadIdx.x < MLP_TILE) {
+		const int r = r0 + threadIdx.x;
+		long long img = -2; // past the batch: zeros
+		if (r < p.rows) {
+			img = mlp_image(p, r);
+			if (img < 0 && blockIdx.x == 0 && blockIdx.z == 0)
+				atomicOr((unsigned int *)p.status, (unsigned int)STATUS_GATHER_INDEX);
+		}
+		image[threadIdx.x] = img;
+	}
+	__syncthreads();
+	float acc = 0.0f;
+	for (int kc = k_begin; kc < k_end; kc += MLP_CHUNK) {
+		for (int e = threadIdx.x; e < MLP_TILE * MLP_CHUNK; e += MLP_THREADS) {
+			const int rr = e / MLP_CHUNK, kk = e % MLP_CHUNK, k = kc + kk;
+			const long long img = image[rr];
+			xs[rr][kk] = k < k_end && img != -2 ? mlp_input(p, img, k) : 0.0f;
+			const int j = j0 + rr;
+			ws[rr][kk] = k < k_end && j < outputs ? W[(size_t)j * inputs + k] : 0.0f;
+		}
+		__syncthreads();
+#pragma unroll 16
+		for (int kk = 0; kk < MLP_CHUNK; ++kk)
+			acc = fmaf(xs[ty][kk], ws[tx][kk], acc);
+		__syncthreads();
+	}
+	const int r = r0 + ty, j = j0 + tx;
+	if (r < p.rows && j < outputs)
+		((float *)p.work)[((size_t)blockIdx.z * p.rows + r) * outputs + j] = acc;
+}
+
+// mlp_group returns the threads that share one output of a matrix-vector
+// product of n outputs in an MLP_THREADS block: a power of two, at most a
+// warp, as many as keep every thread busy.
+__device__ __forceinline__ int mlp_group(int n)
+{
+	int g = 1;
+	while (g < 32 && g * 2 * n <= MLP_THREADS)
+		g *= 2;
+	return g;
+}
+
+// mlp_group_sum adds s over the g lanes of a group (g a power of two ≤ 32,
+// groups aligned in the warp). Every lane of the warp must call it.
+__device__ __forceinline__ float mlp_group_sum(float s, int g)
+{
+	for (int off = g / 2; off > 0; off /= 2)
+		s += __shfl_xor_sync(0xffffffffu, s, off);
+	return s;
+}
+
+// mlp_rows_f32: for row r = blockIdx.x < B (grid B, MLP_THREADS threads):
+//
+//	A_1[r,j] = relu(Σ_z part[z][r][j] + b_1[j])       (no ReLU when L = 1)
+//	A_l[r,:] = relu(A_{l-1}[r,:]·W_lᵀ + b_l)           l = 2..L, no ReLU for l = L
+//	loss[r]  = log Σ_c exp(A_L[r,c] - mx) + mx - A_L[r,y_r]   (mx = max_c A_L[r,c])
+//	D_L[r,c] = (exp(A_L[r,c] - mx)/Σ - (c == y_r)) / B
+//	D_{l-1}[r,k] = A_{l-1}[r,k] > 0 ? Σ_j D_l[r,j]·W_l[j,k] : 0     l = L..2
+//
+// The row's activations stay in shared memory; A_l and D_l are also written
+// to the scratch for mlp_update_f32. Each output of a product is summed by
+// a group of lanes (mlp_group), each lane a strided part, then the group's
+// lanes are added pairwise. A label outside [0, w[L]) sets STATUS_LABEL and
+// makes the row's loss and gradient NaN.
+extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp_params p)
+{
+	__shared__ float act[MLP_MAX_LAYERS][MLP_MAX_WIDTH];
+	__shared__ float grad[2][MLP_MAX_WIDTH];
+	int w[MLP_MAX_LAYERS + 1];
+	mlp_widths(p, w);
+	const int L = p.layers, r = blockIdx.x, tid = threadIdx.x;
+	const float *params = (const float *)p.params;
+	float *work = (float *)p.work;
+
+	// The first layer: the partial sums, the bias, the ReLU.
+	{
+		const int n = w[1];
+		const float *bias = params + (size_t)w[1] * w[0];
+		float *out = work + mlp_acts_offset(p, w, 1) + (size_t)r * n;
+		for (int j = tid; j < n; j += MLP_THREADS) {
+			float s = 0.0f;
+			for (int z = 0; z < p.ksplit; ++z)
+				s += work[((size_t)z * p.rows + r) * n + j];
+			s += bias[j];
+			if (L > 1 && s < 0.0f)
+				s = 0.0f;
+			act[0][j] = s;
+			out[j] = s;
+		}
+	}
+	__syncthreads();
+
+	// The other layers, forward.
+	for (int l = 2; l <= L; ++l) {
+		const int in = w[l - 1], n = w[l];
+		const float *W = params + mlp_weights_offset(w, l);
+		const float *bias = W + (size_t)n * in;
+		float *out = work + mlp_acts_offset(p, w, l) + (size_t)r * n;
+		const int g = mlp_group(n), lane = tid % g, per = MLP_THREADS / g;
+		for (int j0 = 0; j0 < n; j0 += per) {
+			const int j = j0 + tid / g;
+			float s = 0.0f;
+			if (j < n)
+				for (int k = lane; k < in; k += g)
+					s = fmaf(act[l - 2][k], W[(size_t)j * in + k], s);
+			s = mlp_group_sum(s, g);
+			if (j < n && lane == 0) {
+				s += bias[j];
+				if (l < L && s < 0.0f)
+					s = 0.0f;
+				act[l - 1][j] = s;
+				out[j] = s;
+			}
+		}
+		__syncthreads();
+	}
+
+	// The loss and its gradient: one warp, as softmax_xent_f32 does a row.
+	int cur = 0; // grad[cur] holds D_l[r,:] of the layer being differentiated
+	{
+		const int n = w[L];
+		const float *logits = act[L - 1];
+		float *dout = work + mlp_grads_offset(p, w, L) + (size_t)r * n;
+		if (tid < 32) {
+			const int lane = tid;
+			float mx = -INFINITY;
+			for (int c = lane; c < n; c += 32)
+				mx = fmaxf(mx, logits[c]);
+#pragma unroll
+			for (int off = 16; off > 0; off /= 2)
+				mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+			float s = 0.0f;
+			for (int c = lane; c < n; c += 32)
+				s += expf(logits[c] - mx);
+#pragma unroll
+			for (int off = 16; off > 0; off /= 2)
+				s += __shfl_xor_sync(0xffffffffu, s, off);
+			int label = -1;
+			const long long img = mlp_image(p, r);
+			if (img >= 0)
+				label = p.images ? (int)((const uint8_t *)p.labels)[img / p.w0] : ((const int32_t *)p.y)[r];
+			const bool ok = label >= 0 && label < n;
+			if (lane == 0) {
+				work[mlp_rowloss_offset(p, w) + r] = ok ? logf(s) + mx - logits[label] : NAN;
+				if (!ok && img >= 0)
+					atomicOr((unsigned int *)p.status, (unsigned int)STATUS_LABEL);
+			}
+			const float inv_s = 1.0f / s, inv_rows = 1.0f / (float)p.rows;
+			for (int c = lane; c < n; c += 32) {
+				float v = expf(logits[c] - mx) * inv_s;
+				if (c == label)
+					v -= 1.0f;
+				v = ok ? v * inv_rows : NAN;
+				grad[cur][c] = v;
+				dout[c] = v;
+			}
+		}
+	}
+	__syncthreads();
+
+	// Backward: D_{l-1} = (D_l·W_l) masked by A_{l-1} > 0.
+	for (int l = L; l >= 2; --l) {
+		const int in = w[l - 1], n = w[l];
+		const float *W = params + mlp_weights_offset(w, l);
+		float *dout = work + mlp_grads_offset(p, w, l - 1) + (size_t)r * in;
+		const int g = mlp_group(in), lane = tid % g, per = MLP_THREADS / g;
+		for (int k0 = 0; k0 < in; k0 += per) {
+			const int k = k0 + tid / g;
+			float s = 0.0f;
+			if (k < in)
+				for (int j = lane; j < n; j += g)
+					s = fmaf(grad[cur][j], W[(size_t)j * in + k], s);
+			s = mlp_group_sum(s, g);
+			if (k < in && lane == 0) {
+				if (!(act[l - 2][k] > 0.0f))
+					s = 0.0f;
+				grad[1 - cur][k] = s;
+				dout[k] = s;
+			}
+		}
+		cur = 1 - cur;
+		__syncthreads();
+	}
+}
+
+// mlp_update_f32: for every parameter i (grid ceil(n/MLP_THREADS), one
+// thread each), with i in layer l:
+//
+//	weight W_l[j,k]: grads[i] = Σ_r D_l[r,j]·A_{l-1}[r,k]    (A_0 = X, gathered again)
+//	bias b_l[j]:     grads[i] = Σ_r D_l[r,j]
+//
+// then the optimiser's update of params[i] (optim.h) from grads[i]; and
+// thread 0 writes the step's mean loss, Σ_r loss[r] / B.
+extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_update_f32(const mlp_params p)
+{
+	int w[MLP_MAX_LAYERS + 1];
+	mlp_widths(p, w);
+	const float *work = (const float *)p.work;
+	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i == 0) {
+		const float *rowloss = work + mlp_rowloss_offset(p, w);
+		float s = 0.0f;
+		for (int r = 0; r < p.rows; ++r)
+			s += rowloss[r];
+		((float *)p.loss)[0] = s * (1.0f / (float)p.rows);
+	}
+	const size_t total = mlp_weights_offset(w, p.layers + 1);
+	if (i >= total)
+		return;
+	int l = 1;
+	while (i >= mlp_weights_offset(w, l + 1))
+		++l;
+	const int in = w[l - 1], n = w[l];
+	const size_t woff = mlp_weights_offset(w, l), boff = woff + (size_t)n * in;
+	const float *D = work + mlp_grads_offset(p, w, l);
+	float g = 0.0f;
+	if (i >= boff) {
+		const int j = (int)(i - boff);
+		for (int r = 0; r < p.rows; ++r)
+			g += D[(size_t)r * n + j];
+	} else {
+		const int j = (int)((i - woff) / in), k = (int)((i - woff) % in);
+		if (l == 1) {
+			for (int r = 0; r < p.rows; ++r)
+				g = fmaf(D[(size_t)r * n + j], mlp_input(p, mlp_image(p, r), k), g);
+		} else {
+			const float *A = work + mlp_acts_offset(p, w, l - 1);
+			for (int r = 0; r < p.rows; ++r)
+				g = fmaf(D[(size_t)r * n + j], A[(size_t)r * in + k], g);
+		}
+	}
+	((float *)p.grads)[i] = g;
+	float lr;
+	int t;
+	optim_lr_t(p.hyper, p.lr, p.t, lr, t);
+	float *param = (float *)p.params + i;
+	if (p.optimizer == MLP_ADAM) {
+		float step_size, bias_corr2_sqrt;
+		adam_factors(lr, t, p.beta1, p.beta2, step_size, bias_corr2_sqrt);
+		adam_update(param, g, (float *)p.m + i, (float *)p.v + i, step_size, bias_corr2_sqrt, p.beta1, p.beta2, p.eps, p.weight_decay);
+	} else {
+		sgd_update(param, g, p.m ? (float *)p.m + i : (float *)0, lr, p.momentum, p.weight_decay, p.nesterov);
+	}
+}
