@@ -27,7 +27,7 @@ type mlp struct {
 
 const (
 	mlpIn, mlpH1, mlpH2, mlpOut = 784, 64, 32, 10
-	mlpParamCount                   = mlpH1*mlpIn + mlpH1 + mlpH2*mlpH1 + mlpH2 + mlpOut*mlpH2 + mlpOut
+	mlpParamCount               = mlpH1*mlpIn + mlpH1 + mlpH2*mlpH1 + mlpH2 + mlpOut*mlpH2 + mlpOut
 )
 
 // syntheticData makes count images whose label is the brightest of ten
