@@ -34,6 +34,7 @@ func TestMLPStepMatchesReference(t *testing.T) {
 		{"deep-odd", nn.MLP(10, 10, []int{33, 17, 5}, 10), 30, 10, 6, false, "nesterov-step adam-constant-wd"},
 		{"wide-256", nn.MLP(8, 8, []int{256, 20}, 10), 20, 10, 20, false, "momentum-cosine"},
 		{"augmented", nn.MLP(12, 12, []int{16}, 10), 30, 10, 8, true, "sgd-constant adam-cosine"},
+		{"batch-300", nn.MLP(6, 6, []int{12}, 10), 610, 10, 300, false, "adam-cosine"}, // more rows than a block has threads
 	}
 	for _, sh := range shapes {
 		for _, r := range replayRecipes {

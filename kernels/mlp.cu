@@ -188,24 +188,42 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 	__shared__ float grad[2][MLP_MAX_WIDTH];
 	int w[MLP_MAX_LAYERS + 1];
 	mlp_widths(p, w);
+	__shared__ int label_s;
+	__shared__ long long image_s;
 	const int L = p.layers, r = blockIdx.x, tid = threadIdx.x;
 	const float *params = (const float *)p.params;
 	float *work = (float *)p.work;
 
-	// The first layer: the partial sums, the bias, the ReLU.
+	// The row's label, read early: its loads overlap the forward pass.
+	if (tid == 0) {
+		const long long img = mlp_image(p, r);
+		image_s = img;
+		label_s = img < 0 ? -1 : p.images ? (int)((const uint8_t *)p.labels)[img / p.w0] : ((const int32_t *)p.y)[r];
+	}
+
+	// The first layer: the partial sums (each output's slices split over a
+	// group of lanes, then added pairwise), the bias, the ReLU.
 	{
 		const int n = w[1];
 		const float *bias = params + (size_t)w[1] * w[0];
 		float *out = work + mlp_acts_offset(p, w, 1) + (size_t)r * n;
-		for (int j = tid; j < n; j += MLP_THREADS) {
+		const int g = mlp_group(n), lane = tid % g, per = MLP_THREADS / g;
+		for (int j0 = 0; j0 < n; j0 += per) {
+			const int j = j0 + tid / g;
 			float s = 0.0f;
-			for (int z = 0; z < p.ksplit; ++z)
-				s += work[((size_t)z * p.rows + r) * n + j];
-			s += bias[j];
-			if (L > 1 && s < 0.0f)
-				s = 0.0f;
-			act[0][j] = s;
-			out[j] = s;
+			if (j < n) {
+#pragma unroll 4
+				for (int z = lane; z < p.ksplit; z += g)
+					s += work[((size_t)z * p.rows + r) * n + j];
+			}
+			s = mlp_group_sum(s, g);
+			if (j < n && lane == 0) {
+				s += bias[j];
+				if (L > 1 && s < 0.0f)
+					s = 0.0f;
+				act[0][j] = s;
+				out[j] = s;
+			}
 		}
 	}
 	__syncthreads();
@@ -255,10 +273,8 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 #pragma unroll
 			for (int off = 16; off > 0; off /= 2)
 				s += __shfl_xor_sync(0xffffffffu, s, off);
-			int label = -1;
-			const long long img = mlp_image(p, r);
-			if (img >= 0)
-				label = p.images ? (int)((const uint8_t *)p.labels)[img / p.w0] : ((const int32_t *)p.y)[r];
+			const int label = label_s;
+			const long long img = image_s;
 			const bool ok = label >= 0 && label < n;
 			if (lane == 0) {
 				work[mlp_rowloss_offset(p, w) + r] = ok ? logf(s) + mx - logits[label] : NAN;
@@ -313,6 +329,8 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 // thread 0 writes the step's mean loss, Σ_r loss[r] / B.
 extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_update_f32(const mlp_params p)
 {
+	// Where the images of the next MLP_THREADS rows start (mlp_image).
+	__shared__ long long image[MLP_THREADS];
 	int w[MLP_MAX_LAYERS + 1];
 	mlp_widths(p, w);
 	const float *work = (const float *)p.work;
@@ -325,29 +343,47 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_update_f32(const m
 		((float *)p.loss)[0] = s * (1.0f / (float)p.rows);
 	}
 	const size_t total = mlp_weights_offset(w, p.layers + 1);
-	if (i >= total)
-		return;
+	const bool mine = i < total; // the block's threads past the end only help stage images
 	int l = 1;
-	while (i >= mlp_weights_offset(w, l + 1))
+	while (mine && i >= mlp_weights_offset(w, l + 1))
 		++l;
 	const int in = w[l - 1], n = w[l];
 	const size_t woff = mlp_weights_offset(w, l), boff = woff + (size_t)n * in;
 	const float *D = work + mlp_grads_offset(p, w, l);
+	// The block's first parameter is in the first layer's weights exactly
+	// when some of its threads read the batch's pixels: then all stage the
+	// image offsets together (the condition is the same for the whole block).
+	const bool pixels = (size_t)blockIdx.x * blockDim.x < (size_t)w[1] * w[0];
 	float g = 0.0f;
+	if (pixels) {
+		const bool weight1 = mine && l == 1 && i < boff;
+		const int j = weight1 ? (int)(i / in) : 0, k = weight1 ? (int)(i % in) : 0;
+		for (int r0 = 0; r0 < p.rows; r0 += MLP_THREADS) {
+			const int chunk = p.rows - r0 < MLP_THREADS ? p.rows - r0 : MLP_THREADS;
+			__syncthreads();
+			if (threadIdx.x < chunk)
+				image[threadIdx.x] = mlp_image(p, r0 + threadIdx.x);
+			__syncthreads();
+			if (weight1) {
+#pragma unroll 8
+				for (int rr = 0; rr < chunk; ++rr)
+					g = fmaf(D[(size_t)(r0 + rr) * n + j], mlp_input(p, image[rr], k), g);
+			}
+		}
+	}
+	if (!mine)
+		return;
 	if (i >= boff) {
 		const int j = (int)(i - boff);
+#pragma unroll 8
 		for (int r = 0; r < p.rows; ++r)
 			g += D[(size_t)r * n + j];
-	} else {
+	} else if (l > 1) {
 		const int j = (int)((i - woff) / in), k = (int)((i - woff) % in);
-		if (l == 1) {
-			for (int r = 0; r < p.rows; ++r)
-				g = fmaf(D[(size_t)r * n + j], mlp_input(p, mlp_image(p, r), k), g);
-		} else {
-			const float *A = work + mlp_acts_offset(p, w, l - 1);
-			for (int r = 0; r < p.rows; ++r)
-				g = fmaf(D[(size_t)r * n + j], A[(size_t)r * in + k], g);
-		}
+		const float *A = work + mlp_acts_offset(p, w, l - 1);
+#pragma unroll 8
+		for (int r = 0; r < p.rows; ++r)
+			g = fmaf(D[(size_t)r * n + j], A[(size_t)r * in + k], g);
 	}
 	((float *)p.grads)[i] = g;
 	float lr;
