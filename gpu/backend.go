@@ -31,8 +31,11 @@ type Backend struct {
 	hyperSteps int
 
 	// gemmConfig forces a gemm_f32 tile configuration when ≥ 0, so tests
-	// can check every configuration; -1 lets planGemm choose.
+	// can check every configuration; -1 lets planGemm choose. gemmSplits,
+	// when ≥ 2, forces K split across about that many blocks (1: never).
 	gemmConfig int
+	gemmSplits int
+	splitK     splitKWorkspace
 }
 
 var _ nn.Backend = (*Backend)(nil)
@@ -328,23 +331,13 @@ func (b *Backend) Gemm(g nn.Gemm) {
 	if !b.ready(op) || !b.check(g.Check(b.operands())) || g.M == 0 || g.N == 0 {
 		return
 	}
-	plan := planGemm(g.M, g.N, g.K, b.sms)
-	if b.gemmConfig >= 0 {
-		c := gemmConfigs[b.gemmConfig]
-		plan = gemmPlan{config: b.gemmConfig, tilesM: ceilDiv(g.M, c.bm), tilesN: ceilDiv(g.N, c.bn)}
-	}
-	if plan.blocks() > math.MaxInt32 {
-		b.failf(op, "%d×%d is too large", g.M, g.N)
-		return
-	}
 	p := gemmParams{
 		a: dev(g.A).ptr, b: dev(g.B).ptr, c: dev(g.C).ptr, bias: addr(dev(g.Bias)), mask: addr(dev(g.Mask)),
 		m: int32(g.M), n: int32(g.N), k: int32(g.K),
 		transA: b2i(g.TransA), transB: b2i(g.TransB), relu: b2i(g.ReLU),
 		alpha: g.Alpha, beta: g.Beta,
-		config: int32(plan.config), tilesN: int32(plan.tilesN),
 	}
-	b.launch(op, kGemm, [3]uint32{uint32(plan.blocks()), 1, 1}, [3]uint32{gemmThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	b.launchGemm(op, p, b.gemmPlan(g.M, g.N, g.K))
 }
 
 func b2i(v bool) int32 {
@@ -501,6 +494,7 @@ func (b *Backend) Close() error {
 		}
 	}
 	b.allocs = nil
+	errs = append(errs, b.freeWorkspace()...)
 	if err := b.dev.free(b.status); err != nil {
 		errs = append(errs, err)
 	}

@@ -12,7 +12,10 @@ import (
 // emulator keeps up) for a few steps through nn.Trainer, with augmentation,
 // on this backend and on the naive reference, and compares the step losses,
 // the parameters and the test predictions: every convolution op, the
-// affine gather and the model's wiring of them, on the kernels.
+// affine gather and the model's wiring of them, on the kernels. The
+// backend runs twice: with the GEMMs planGemm picks (at this size none is
+// split across blocks) and with every GEMM's K split in 3 (split-K, what
+// the full-size cnn's weight gradients use).
 func TestCNNTrainingMatchesReference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the cnn on the emulator takes a while: skipped with -short")
@@ -28,9 +31,11 @@ func TestCNNTrainingMatchesReference(t *testing.T) {
 		Augment:   nn.DefaultAugmentation,
 	}
 	g, _ := openEmu(t)
-	var losses, params [2][]float32
-	var preds [2][]int32
-	for i, be := range []nn.Backend{g, naive.New()} {
+	split, _ := openEmu(t)
+	split.gemmSplits = 3
+	var losses, params [3][]float32
+	var preds [3][]int32
+	for i, be := range []nn.Backend{naive.New(), g, split} {
 		tr, err := nn.NewTrainer(be, spec, cfg, train, test)
 		if err != nil {
 			t.Fatal(err)
@@ -53,15 +58,20 @@ func TestCNNTrainingMatchesReference(t *testing.T) {
 		}
 		preds[i] = ev.Predictions
 	}
-	t.Logf("losses: %v", losses[0])
-	closeTo(t, "losses", losses[0], losses[1], 1e-4, 1e-3)
-	closeTo(t, "params", params[0], params[1], 1e-4, 1e-3)
-	for k := range preds[0] {
-		if preds[0][k] != preds[1][k] {
-			t.Errorf("test sample %d: predicted %d, the reference %d", k, preds[0][k], preds[1][k])
+	t.Logf("losses: %v", losses[1])
+	for i, name := range []string{"", "planned", "split-K"} {
+		if i == 0 {
+			continue
+		}
+		closeTo(t, name+" losses", losses[i], losses[0], 1e-4, 1e-3)
+		closeTo(t, name+" params", params[i], params[0], 1e-4, 1e-3)
+		for k := range preds[0] {
+			if preds[i][k] != preds[0][k] {
+				t.Errorf("%s: test sample %d: predicted %d, the reference %d", name, k, preds[i][k], preds[0][k])
+			}
 		}
 	}
-	if losses[0][steps-1] == losses[0][0] {
-		t.Errorf("the loss did not change: %v", losses[0])
+	if losses[1][steps-1] == losses[1][0] {
+		t.Errorf("the loss did not change: %v", losses[1])
 	}
 }

@@ -60,6 +60,7 @@ const (
 	kMLPFirst
 	kMLPRows
 	kMLPUpdate
+	kGemmSplitKReduce
 	numKernels
 )
 
@@ -81,9 +82,10 @@ var kernelNames = [numKernels]string{
 	kMaxPoolBackward: "maxpool_backward_f32",
 	kGatherAffine:    "gather_affine_f32",
 
-	kMLPFirst:  "mlp_first_f32",
-	kMLPRows:   "mlp_rows_f32",
-	kMLPUpdate: "mlp_update_f32",
+	kMLPFirst:         "mlp_first_f32",
+	kMLPRows:          "mlp_rows_f32",
+	kMLPUpdate:        "mlp_update_f32",
+	kGemmSplitKReduce: "gemm_splitk_reduce_f32",
 }
 
 func (k kernel) String() string {

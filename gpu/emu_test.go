@@ -27,6 +27,14 @@ type emuDevice struct {
 	oneOrder  bool  // run each grid's blocks in one order only (see run)
 	stats     emuStats
 	profile   map[kernel]*kernelProfile // when not nil, run adds to it
+	trace     []tracedLaunch            // with profile: every launch run, in order
+}
+
+// tracedLaunch is one launch a profiled run ran, and the emulator's time
+// running it.
+type tracedLaunch struct {
+	emuLaunch
+	seconds float64
 }
 
 // kernelProfile is what one kernel cost an emulated run: its launches, the
@@ -151,7 +159,11 @@ func (d *emuDevice) run(l emuLaunch) error {
 			d.profile[l.k] = p
 		}
 		start := time.Now()
-		defer func() { p.seconds += time.Since(start).Seconds() }()
+		defer func() {
+			sec := time.Since(start).Seconds()
+			p.seconds += sec
+			d.trace = append(d.trace, tracedLaunch{l, sec})
+		}()
 		p.launches++
 		p.threads += int64(l.grid[0]) * int64(l.grid[1]) * int64(l.grid[2]) * int64(l.block[0]) * int64(l.block[1]) * int64(l.block[2])
 	}

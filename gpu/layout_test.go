@@ -14,7 +14,7 @@ var paramStructs = []struct {
 	goType  any
 	kernels []kernel
 }{
-	{"gemm_params", gemmParams{}, []kernel{kGemm}},
+	{"gemm_params", gemmParams{}, []kernel{kGemm, kGemmSplitKReduce}},
 	{"eltwise_params", eltwiseParams{}, []kernel{kReLU, kReLUBackward}},
 	{"xent_params", xentParams{}, []kernel{kSoftmaxXent}},
 	{"colsum_params", colsumParams{}, []kernel{kColumnSums}},

@@ -27,22 +27,28 @@ const (
 // gemmParams is gemm_params of kernels/params.h:
 //
 // gemm_f32: C = alpha·op(A)·op(B) + beta·C, then + bias, ReLU, mask (nn.Gemm).
+// With splits > 1 K is split across blocks: gemm_f32 writes each split's
+// partial product to partial, and gemm_splitk_reduce_f32, launched after it
+// with the same parameters, sums them and applies the epilogue.
 type gemmParams struct {
-	a      uint64 // float*: A (M×K or K×M), B (K×N or N×K), C (M×N)
-	b      uint64
-	c      uint64
-	bias   uint64 // float*, N elements, or 0
-	mask   uint64 // float*, M×N, or 0
-	m      int32
-	n      int32
-	k      int32
-	transA int32 // 0 or 1
-	transB int32
-	relu   int32 // 0 or 1
-	alpha  float32
-	beta   float32
-	config int32 // GEMM_CFG_*
-	tilesN int32 // ceil(n / tile width of config); the grid is tiles_m·tiles_n blocks
+	a       uint64 // float*: A (M×K or K×M), B (K×N or N×K), C (M×N)
+	b       uint64
+	c       uint64
+	bias    uint64 // float*, N elements, or 0
+	mask    uint64 // float*, M×N, or 0
+	partial uint64 // float*, splits×M×N: the split-K workspace (splits > 1), or 0
+	m       int32
+	n       int32
+	k       int32
+	transA  int32 // 0 or 1
+	transB  int32
+	relu    int32 // 0 or 1
+	alpha   float32
+	beta    float32
+	config  int32 // GEMM_CFG_*
+	tilesN  int32 // ceil(n / tile width of config); the grid is tiles_m·tiles_n × splits blocks
+	splits  int32 // K split across gridDim.y = splits blocks per tile (1: not split)
+	kChunk  int32 // K per split: split s takes [s·k_chunk, min((s+1)·k_chunk, k))
 }
 
 // eltwiseParams is eltwise_params of kernels/params.h:

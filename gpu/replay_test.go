@@ -38,13 +38,15 @@ func TestReplayMatchesKernelByKernel(t *testing.T) {
 		spec        nn.Spec
 		train, test int
 		batch       int
+		splits      int // Backend.gemmSplits: 3 splits every GEMM's K across blocks
 	}{
-		{"mlp", nn.MLP(12, 12, []int{16, 8}, 10), 50, 10, 8},
-		{"cnn", nn.CNN(20, 20, 10), 14, 6, 5},
+		{"mlp", nn.MLP(12, 12, []int{16, 8}, 10), 50, 10, 8, 0},
+		{"cnn", nn.CNN(20, 20, 10), 14, 6, 5, 0},
+		{"cnn-splitk", nn.CNN(20, 20, 10), 14, 6, 5, 3},
 	}
 	for _, m := range models {
 		for _, r := range replayRecipes {
-			if m.name == "cnn" && r.name != "adam-cosine" && (testing.Short() || r.name != "nesterov-step") {
+			if m.name != "mlp" && r.name != "adam-cosine" && (testing.Short() || m.name != "cnn" || r.name != "nesterov-step") {
 				continue // the cnn on the emulator takes a while: its recipe, and the other update rule
 			}
 			t.Run(m.name+"/"+r.name, func(t *testing.T) {
@@ -59,6 +61,7 @@ func TestReplayMatchesKernelByKernel(t *testing.T) {
 				var stats [2]emuStats
 				for i, noRecord := range []bool{true, false} {
 					b, d := openEmu(t) // on the GPU in TestCUDA: d is nil, nothing is counted
+					b.gemmSplits = m.splits
 					if d != nil {
 						d.oneOrder = true // block orders are checked by the other tests; this one is about replays
 					}

@@ -23,6 +23,15 @@
 // Splitting K inside a block is what makes the tutorial's shapes fast: the
 // forward GEMM of the first layer is 64×64 with K = 784, only 64 tiles of
 // 8×8, so each tile must use many threads along K to finish quickly.
+//
+// Split-K across blocks (p.splits > 1) is for the convolutions' weight and
+// bias gradients, whose K is the batch's output positions (36,864 for the
+// first layer of the cnn at batch 64) and whose outputs are a few tiles: a
+// grid of (tiles, splits) blocks, block (b, s) multiplying K range
+// [s·k_chunk, min((s+1)·k_chunk, K)) of tile b and storing the raw partial
+// tile (no epilogue) into partial[s, m, n]; gemm_splitk_reduce_f32 then sums
+// the splits in split order and applies the epilogue. Deterministic: every
+// partial element has one writer, the sum one fixed order.
 // A thread's TM rows are tm, tm+BM/TM, ... and its TN columns tn, tn+BN/TN,
 // ... so neighbouring threads read neighbouring shared-memory words and write
 // neighbouring columns of C.
@@ -62,6 +71,18 @@ __device__ __forceinline__ void gemm_store(const gemm_params &p, int gm, int gn,
 	c[o] = v;
 }
 
+// gemm_out stores one element of a block's tile: into this split's partial
+// product when K is split across blocks, else through the epilogue.
+__device__ __forceinline__ void gemm_out(const gemm_params &p, int gm, int gn, float acc)
+{
+	if (p.splits > 1) {
+		if (gm < p.m && gn < p.n)
+			((float *)p.partial)[((size_t)blockIdx.y * (size_t)p.m + (size_t)gm) * (size_t)p.n + (size_t)gn] = acc;
+		return;
+	}
+	gemm_store(p, gm, gn, acc);
+}
+
 template <int BM, int BN, int TM, int TN, int KS, int BK>
 __device__ __forceinline__ void gemm_tile(const gemm_params &p, int tile_m, int tile_n, float *smem)
 {
@@ -70,7 +91,10 @@ __device__ __forceinline__ void gemm_tile(const gemm_params &p, int tile_m, int 
 	float *bs = smem + T::KD * T::AS;  // [KD][BS]: bs[kk·BS + n] = op(B)[k0+kk, n0+n]
 	const float *a = (const float *)p.a;
 	const float *b = (const float *)p.b;
-	const int M = p.m, N = p.n, K = p.k;
+	const int M = p.m, N = p.n;
+	// This block's range of K: all of it, or split blockIdx.y's chunk.
+	const int kbeg = p.splits > 1 ? (int)blockIdx.y * p.k_chunk : 0;
+	const int kend = p.splits > 1 && p.k - kbeg > p.k_chunk ? kbeg + p.k_chunk : p.k;
 	const int tid = threadIdx.x;
 	const int slice = tid / T::TPS;
 	const int lt = tid % T::TPS;
@@ -87,7 +111,7 @@ __device__ __forceinline__ void gemm_tile(const gemm_params &p, int tile_m, int 
 			acc[i][j] = 0.0f;
 
 	float ra[T::LA], rb[T::LB];
-	const int iters = (K + T::KD - 1) / T::KD;
+	const int iters = kend > kbeg ? (kend - kbeg + T::KD - 1) / T::KD : 0;
 
 	// Slab element e of this thread is idx = tid + e·NT. The mapping from idx
 	// to (row, k) follows the matrix's storage so that consecutive threads
@@ -99,21 +123,21 @@ __device__ __forceinline__ void gemm_tile(const gemm_params &p, int tile_m, int 
 	if (p.trans_b) { nn = (idx) / T::KD; kk = (idx) % T::KD; }     \
 	else { kk = (idx) / BN; nn = (idx) % BN; }
 
-	int k0 = 0;
+	int k0 = kbeg;
 	if (iters > 0) {
 #pragma unroll
 		for (int e = 0; e < T::LA; ++e) {
 			int mm, kk;
 			GEMM_A_COORDS(tid + e * T::NT, mm, kk)
-			const int gm = m0 + mm, gk = kk;
-			ra[e] = (gm < M && gk < K) ? (p.trans_a ? a[(size_t)gk * M + gm] : a[(size_t)gm * K + gk]) : 0.0f;
+			const int gm = m0 + mm, gk = k0 + kk;
+			ra[e] = (gm < M && gk < kend) ? (p.trans_a ? a[(size_t)gk * M + gm] : a[(size_t)gm * p.k + gk]) : 0.0f;
 		}
 #pragma unroll
 		for (int e = 0; e < T::LB; ++e) {
 			int nn, kk;
 			GEMM_B_COORDS(tid + e * T::NT, nn, kk)
-			const int gn = n0 + nn, gk = kk;
-			rb[e] = (gn < N && gk < K) ? (p.trans_b ? b[(size_t)gn * K + gk] : b[(size_t)gk * N + gn]) : 0.0f;
+			const int gn = n0 + nn, gk = k0 + kk;
+			rb[e] = (gn < N && gk < kend) ? (p.trans_b ? b[(size_t)gn * p.k + gk] : b[(size_t)gk * N + gn]) : 0.0f;
 		}
 	}
 
@@ -140,14 +164,14 @@ __device__ __forceinline__ void gemm_tile(const gemm_params &p, int tile_m, int 
 				int mm, kk;
 				GEMM_A_COORDS(tid + e * T::NT, mm, kk)
 				const int gm = m0 + mm, gk = k0 + kk;
-				ra[e] = (gm < M && gk < K) ? (p.trans_a ? a[(size_t)gk * M + gm] : a[(size_t)gm * K + gk]) : 0.0f;
+				ra[e] = (gm < M && gk < kend) ? (p.trans_a ? a[(size_t)gk * M + gm] : a[(size_t)gm * p.k + gk]) : 0.0f;
 			}
 #pragma unroll
 			for (int e = 0; e < T::LB; ++e) {
 				int nn, kk;
 				GEMM_B_COORDS(tid + e * T::NT, nn, kk)
 				const int gn = n0 + nn, gk = k0 + kk;
-				rb[e] = (gn < N && gk < K) ? (p.trans_b ? b[(size_t)gn * K + gk] : b[(size_t)gk * N + gn]) : 0.0f;
+				rb[e] = (gn < N && gk < kend) ? (p.trans_b ? b[(size_t)gn * p.k + gk] : b[(size_t)gk * N + gn]) : 0.0f;
 			}
 		}
 
@@ -177,7 +201,7 @@ __device__ __forceinline__ void gemm_tile(const gemm_params &p, int tile_m, int 
 		for (int i = 0; i < TM; ++i)
 #pragma unroll
 			for (int j = 0; j < TN; ++j)
-				gemm_store(p, m0 + tm + i * (BM / TM), n0 + tn + j * (BN / TN), acc[i][j]);
+				gemm_out(p, m0 + tm + i * (BM / TM), n0 + tn + j * (BN / TN), acc[i][j]);
 		return;
 	}
 
@@ -195,13 +219,14 @@ __device__ __forceinline__ void gemm_tile(const gemm_params &p, int tile_m, int 
 #pragma unroll
 		for (int s = 0; s < KS; ++s)
 			v += red[s * BM * BN + e];
-		gemm_store(p, m0 + e / BN, n0 + e % BN, v);
+		gemm_out(p, m0 + e / BN, n0 + e % BN, v);
 	}
 }
 
 // gemm_f32 computes one tile of C per block: block b is tile (b / tiles_n,
 // b % tiles_n) of the configuration p.config. Launch with GEMM_THREADS
-// threads and ceil(m/BM)·ceil(n/BN) blocks for that configuration.
+// threads and a grid of ceil(m/BM)·ceil(n/BN) × splits blocks for that
+// configuration (see the split-K note at the top).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_f32(const gemm_params p)
 {
 	__shared__ float smem[GEMM_SMEM_FLOATS];
@@ -220,5 +245,25 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_f32(const gemm_p
 	default: // GEMM_CFG_8X8K16
 		gemm_tile<8, 8, 2, 2, 16, 8>(p, tile_m, tile_n, smem);
 		break;
+	}
+}
+
+// gemm_splitk_reduce_f32 finishes a split-K gemm_f32 with the same
+// parameters: for e < m·n, with (gm, gn) = (e / n, e % n),
+//
+//	acc = Σ_{s < splits, in order} partial[s, gm, gn]
+//	C[gm, gn] = epilogue(acc)   (as gemm_f32: alpha, beta, bias, relu, mask)
+//
+// Any 1-D grid of any block size; grid-stride loop over m·n. Reads of the
+// splits are coalesced: consecutive threads, consecutive elements.
+extern "C" __global__ void gemm_splitk_reduce_f32(const gemm_params p)
+{
+	const float *partial = (const float *)p.partial;
+	const size_t mn = (size_t)p.m * (size_t)p.n;
+	for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < mn; e += (size_t)gridDim.x * blockDim.x) {
+		float acc = 0.0f;
+		for (int s = 0; s < p.splits; ++s)
+			acc += partial[(size_t)s * mn + e];
+		gemm_store(p, (int)(e / p.n), (int)(e % p.n), acc);
 	}
 }

@@ -40,16 +40,22 @@ enum {
 };
 
 // gemm_f32: C = alpha·op(A)·op(B) + beta·C, then + bias, ReLU, mask (nn.Gemm).
+// With splits > 1 K is split across blocks: gemm_f32 writes each split's
+// partial product to partial, and gemm_splitk_reduce_f32, launched after it
+// with the same parameters, sums them and applies the epilogue.
 typedef struct {
 	uint64_t a, b, c;   // float*: A (M×K or K×M), B (K×N or N×K), C (M×N)
 	uint64_t bias;      // float*, N elements, or 0
 	uint64_t mask;      // float*, M×N, or 0
+	uint64_t partial;   // float*, splits×M×N: the split-K workspace (splits > 1), or 0
 	int32_t m, n, k;
 	int32_t trans_a, trans_b; // 0 or 1
 	int32_t relu;             // 0 or 1
 	float alpha, beta;
 	int32_t config;  // GEMM_CFG_*
-	int32_t tiles_n; // ceil(n / tile width of config); the grid is tiles_m·tiles_n blocks
+	int32_t tiles_n; // ceil(n / tile width of config); the grid is tiles_m·tiles_n × splits blocks
+	int32_t splits;  // K split across gridDim.y = splits blocks per tile (1: not split)
+	int32_t k_chunk; // K per split: split s takes [s·k_chunk, min((s+1)·k_chunk, k))
 } gemm_params;
 
 // relu_f32: x[i] = max(x[i], 0); relu_backward_f32: grad[i] = 0 where

@@ -41,6 +41,7 @@ void gather_affine_f32(const gather_affine_params p);
 void mlp_first_f32(const mlp_params p);
 void mlp_rows_f32(const mlp_params p);
 void mlp_update_f32(const mlp_params p);
+void gemm_splitk_reduce_f32(const gemm_params p);
 }
 
 namespace {
@@ -70,6 +71,7 @@ const Kernel kernels[] = {
 	KERNEL(mlp_first_f32, mlp_params),
 	KERNEL(mlp_rows_f32, mlp_params),
 	KERNEL(mlp_update_f32, mlp_params),
+	KERNEL(gemm_splitk_reduce_f32, gemm_params),
 };
 #undef KERNEL
 

@@ -16,6 +16,7 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(gemm_params, c);
 		OFF(gemm_params, bias);
 		OFF(gemm_params, mask);
+		OFF(gemm_params, partial);
 		OFF(gemm_params, m);
 		OFF(gemm_params, n);
 		OFF(gemm_params, k);
@@ -26,6 +27,8 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(gemm_params, beta);
 		OFF(gemm_params, config);
 		OFF(gemm_params, tiles_n);
+		OFF(gemm_params, splits);
+		OFF(gemm_params, k_chunk);
 		return sizeof(gemm_params);
 	}
 	if (strcmp(which, "eltwise_params") == 0) {
