@@ -194,5 +194,5 @@ func describeLaunch(l emuLaunch) launchWork {
 		p := (*poolParams)(ptr)
 		return elems(fmt.Sprintf("%dx%dx%dx%d", p.batch, p.h, p.w, p.c), int64(p.batch)*int64(p.h)*int64(p.w)*int64(p.c))
 	}
-	return launchWork{shape: "?"}
+	return launchWork{shape: "-"} // the fused MLP step's kernels: see kernels/mlp.cu
 }
