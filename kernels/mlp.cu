@@ -47,12 +47,28 @@ __device__ __forceinline__ void mlp_widths(const mlp_params &p, int w[MLP_MAX_LA
 //	A_l            l = 1..L, B×w[l], one after the other
 //	D_l            l = 1..L, B×w[l], one after the other
 //	loss[r]        r < B: each row's loss
+//
+// The widths live in registers: every loop over them is unrolled with
+// compile-time indices (a run-time index would put them in local memory).
 __device__ __forceinline__ size_t mlp_acts_offset(const mlp_params &p, const int w[], int l)
 {
 	size_t off = (size_t)p.ksplit * p.rows * w[1];
-	for (int i = 1; i < l; ++i)
-		off += (size_t)p.rows * w[i];
+#pragma unroll
+	for (int i = 1; i <= MLP_MAX_LAYERS; ++i)
+		if (i < l)
+			off += (size_t)p.rows * w[i];
 	return off;
+}
+
+// mlp_width returns w[l] for a run-time l, the array kept in registers.
+__device__ __forceinline__ int mlp_width(const int w[], int l)
+{
+	int v = 0;
+#pragma unroll
+	for (int i = 0; i <= MLP_MAX_LAYERS; ++i)
+		if (i == l)
+			v = w[i];
+	return v;
 }
 
 __device__ __forceinline__ size_t mlp_grads_offset(const mlp_params &p, const int w[], int l)
@@ -69,8 +85,10 @@ __device__ __forceinline__ size_t mlp_rowloss_offset(const mlp_params &p, const 
 __device__ __forceinline__ size_t mlp_weights_offset(const int w[], int l)
 {
 	size_t off = 0;
-	for (int i = 1; i < l; ++i)
-		off += (size_t)w[i] * w[i - 1] + w[i];
+#pragma unroll
+	for (int i = 1; i <= MLP_MAX_LAYERS; ++i)
+		if (i < l)
+			off += (size_t)w[i] * w[i - 1] + w[i];
 	return off;
 }
 
@@ -212,7 +230,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 			const int j = j0 + tid / g;
 			float s = 0.0f;
 			if (j < n) {
-#pragma unroll 4
+#pragma unroll 8
 				for (int z = lane; z < p.ksplit; z += g)
 					s += work[((size_t)z * p.rows + r) * n + j];
 			}
@@ -230,7 +248,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 
 	// The other layers, forward.
 	for (int l = 2; l <= L; ++l) {
-		const int in = w[l - 1], n = w[l];
+		const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
 		const float *W = params + mlp_weights_offset(w, l);
 		const float *bias = W + (size_t)n * in;
 		float *out = work + mlp_acts_offset(p, w, l) + (size_t)r * n;
@@ -238,9 +256,11 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 		for (int j0 = 0; j0 < n; j0 += per) {
 			const int j = j0 + tid / g;
 			float s = 0.0f;
-			if (j < n)
+			if (j < n) {
+#pragma unroll 8
 				for (int k = lane; k < in; k += g)
 					s = fmaf(act[l - 2][k], W[(size_t)j * in + k], s);
+			}
 			s = mlp_group_sum(s, g);
 			if (j < n && lane == 0) {
 				s += bias[j];
@@ -256,7 +276,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 	// The loss and its gradient: one warp, as softmax_xent_f32 does a row.
 	int cur = 0; // grad[cur] holds D_l[r,:] of the layer being differentiated
 	{
-		const int n = w[L];
+		const int n = mlp_width(w, L);
 		const float *logits = act[L - 1];
 		float *dout = work + mlp_grads_offset(p, w, L) + (size_t)r * n;
 		if (tid < 32) {
@@ -296,16 +316,18 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 
 	// Backward: D_{l-1} = (D_l·W_l) masked by A_{l-1} > 0.
 	for (int l = L; l >= 2; --l) {
-		const int in = w[l - 1], n = w[l];
+		const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
 		const float *W = params + mlp_weights_offset(w, l);
 		float *dout = work + mlp_grads_offset(p, w, l - 1) + (size_t)r * in;
 		const int g = mlp_group(in), lane = tid % g, per = MLP_THREADS / g;
 		for (int k0 = 0; k0 < in; k0 += per) {
 			const int k = k0 + tid / g;
 			float s = 0.0f;
-			if (k < in)
+			if (k < in) {
+#pragma unroll 8
 				for (int j = lane; j < n; j += g)
 					s = fmaf(grad[cur][j], W[(size_t)j * in + k], s);
+			}
 			s = mlp_group_sum(s, g);
 			if (k < in && lane == 0) {
 				if (!(act[l - 2][k] > 0.0f))
@@ -331,23 +353,33 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_update_f32(const m
 {
 	// Where the images of the next MLP_THREADS rows start (mlp_image).
 	__shared__ long long image[MLP_THREADS];
+	__shared__ float part[MLP_THREADS];
 	int w[MLP_MAX_LAYERS + 1];
 	mlp_widths(p, w);
 	const float *work = (const float *)p.work;
 	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-	if (i == 0) {
+	if (blockIdx.x == 0) {
+		// The mean loss: thread t adds rows t, t+MLP_THREADS, ..., then
+		// the block halves the partial sums (a fixed order) down to one.
 		const float *rowloss = work + mlp_rowloss_offset(p, w);
 		float s = 0.0f;
-		for (int r = 0; r < p.rows; ++r)
+		for (int r = threadIdx.x; r < p.rows; r += MLP_THREADS)
 			s += rowloss[r];
-		((float *)p.loss)[0] = s * (1.0f / (float)p.rows);
+		part[threadIdx.x] = s;
+		for (int half = MLP_THREADS / 2; half > 0; half /= 2) {
+			__syncthreads();
+			if (threadIdx.x < half)
+				part[threadIdx.x] += part[threadIdx.x + half];
+		}
+		if (threadIdx.x == 0)
+			((float *)p.loss)[0] = part[0] * (1.0f / (float)p.rows);
 	}
 	const size_t total = mlp_weights_offset(w, p.layers + 1);
 	const bool mine = i < total; // the block's threads past the end only help stage images
 	int l = 1;
 	while (mine && i >= mlp_weights_offset(w, l + 1))
 		++l;
-	const int in = w[l - 1], n = w[l];
+	const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
 	const size_t woff = mlp_weights_offset(w, l), boff = woff + (size_t)n * in;
 	const float *D = work + mlp_grads_offset(p, w, l);
 	// The block's first parameter is in the first layer's weights exactly
