@@ -22,7 +22,7 @@ type Backend struct {
 	closed bool
 
 	allocs    map[*allocation]struct{}
-	status    uint64 // device word the kernels set STATUS_* bits in
+	status    uint64 // device word the kernels set STATUS_* bits in, at the start of scratch (gpu/scratch.go)
 	recording bool
 	// While recording: the device optim_hyper the optimiser steps read
 	// (see Recording.ReplayAt), and the learning rate they were given.
@@ -43,10 +43,10 @@ var _ nn.Backend = (*Backend)(nil)
 // newBackend makes a Backend on dev, described for people by desc.
 func newBackend(dev device, desc string) (*Backend, error) {
 	b := &Backend{dev: dev, desc: desc, sms: dev.multiprocessors(), allocs: map[*allocation]struct{}{}, gemmConfig: -1}
-	ptr, err := dev.alloc(4)
+	ptr, err := dev.alloc(scratchBytes)
 	if err == nil {
 		b.status = ptr
-		err = dev.zero(ptr, 4)
+		err = dev.zero(ptr, scratchBytes)
 	}
 	if err != nil {
 		dev.close()
@@ -375,8 +375,12 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 	if !b.ready(op) || !b.check(nn.CheckSoftmaxCrossEntropy(b.operands(), loss, grad, logits, labels, rows, cols)) {
 		return
 	}
-	p := xentParams{loss: dev(loss).ptr, grad: addr(dev(grad)), logits: dev(logits).ptr, labels: dev(labels).ptr, status: b.status, rows: int32(rows), cols: int32(cols)}
-	b.launch(op, kSoftmaxXent, [3]uint32{1, 1, 1}, [3]uint32{xentThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	p := xentParams{
+		loss: dev(loss).ptr, grad: addr(dev(grad)), logits: dev(logits).ptr, labels: dev(labels).ptr,
+		status: b.status, partials: b.status + xentPartialsOffset, done: b.status + xentDoneOffset,
+		rows: int32(rows), cols: int32(cols),
+	}
+	b.launch(op, kSoftmaxXent, [3]uint32{uint32(xentBlocks(rows)), 1, 1}, [3]uint32{xentThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
 
 // ColumnSums sets dst[c] = Σ_r src[r,c] for src (rows×cols).

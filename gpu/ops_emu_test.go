@@ -249,7 +249,7 @@ func TestSoftmaxCrossEntropyEmu(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	// Class counts of data sets other than MNIST too (issue 18): EMNIST
 	// Letters 26, Balanced 47, and the largest, 256.
-	for _, s := range []struct{ rows, cols int }{{1, 1}, {64, 10}, {3, 40}, {100, 3}, {0, 10}, {33, 26}, {17, 47}, {9, 256}} {
+	for _, s := range []struct{ rows, cols int }{{1, 1}, {64, 10}, {3, 40}, {100, 3}, {0, 10}, {33, 26}, {17, 47}, {9, 256}, {300, 10}, {2100, 3}} {
 		for _, withGrad := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%dx%d/grad=%v", s.rows, s.cols, withGrad), func(t *testing.T) {
 				x := newBoth(t)

@@ -11,7 +11,6 @@ package gpu
 
 // Launch constants the kernels define in ops.cu rather than params.h.
 const (
-	xentThreads   = 512 // XENT_THREADS in ops.cu
 	colsumCols    = 32  // COLSUM_COLS
 	colsumThreads = 256 // COLSUM_COLS·COLSUM_ROWS
 )

@@ -15,6 +15,8 @@ const (
 	statusLabel       = 2    // STATUS_LABEL: softmax_xent: a label outside [0, cols)
 	statusArgmax      = 4    // STATUS_ARGMAX: maxpool_backward: an argmax outside the window
 	statusAffineIndex = 8    // STATUS_AFFINE_INDEX: gather_affine: order[start+r] outside the data set
+	xentThreads       = 256  // XENT_THREADS: Threads per block of softmax_xent_f32 (a warp per row), and the most blocks it is launched with: ceil(rows / (XENT_THREADS/32)), at most this.
+	xentMaxBlocks     = 256  // XENT_MAX_BLOCKS
 	mlpMaxLayers      = 8    // MLP_MAX_LAYERS: The fused MLP step (mlp.cu): the most linear layers and the widest layer (hidden or output) it takes; wider or deeper MLPs train op by op.
 	mlpMaxWidth       = 256  // MLP_MAX_WIDTH
 	mlpThreads        = 256  // MLP_THREADS: Threads per block of every mlp kernel.
@@ -67,13 +69,15 @@ type eltwiseParams struct {
 // softmax_xent_f32: mean cross-entropy of softmax(logits) into loss[0] and,
 // when grad is not 0, its gradient with respect to the logits.
 type xentParams struct {
-	loss   uint64 // float*, 1 element
-	grad   uint64 // float*, rows×cols, or 0
-	logits uint64 // float*, rows×cols
-	labels uint64 // int32*, rows
-	status uint64 // uint32*, STATUS_LABEL is set on a bad label
-	rows   int32
-	cols   int32
+	loss     uint64 // float*, 1 element
+	grad     uint64 // float*, rows×cols, or 0
+	logits   uint64 // float*, rows×cols
+	labels   uint64 // int32*, rows
+	status   uint64 // uint32*, STATUS_LABEL is set on a bad label
+	partials uint64 // float*, gridDim.x: each block's sum of its rows' losses
+	done     uint64 // uint32*: blocks finished; 0 before and after every launch
+	rows     int32
+	cols     int32
 }
 
 // colsumParams is colsum_params of kernels/params.h:

@@ -27,8 +27,6 @@ extern "C" __global__ void relu_backward_f32(const eltwise_params p)
 			grad[i] = 0.0f;
 }
 
-#define XENT_THREADS 512
-
 // softmax_xent_f32: reference loop
 //
 //	total = 0
@@ -38,12 +36,19 @@ extern "C" __global__ void relu_backward_f32(const eltwise_params p)
 //		if grad: grad[r,c] = (exp(logits[r,c] - mx)/s - (c == labels[r])) / rows
 //	loss[0] = rows > 0 ? total / rows : 0
 //
-// One block of XENT_THREADS threads, one warp per row (rows strided over the
-// warps), so the mean is summed in a fixed order: deterministic, no atomics.
-// A label outside [0, cols) sets STATUS_LABEL and makes the loss NaN.
+// Blocks of XENT_THREADS threads, one warp per row: block b's warp w takes
+// rows (b + k·gridDim.x)·W + w, W = XENT_THREADS/32, so rows spread over
+// the blocks (the host launches ceil(rows/W) blocks, at most
+// XENT_MAX_BLOCKS). Each block writes the sum of its rows' losses, in warp
+// order, to partials[b]; the block that finishes last (a counter in done,
+// which it resets to 0) adds the partials in block order and writes the
+// mean. So the sum's order depends on the grid alone, not on which block
+// runs when: deterministic, no float atomics. A label outside [0, cols)
+// sets STATUS_LABEL and makes the loss NaN.
 extern "C" __global__ void __launch_bounds__(XENT_THREADS) softmax_xent_f32(const xent_params p)
 {
 	__shared__ float warp_total[XENT_THREADS / 32];
+	__shared__ bool last;
 	const float *logits = (const float *)p.logits;
 	const int32_t *labels = (const int32_t *)p.labels;
 	float *grad = (float *)p.grad;
@@ -52,8 +57,8 @@ extern "C" __global__ void __launch_bounds__(XENT_THREADS) softmax_xent_f32(cons
 	const float inv_rows = 1.0f / (float)p.rows;
 	float total = 0.0f; // meaningful in lane 0
 
-	for (int r = warp; r < p.rows; r += nwarps) {
-		const float *row = logits + (size_t)r * p.cols;
+	for (size_t r = (size_t)blockIdx.x * nwarps + warp; r < (size_t)p.rows; r += (size_t)gridDim.x * nwarps) {
+		const float *row = logits + r * p.cols;
 		float mx = -INFINITY;
 		for (int c = lane; c < p.cols; c += 32)
 			mx = fmaxf(mx, row[c]);
@@ -77,7 +82,7 @@ extern "C" __global__ void __launch_bounds__(XENT_THREADS) softmax_xent_f32(cons
 			}
 		}
 		if (grad) {
-			float *g = grad + (size_t)r * p.cols;
+			float *g = grad + r * p.cols;
 			const float inv_s = 1.0f / s;
 			for (int c = lane; c < p.cols; c += 32) {
 				float v = expf(row[c] - mx) * inv_s;
@@ -94,7 +99,19 @@ extern "C" __global__ void __launch_bounds__(XENT_THREADS) softmax_xent_f32(cons
 		float sum = 0.0f;
 		for (int w = 0; w < nwarps; ++w)
 			sum += warp_total[w];
+		((float *)p.partials)[blockIdx.x] = sum;
+		__threadfence(); // the partial is visible before the count says so
+		last = atomicAdd((unsigned int *)p.done, 1u) == gridDim.x - 1;
+	}
+	__syncthreads();
+	if (last && threadIdx.x == 0) {
+		__threadfence(); // every block's partial is read after its count
+		const volatile float *partials = (const volatile float *)p.partials;
+		float sum = 0.0f;
+		for (unsigned b = 0; b < gridDim.x; ++b)
+			sum += partials[b];
 		((float *)p.loss)[0] = p.rows > 0 ? sum * inv_rows : 0.0f;
+		*(volatile unsigned int *)p.done = 0; // ready for the next launch
 	}
 }
 

@@ -67,14 +67,21 @@ typedef struct {
 	int32_t unused; // keeps the size a multiple of 8 without hidden padding
 } eltwise_params;
 
+// Threads per block of softmax_xent_f32 (a warp per row), and the most
+// blocks it is launched with: ceil(rows / (XENT_THREADS/32)), at most this.
+#define XENT_THREADS 256
+#define XENT_MAX_BLOCKS 256
+
 // softmax_xent_f32: mean cross-entropy of softmax(logits) into loss[0] and,
 // when grad is not 0, its gradient with respect to the logits.
 typedef struct {
-	uint64_t loss;   // float*, 1 element
-	uint64_t grad;   // float*, rows×cols, or 0
-	uint64_t logits; // float*, rows×cols
-	uint64_t labels; // int32*, rows
-	uint64_t status; // uint32*, STATUS_LABEL is set on a bad label
+	uint64_t loss;     // float*, 1 element
+	uint64_t grad;     // float*, rows×cols, or 0
+	uint64_t logits;   // float*, rows×cols
+	uint64_t labels;   // int32*, rows
+	uint64_t status;   // uint32*, STATUS_LABEL is set on a bad label
+	uint64_t partials; // float*, gridDim.x: each block's sum of its rows' losses
+	uint64_t done;     // uint32*: blocks finished; 0 before and after every launch
 	int32_t rows, cols;
 } xent_params;
 

@@ -32,6 +32,8 @@ extern dim3 blockDim, gridDim;
 #define __shared__ static
 
 void __syncthreads();
+// Blocks run one after another, so memory is always coherent between them.
+inline void __threadfence() {}
 float __shfl_xor_sync(unsigned mask, float v, int lane_mask);
 
 inline unsigned atomicOr(unsigned *a, unsigned v)

@@ -44,6 +44,8 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(xent_params, logits);
 		OFF(xent_params, labels);
 		OFF(xent_params, status);
+		OFF(xent_params, partials);
+		OFF(xent_params, done);
 		OFF(xent_params, rows);
 		OFF(xent_params, cols);
 		return sizeof(xent_params);
