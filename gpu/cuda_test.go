@@ -79,6 +79,9 @@ func TestCUDA(t *testing.T) {
 	}{
 		{"Gemm", TestGemmEmu},
 		{"GemmBetaZero", TestGemmBetaZeroIgnoresNaN},
+		{"SplitK", TestGemmSplitKEmu},
+		{"SplitKReplay", TestSplitKReplay},
+		{"SoftmaxLastBlock", TestSoftmaxCrossEntropyLastBlock},
 		{"Elementwise", TestElementwiseEmu},
 		{"SoftmaxCrossEntropy", TestSoftmaxCrossEntropyEmu},
 		{"BadLabel", TestSoftmaxCrossEntropyBadLabel},
@@ -92,6 +95,7 @@ func TestCUDA(t *testing.T) {
 		{"ReplayEveryRecipe", TestReplayMatchesKernelByKernel},
 		{"MLPStep", TestMLPStepMatchesReference},
 		{"MLPStepBadData", TestMLPStepBadData},
+		{"StepProfile", TestStepProfile},    // per launch: the GPU's time, or the emulator's work
 		{"Conformance", TestConformanceEmu}, // the nn/backendtest suite, on the GPU
 	} {
 		t.Run(c.name, c.f)

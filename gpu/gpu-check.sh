@@ -148,8 +148,8 @@ fi
 # --- the kernel tests and the conformance suite, one process per group
 T=$BIN/gpu.test
 if [ -x "$T" ]; then
-	gotest tests-ops "$T" -test.v -test.run 'TestCUDA/^(Gemm|GemmBetaZero|Elementwise|SoftmaxCrossEntropy|BadLabel|ColumnSumsArgmax|Gather|Optimisers)$'
-	gotest tests-training "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|RecordReplay|RecordRejectsHostOps|ReplayEveryRecipe|MLPStep|MLPStepBadData)$'
+	gotest tests-ops "$T" -test.v -test.run 'TestCUDA/^(Gemm|GemmBetaZero|SplitK|SplitKReplay|SoftmaxLastBlock|Elementwise|SoftmaxCrossEntropy|BadLabel|ColumnSumsArgmax|Gather|Optimisers)$'
+	gotest tests-training "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|RecordReplay|RecordRejectsHostOps|ReplayEveryRecipe|MLPStep|MLPStepBadData|StepProfile)$'
 	gotest tests-conformance "$T" -test.v -test.run 'TestCUDA/^Conformance$'
 	gotest tests-misc "$T" -test.v -test.run '^(TestOutOfMemory|TestParamLayout|TestPlanGemm|TestNoDeviceIsAnError)$'
 	# One short training run of each model under compute-sanitizer: the

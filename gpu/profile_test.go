@@ -2,9 +2,11 @@ package gpu
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/mnist-go/mnist/mnist/mnisttest"
@@ -43,13 +45,9 @@ func TestStepProfile(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, d := openEmu(t)
-			if d == nil {
-				t.Skip("emulator only")
-			}
-			d.oneOrder = true // a profile, not a check: each kernel once
 			cfg := c.cfg
 			cfg.Batch, cfg.NoRecord = 64, true
-			train := mnisttest.SyntheticDataset(128, 28, 28, 7)
+			train := mnisttest.SyntheticDataset(64*(gpuProfileSteps+1), 28, 28, 7)
 			test := mnisttest.SyntheticDataset(8, 28, 28, 8)
 			tr, err := nn.NewTrainer(b, c.spec, cfg, train, test)
 			if err != nil {
@@ -59,6 +57,11 @@ func TestStepProfile(t *testing.T) {
 			if err := tr.Step(); err != nil { // warm: first-use costs stay out
 				t.Fatal(err)
 			}
+			if d == nil {
+				gpuStepProfile(t, c.name, b, tr, c.maxLaunch)
+				return
+			}
+			d.oneOrder = true // a profile, not a check: each kernel once
 			d.profile, d.trace = map[kernel]*kernelProfile{}, nil
 			if err := tr.Step(); err != nil {
 				t.Fatal(err)
@@ -104,6 +107,99 @@ func TestStepProfile(t *testing.T) {
 				t.Errorf("%d kernel launches per step, more than %d", launches, c.maxLaunch)
 			}
 		})
+	}
+}
+
+// gpuProfileSteps is how many steps gpuStepProfile times.
+const gpuProfileSteps = 20
+
+// timedDevice runs every launch alone: it waits for the queued work,
+// launches, waits again, and keeps the launch and the wall time between.
+type timedDevice struct {
+	device
+	trace []tracedLaunch
+}
+
+func (d *timedDevice) launch(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error {
+	if err := d.device.sync(); err != nil {
+		return err
+	}
+	start := time.Now()
+	err := d.device.launch(k, grid, block, params, size)
+	if err == nil {
+		err = d.device.sync()
+	}
+	l := emuLaunch{k: k, grid: grid, block: block, params: append([]byte(nil), unsafe.Slice((*byte)(params), size)...)}
+	d.trace = append(d.trace, tracedLaunch{l, time.Since(start).Seconds()})
+	return err
+}
+
+// gpuStepProfile is TestStepProfile on a GPU (TestCUDA/StepProfile): it
+// runs gpuProfileSteps training steps kernel by kernel with the device
+// synchronised around every launch and logs, per launch, the shortest
+// wall time it took (launch, run and synchronisation) beside what
+// describeLaunch says of it, and the same for a 1-element relu_f32, the
+// launch-and-sync cost to subtract for a kernel's own time. A replayed
+// step overlaps those costs (BenchmarkStep/cuda/cnn times that).
+func gpuStepProfile(t *testing.T, name string, b *Backend, tr *nn.Trainer, maxLaunch int) {
+	inner := b.dev
+	td := &timedDevice{device: inner}
+	b.dev = td
+	defer func() { b.dev = inner }()
+	var best []tracedLaunch
+	for s := 0; s < gpuProfileSteps; s++ {
+		td.trace = nil
+		if err := tr.Step(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if best == nil {
+			best = td.trace
+			continue
+		}
+		if len(td.trace) != len(best) {
+			t.Fatalf("step %d ran %d kernels, step 1 %d", s+1, len(td.trace), len(best))
+		}
+		for i, l := range td.trace {
+			if l.k != best[i].k {
+				t.Fatalf("step %d: launch %d is %s, in step 1 %s", s+1, i+1, l.k, best[i].k)
+			}
+			best[i].seconds = min(best[i].seconds, l.seconds)
+		}
+	}
+	one, err := b.Alloc(nn.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free(one)
+	floor := math.Inf(1)
+	for s := 0; s < gpuProfileSteps; s++ {
+		td.trace = nil
+		b.ReLU(one, 1)
+		if err := b.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		floor = min(floor, td.trace[0].seconds)
+	}
+	total := 0.0
+	for _, l := range best {
+		total += l.seconds
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s on the GPU: %d kernel launches per training step; launch+run+sync of each, the shortest of %d steps: %.1f µs in all; a 1-element relu_f32: %.1f µs\n",
+		name, len(best), gpuProfileSteps, total*1e6, floor*1e6)
+	fmt.Fprintf(&sb, "  %2s %-22s %-22s %6s %7s %14s %11s %9s %9s\n", "#", "kernel", "shape", "blocks", "threads", "work", "loop/thread", "µs", "µs-floor")
+	for i, l := range best {
+		w := describeLaunch(l.emuLaunch)
+		blocks := int(l.grid[0]) * int(l.grid[1]) * int(l.grid[2])
+		fmt.Fprintf(&sb, "  %2d %-22s %-22s %6d %7d %14s %11d %9.1f %9.1f\n", i+1, l.k, w.shape, blocks,
+			int(l.block[0]*l.block[1]*l.block[2]), w.String(), w.loop, l.seconds*1e6, (l.seconds-floor)*1e6)
+	}
+	t.Log(sb.String())
+	if len(best) > maxLaunch {
+		t.Errorf("%d kernel launches per step, more than %d", len(best), maxLaunch)
 	}
 }
 
