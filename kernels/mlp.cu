@@ -16,6 +16,15 @@
 // Nothing is accumulated with atomics: every sum runs in a fixed order, so
 // a step gives the same result every time and in every block order.
 //
+// Latency, not arithmetic, is what a step of this size costs: a GPU issues
+// a warp's instructions in order, so a loop whose every iteration loads and
+// then uses the value waits one memory round trip (~0.3 µs from L2) per
+// iteration; 64 of them made the first version's update kernel 20 µs on an
+// H200. So every loop over memory here loads MLP_BATCH values into
+// registers first (unconditionally, from a clamped address, the unwanted
+// ones then replaced by a select: no branch between the loads), then uses
+// them.
+//
 // Shapes, with B = rows, w[0] the inputs and w[l] the outputs of linear
 // layer l = 1..L (W_l is w[l]×w[l-1], row-major, then b_l, in params):
 //
@@ -105,14 +114,17 @@ __device__ __forceinline__ long long mlp_image(const mlp_params &p, int r)
 	return (long long)i * p.w0;
 }
 
-// mlp_input returns X[r,k] from the image mlp_image found (NaN for a bad one).
+// Loads issued together before their values are used (see above).
+#define MLP_BATCH 16
+
+// mlp_input returns X[r,k] from the image mlp_image found (NaN for a bad
+// one), without a branch: the load always happens, from the data's first
+// element when the image is bad.
 __device__ __forceinline__ float mlp_input(const mlp_params &p, long long image, int k)
 {
-	if (image < 0)
-		return NAN;
-	if (p.images)
-		return fmaf((float)((const uint8_t *)p.images)[image + k], p.scale, p.shift);
-	return ((const float *)p.x)[image + k];
+	const long long at = image < 0 ? 0 : image + k;
+	const float v = p.images ? fmaf((float)((const uint8_t *)p.images)[at], p.scale, p.shift) : ((const float *)p.x)[at];
+	return image < 0 ? NAN : v;
 }
 
 // mlp_first_f32: for r < B, j < w[1], z < ksplit, with K_z the inputs
@@ -149,12 +161,22 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const
 	__syncthreads();
 	float acc = 0.0f;
 	for (int kc = k_begin; kc < k_end; kc += MLP_CHUNK) {
-		for (int e = threadIdx.x; e < MLP_TILE * MLP_CHUNK; e += MLP_THREADS) {
-			const int rr = e / MLP_CHUNK, kk = e % MLP_CHUNK, k = kc + kk;
-			const long long img = image[rr];
-			xs[rr][kk] = k < k_end && img != -2 ? mlp_input(p, img, k) : 0.0f;
-			const int j = j0 + rr;
-			ws[rr][kk] = k < k_end && j < outputs ? W[(size_t)j * inputs + k] : 0.0f;
+		float xv[MLP_TILE * MLP_CHUNK / MLP_THREADS], wv[MLP_TILE * MLP_CHUNK / MLP_THREADS];
+#pragma unroll
+		for (int q = 0; q < MLP_TILE * MLP_CHUNK / MLP_THREADS; ++q) {
+			const int e = threadIdx.x + q * MLP_THREADS;
+			const int rr = e / MLP_CHUNK, kk = e % MLP_CHUNK, k = kc + kk, j = j0 + rr;
+			const bool kin = k < k_end;
+			xv[q] = mlp_input(p, image[rr] == -2 ? 0 : image[rr], kin ? k : 0);
+			xv[q] = kin && image[rr] != -2 ? xv[q] : 0.0f;
+			wv[q] = W[kin && j < outputs ? (size_t)j * inputs + k : 0];
+			wv[q] = kin && j < outputs ? wv[q] : 0.0f;
+		}
+#pragma unroll
+		for (int q = 0; q < MLP_TILE * MLP_CHUNK / MLP_THREADS; ++q) {
+			const int e = threadIdx.x + q * MLP_THREADS;
+			xs[e / MLP_CHUNK][e % MLP_CHUNK] = xv[q];
+			ws[e / MLP_CHUNK][e % MLP_CHUNK] = wv[q];
 		}
 		__syncthreads();
 #pragma unroll 16
@@ -200,7 +222,7 @@ __device__ __forceinline__ float mlp_group_sum(float s, int g)
 // a group of lanes (mlp_group), each lane a strided part, then the group's
 // lanes are added pairwise. A label outside [0, w[L]) sets STATUS_LABEL and
 // makes the row's loss and gradient NaN.
-extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp_params p)
+extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const mlp_params p)
 {
 	__shared__ float act[MLP_MAX_LAYERS][MLP_MAX_WIDTH];
 	__shared__ float grad[2][MLP_MAX_WIDTH];
@@ -230,9 +252,18 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 			const int j = j0 + tid / g;
 			float s = 0.0f;
 			if (j < n) {
-#pragma unroll 8
-				for (int z = lane; z < p.ksplit; z += g)
-					s += work[((size_t)z * p.rows + r) * n + j];
+				for (int z0 = lane; z0 < p.ksplit; z0 += MLP_BATCH * g) {
+					float v[MLP_BATCH];
+#pragma unroll
+					for (int q = 0; q < MLP_BATCH; ++q) {
+						const int z = z0 + q * g;
+						v[q] = work[((size_t)(z < p.ksplit ? z : 0) * p.rows + r) * n + j];
+					}
+#pragma unroll
+					for (int q = 0; q < MLP_BATCH; ++q)
+						if (z0 + q * g < p.ksplit)
+							s += v[q];
+				}
 			}
 			s = mlp_group_sum(s, g);
 			if (j < n && lane == 0) {
@@ -257,9 +288,18 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 			const int j = j0 + tid / g;
 			float s = 0.0f;
 			if (j < n) {
-#pragma unroll 8
-				for (int k = lane; k < in; k += g)
-					s = fmaf(act[l - 2][k], W[(size_t)j * in + k], s);
+				for (int k0 = lane; k0 < in; k0 += MLP_BATCH * g) {
+					float v[MLP_BATCH];
+#pragma unroll
+					for (int q = 0; q < MLP_BATCH; ++q) {
+						const int k = k0 + q * g;
+						v[q] = W[(size_t)j * in + (k < in ? k : 0)];
+					}
+#pragma unroll
+					for (int q = 0; q < MLP_BATCH; ++q)
+						if (k0 + q * g < in)
+							s = fmaf(act[l - 2][k0 + q * g], v[q], s);
+				}
 			}
 			s = mlp_group_sum(s, g);
 			if (j < n && lane == 0) {
@@ -324,9 +364,18 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp
 			const int k = k0 + tid / g;
 			float s = 0.0f;
 			if (k < in) {
-#pragma unroll 8
-				for (int j = lane; j < n; j += g)
-					s = fmaf(grad[cur][j], W[(size_t)j * in + k], s);
+				for (int j0 = lane; j0 < n; j0 += MLP_BATCH * g) {
+					float v[MLP_BATCH];
+#pragma unroll
+					for (int q = 0; q < MLP_BATCH; ++q) {
+						const int j = j0 + q * g;
+						v[q] = W[(size_t)(j < n ? j : 0) * in + k];
+					}
+#pragma unroll
+					for (int q = 0; q < MLP_BATCH; ++q)
+						if (j0 + q * g < n)
+							s = fmaf(grad[cur][j0 + q * g], v[q], s);
+				}
 			}
 			s = mlp_group_sum(s, g);
 			if (k < in && lane == 0) {
@@ -397,9 +446,19 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_update_f32(const m
 				image[threadIdx.x] = mlp_image(p, r0 + threadIdx.x);
 			__syncthreads();
 			if (weight1) {
-#pragma unroll 8
-				for (int rr = 0; rr < chunk; ++rr)
-					g = fmaf(D[(size_t)(r0 + rr) * n + j], mlp_input(p, image[rr], k), g);
+				for (int b = 0; b < chunk; b += MLP_BATCH) {
+					float d[MLP_BATCH], x[MLP_BATCH];
+#pragma unroll
+					for (int q = 0; q < MLP_BATCH; ++q) {
+						const int rr = b + q < chunk ? b + q : 0;
+						d[q] = D[(size_t)(r0 + rr) * n + j];
+						x[q] = mlp_input(p, image[rr], k);
+					}
+#pragma unroll
+					for (int q = 0; q < MLP_BATCH; ++q)
+						if (b + q < chunk)
+							g = fmaf(d[q], x[q], g);
+				}
 			}
 		}
 	}
@@ -407,15 +466,32 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_update_f32(const m
 		return;
 	if (i >= boff) {
 		const int j = (int)(i - boff);
-#pragma unroll 8
-		for (int r = 0; r < p.rows; ++r)
-			g += D[(size_t)r * n + j];
+		for (int b = 0; b < p.rows; b += MLP_BATCH) {
+			float d[MLP_BATCH];
+#pragma unroll
+			for (int q = 0; q < MLP_BATCH; ++q)
+				d[q] = D[(size_t)(b + q < p.rows ? b + q : 0) * n + j];
+#pragma unroll
+			for (int q = 0; q < MLP_BATCH; ++q)
+				if (b + q < p.rows)
+					g += d[q];
+		}
 	} else if (l > 1) {
 		const int j = (int)((i - woff) / in), k = (int)((i - woff) % in);
 		const float *A = work + mlp_acts_offset(p, w, l - 1);
-#pragma unroll 8
-		for (int r = 0; r < p.rows; ++r)
-			g = fmaf(D[(size_t)r * n + j], A[(size_t)r * in + k], g);
+		for (int b = 0; b < p.rows; b += MLP_BATCH) {
+			float d[MLP_BATCH], a[MLP_BATCH];
+#pragma unroll
+			for (int q = 0; q < MLP_BATCH; ++q) {
+				const int r = b + q < p.rows ? b + q : 0;
+				d[q] = D[(size_t)r * n + j];
+				a[q] = A[(size_t)r * in + k];
+			}
+#pragma unroll
+			for (int q = 0; q < MLP_BATCH; ++q)
+				if (b + q < p.rows)
+					g = fmaf(d[q], a[q], g);
+		}
 	}
 	((float *)p.grads)[i] = g;
 	float lr;
