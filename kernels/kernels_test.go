@@ -13,7 +13,7 @@ var wantKernels = []string{
 	"gemm_f32", "relu_f32", "relu_backward_f32", "softmax_xent_f32",
 	"column_sums_f32", "argmax_f32", "gather_f32", "sgd_f32", "adam_f32",
 	"im2col_f32", "col2im_f32", "maxpool_f32", "maxpool_backward_f32", "gather_affine_f32",
-	"mlp_first_f32", "mlp_rows_f32", "mlp_update_f32",
+	"mlp_first_f32", "mlp_rows_f32", "mlp_update_f32", "gemm_splitk_reduce_f32",
 }
 
 func TestEntries(t *testing.T) {
