@@ -26,6 +26,14 @@ func mlpSplit(inputs, outputs, sms int) (ksplit, kslice int) {
 	return ceilDiv(inputs, kslice), kslice
 }
 
+// mlpUpdateBlocks is mlp_update_f32's grid: the MLP_TILE×MLP_CHUNK tiles of
+// the first layer's weights, then a block per MLP_THREADS of the other
+// parameters.
+func mlpUpdateBlocks(widths []int, params int) int {
+	tiles := ceilDiv(widths[1], mlpTile) * ceilDiv(widths[0], mlpChunk)
+	return tiles + ceilDiv(params-widths[1]*widths[0], mlpThreads)
+}
+
 // MLPWorkspace returns the float32 scratch of a fused training step
 // (nn.MLPStepper): for batch rows, the first layer's partial sums, every
 // layer's output and gradient and each row's loss (kernels/mlp.cu). MLPs
@@ -61,8 +69,9 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 // MLPStep queues one training step of an MLP as three kernels
 // (nn.MLPStepper; kernels/mlp.cu): mlp_first_f32 (the batch times the
 // first layer's weights, in slices), mlp_rows_f32 (a block per row: the
-// other layers, the loss, the backward pass) and mlp_update_f32 (a thread
-// per parameter: its gradient and the optimiser's update).
+// other layers, the loss, the backward pass) and mlp_update_f32 (every
+// parameter's gradient, the first layer's in tiles, and the optimiser's
+// update).
 func (b *Backend) MLPStep(s nn.MLPStep) {
 	const op = "MLPStep"
 	if !b.ready(op) {
@@ -112,5 +121,5 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	block := [3]uint32{mlpThreads, 1, 1}
 	b.launch(op, kMLPFirst, [3]uint32{uint32(ceilDiv(s.Widths[1], mlpTile)), uint32(ceilDiv(rows, mlpTile)), uint32(ksplit)}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 	b.launch(op, kMLPRows, [3]uint32{uint32(rows), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
-	b.launch(op, kMLPUpdate, [3]uint32{uint32(ceilDiv(params, mlpThreads)), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	b.launch(op, kMLPUpdate, [3]uint32{uint32(mlpUpdateBlocks(s.Widths, params)), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }

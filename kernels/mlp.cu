@@ -116,6 +116,9 @@ __device__ __forceinline__ long long mlp_image(const mlp_params &p, int r)
 
 // Loads issued together before their values are used (see above).
 #define MLP_BATCH 16
+// mlp_rows_f32 copies the parameters of layers 2..L to shared memory when
+// there are at most this many (the tutorial's: 2,410).
+#define MLP_ROWS_SMEM 4096
 
 // mlp_input returns X[r,k] from the image mlp_image found (NaN for a bad
 // one), without a branch: the load always happens, from the data's first
@@ -241,6 +244,22 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 		label_s = img < 0 ? -1 : p.images ? (int)((const uint8_t *)p.labels)[img / p.w0] : ((const int32_t *)p.y)[r];
 	}
 
+	// The parameters of layers 2..L, when they fit, go to shared memory:
+	// their loads are issued now, with the first layer's, and stored after
+	// it, instead of costing a round trip in every layer.
+	__shared__ float tail_s[MLP_ROWS_SMEM];
+	const size_t tail0 = mlp_weights_offset(w, 2);
+	const int tail = (int)(mlp_weights_offset(w, L + 1) - tail0);
+	const bool staged = L > 1 && tail <= MLP_ROWS_SMEM;
+	float tv[MLP_ROWS_SMEM / MLP_THREADS];
+	if (staged) {
+#pragma unroll
+		for (int q = 0; q < MLP_ROWS_SMEM / MLP_THREADS; ++q) {
+			const int e = tid + q * MLP_THREADS;
+			tv[q] = params[tail0 + (e < tail ? e : 0)];
+		}
+	}
+
 	// The first layer: the partial sums (each output's slices split over a
 	// group of lanes, then added pairwise), the bias, the ReLU.
 	{
@@ -275,12 +294,19 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 			}
 		}
 	}
+	if (staged) {
+#pragma unroll
+		for (int q = 0; q < MLP_ROWS_SMEM / MLP_THREADS; ++q)
+			if (tid + q * MLP_THREADS < tail)
+				tail_s[tid + q * MLP_THREADS] = tv[q];
+	}
 	__syncthreads();
 
 	// The other layers, forward.
 	for (int l = 2; l <= L; ++l) {
 		const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
-		const float *W = params + mlp_weights_offset(w, l);
+		const size_t woff = mlp_weights_offset(w, l);
+		const float *W = staged ? tail_s + (woff - tail0) : params + woff;
 		const float *bias = W + (size_t)n * in;
 		float *out = work + mlp_acts_offset(p, w, l) + (size_t)r * n;
 		const int g = mlp_group(n), lane = tid % g, per = MLP_THREADS / g;
@@ -357,7 +383,8 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	// Backward: D_{l-1} = (D_l·W_l) masked by A_{l-1} > 0.
 	for (int l = L; l >= 2; --l) {
 		const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
-		const float *W = params + mlp_weights_offset(w, l);
+		const size_t woff = mlp_weights_offset(w, l);
+		const float *W = staged ? tail_s + (woff - tail0) : params + woff;
 		float *dout = work + mlp_grads_offset(p, w, l - 1) + (size_t)r * in;
 		const int g = mlp_group(in), lane = tid % g, per = MLP_THREADS / g;
 		for (int k0 = 0; k0 < in; k0 += per) {
@@ -390,80 +417,168 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	}
 }
 
-// mlp_update_f32: for every parameter i (grid ceil(n/MLP_THREADS), one
-// thread each), with i in layer l:
-//
-//	weight W_l[j,k]: grads[i] = Σ_r D_l[r,j]·A_{l-1}[r,k]    (A_0 = X, gathered again)
-//	bias b_l[j]:     grads[i] = Σ_r D_l[r,j]
-//
-// then the optimiser's update of params[i] (optim.h) from grads[i]; and
-// thread 0 writes the step's mean loss, Σ_r loss[r] / B.
-extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_update_f32(const mlp_params p)
+// mlp_update_blocks: the first MLP_TILE×MLP_CHUNK tiles of W_1 (tiles_k of
+// them across a row of tiles), then one block per MLP_THREADS of the other
+// parameters (gpu/mlp.go launches as many).
+__device__ __forceinline__ void mlp_update_tiles(const int w[], int &tiles_k, int &tiles)
 {
-	// Where the images of the next MLP_THREADS rows start (mlp_image).
-	__shared__ long long image[MLP_THREADS];
+	tiles_k = (w[0] + MLP_CHUNK - 1) / MLP_CHUNK;
+	tiles = (w[1] + MLP_TILE - 1) / MLP_TILE * tiles_k;
+}
+
+// mlp_optimise applies the optimiser to parameter i, whose gradient is g,
+// with the parameter and its state already loaded (pv, mv, vv): it writes
+// grads[i], params[i] and the state.
+__device__ __forceinline__ void mlp_optimise(const mlp_params &p, size_t i, float g, float pv, float mv, float vv, float lr, int t)
+{
+	((float *)p.grads)[i] = g;
+	if (p.optimizer == MLP_ADAM) {
+		float step_size, bias_corr2_sqrt;
+		adam_factors(lr, t, p.beta1, p.beta2, step_size, bias_corr2_sqrt);
+		adam_update(pv, g, mv, vv, step_size, bias_corr2_sqrt, p.beta1, p.beta2, p.eps, p.weight_decay);
+		((float *)p.m)[i] = mv;
+		((float *)p.v)[i] = vv;
+	} else {
+		sgd_update(pv, g, mv, lr, p.momentum, p.weight_decay, p.nesterov);
+		if (p.m)
+			((float *)p.m)[i] = mv;
+	}
+	((float *)p.params)[i] = pv;
+}
+
+// mlp_state loads parameter i and its optimiser state (0 where absent).
+__device__ __forceinline__ void mlp_state(const mlp_params &p, size_t i, float &pv, float &mv, float &vv)
+{
+	pv = ((const float *)p.params)[i];
+	mv = p.m ? ((const float *)p.m)[i] : 0.0f;
+	vv = p.v ? ((const float *)p.v)[i] : 0.0f;
+}
+
+// mlp_update_f32: every parameter's gradient and the optimiser's update of
+// it; and the step's mean loss. For W_l[j,k] and b_l[j]:
+//
+//	grads = Σ_r D_l[r,j]·A_{l-1}[r,k]    (A_0 = X, gathered again)
+//	grads = Σ_r D_l[r,j]
+//
+// then the optimiser's update (optim.h) of the parameter from its gradient.
+// W_1, the product of the batch with D_1, is computed in tiles: block b <
+// tiles covers MLP_TILE rows j and MLP_CHUNK columns k of it, staging
+// MLP_CHUNK rows of the batch's pixels and of D_1 in shared memory at a
+// time, each thread 4 rows j of one column k. The blocks after the tiles
+// take the other parameters (b_1, then the layers after the first), one
+// thread each. Each thread loads its parameters and their optimiser state
+// first, so that those loads overlap the sums. Block 0 also writes the mean
+// loss, Σ_r loss[r] / B.
+extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(const mlp_params p)
+{
+	__shared__ long long image[MLP_CHUNK];
+	__shared__ float xs[MLP_CHUNK][MLP_CHUNK + 1]; // [row][k]
+	__shared__ float ds[MLP_CHUNK][MLP_TILE + 1];  // [row][j]
 	__shared__ float part[MLP_THREADS];
 	int w[MLP_MAX_LAYERS + 1];
 	mlp_widths(p, w);
+	const int tid = threadIdx.x;
 	const float *work = (const float *)p.work;
-	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	float lr;
+	int t;
+	optim_lr_t(p.hyper, p.lr, p.t, lr, t);
 	if (blockIdx.x == 0) {
 		// The mean loss: thread t adds rows t, t+MLP_THREADS, ..., then
 		// the block halves the partial sums (a fixed order) down to one.
 		const float *rowloss = work + mlp_rowloss_offset(p, w);
 		float s = 0.0f;
-		for (int r = threadIdx.x; r < p.rows; r += MLP_THREADS)
+		for (int r = tid; r < p.rows; r += MLP_THREADS)
 			s += rowloss[r];
-		part[threadIdx.x] = s;
+		part[tid] = s;
 		for (int half = MLP_THREADS / 2; half > 0; half /= 2) {
 			__syncthreads();
-			if (threadIdx.x < half)
-				part[threadIdx.x] += part[threadIdx.x + half];
+			if (tid < half)
+				part[tid] += part[tid + half];
 		}
-		if (threadIdx.x == 0)
+		if (tid == 0)
 			((float *)p.loss)[0] = part[0] * (1.0f / (float)p.rows);
 	}
-	const size_t total = mlp_weights_offset(w, p.layers + 1);
-	const bool mine = i < total; // the block's threads past the end only help stage images
+	int tiles_k, tiles;
+	mlp_update_tiles(w, tiles_k, tiles);
+	const int inputs = w[0], n1 = w[1];
+	if ((int)blockIdx.x < tiles) {
+		// A tile of W_1: thread (kx, jy) sums column k0+kx of rows
+		// j0+4·jy .. j0+4·jy+3.
+		const int j0 = blockIdx.x / tiles_k * MLP_TILE, k0 = blockIdx.x % tiles_k * MLP_CHUNK;
+		const int kx = tid % MLP_CHUNK, jy = tid / MLP_CHUNK;
+		const int k = k0 + kx;
+		float pv[4], mv[4], vv[4], acc[4];
+#pragma unroll
+		for (int q = 0; q < 4; ++q) {
+			const int j = j0 + 4 * jy + q;
+			const bool ok = j < n1 && k < inputs;
+			mlp_state(p, ok ? (size_t)j * inputs + k : 0, pv[q], mv[q], vv[q]);
+			acc[q] = 0.0f;
+		}
+		const float *D = work + mlp_grads_offset(p, w, 1);
+		for (int r0 = 0; r0 < p.rows; r0 += MLP_CHUNK) {
+			const int chunk = p.rows - r0 < MLP_CHUNK ? p.rows - r0 : MLP_CHUNK;
+			float dv[MLP_CHUNK * MLP_TILE / MLP_THREADS];
+#pragma unroll
+			for (int q = 0; q < MLP_CHUNK * MLP_TILE / MLP_THREADS; ++q) {
+				const int e = tid + q * MLP_THREADS, rr = e / MLP_TILE, j = j0 + e % MLP_TILE;
+				const bool ok = rr < chunk && j < n1;
+				dv[q] = D[ok ? (size_t)(r0 + rr) * n1 + j : 0];
+				dv[q] = ok ? dv[q] : 0.0f;
+			}
+			__syncthreads(); // the previous chunk's readers are done
+			if (tid < chunk)
+				image[tid] = mlp_image(p, r0 + tid);
+			__syncthreads();
+			float xv[MLP_CHUNK * MLP_CHUNK / MLP_THREADS];
+#pragma unroll
+			for (int q = 0; q < MLP_CHUNK * MLP_CHUNK / MLP_THREADS; ++q) {
+				const int e = tid + q * MLP_THREADS, rr = e / MLP_CHUNK, kk = k0 + e % MLP_CHUNK;
+				const bool ok = rr < chunk && kk < inputs;
+				xv[q] = mlp_input(p, ok ? image[rr] : 0, ok ? kk : 0);
+				xv[q] = ok ? xv[q] : 0.0f;
+			}
+#pragma unroll
+			for (int q = 0; q < MLP_CHUNK * MLP_TILE / MLP_THREADS; ++q) {
+				const int e = tid + q * MLP_THREADS;
+				ds[e / MLP_TILE][e % MLP_TILE] = dv[q];
+			}
+#pragma unroll
+			for (int q = 0; q < MLP_CHUNK * MLP_CHUNK / MLP_THREADS; ++q) {
+				const int e = tid + q * MLP_THREADS;
+				xs[e / MLP_CHUNK][e % MLP_CHUNK] = xv[q];
+			}
+			__syncthreads();
+			for (int rr = 0; rr < chunk; ++rr) {
+				const float x = xs[rr][kx];
+#pragma unroll
+				for (int q = 0; q < 4; ++q)
+					acc[q] = fmaf(ds[rr][4 * jy + q], x, acc[q]);
+			}
+		}
+#pragma unroll
+		for (int q = 0; q < 4; ++q) {
+			const int j = j0 + 4 * jy + q;
+			if (j < n1 && k < inputs)
+				mlp_optimise(p, (size_t)j * inputs + k, acc[q], pv[q], mv[q], vv[q], lr, t);
+		}
+		return;
+	}
+
+	// One of the other parameters: b_1, or a weight or bias of layer l ≥ 2.
+	const size_t first = (size_t)n1 * inputs;
+	const size_t i = first + (size_t)(blockIdx.x - tiles) * MLP_THREADS + tid;
+	if (i >= mlp_weights_offset(w, p.layers + 1))
+		return;
+	float pv, mv, vv;
+	mlp_state(p, i, pv, mv, vv);
 	int l = 1;
-	while (mine && i >= mlp_weights_offset(w, l + 1))
+	while (i >= mlp_weights_offset(w, l + 1))
 		++l;
 	const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
 	const size_t woff = mlp_weights_offset(w, l), boff = woff + (size_t)n * in;
 	const float *D = work + mlp_grads_offset(p, w, l);
-	// The block's first parameter is in the first layer's weights exactly
-	// when some of its threads read the batch's pixels: then all stage the
-	// image offsets together (the condition is the same for the whole block).
-	const bool pixels = (size_t)blockIdx.x * blockDim.x < (size_t)w[1] * w[0];
 	float g = 0.0f;
-	if (pixels) {
-		const bool weight1 = mine && l == 1 && i < boff;
-		const int j = weight1 ? (int)(i / in) : 0, k = weight1 ? (int)(i % in) : 0;
-		for (int r0 = 0; r0 < p.rows; r0 += MLP_THREADS) {
-			const int chunk = p.rows - r0 < MLP_THREADS ? p.rows - r0 : MLP_THREADS;
-			__syncthreads();
-			if (threadIdx.x < chunk)
-				image[threadIdx.x] = mlp_image(p, r0 + threadIdx.x);
-			__syncthreads();
-			if (weight1) {
-				for (int b = 0; b < chunk; b += MLP_BATCH) {
-					float d[MLP_BATCH], x[MLP_BATCH];
-#pragma unroll
-					for (int q = 0; q < MLP_BATCH; ++q) {
-						const int rr = b + q < chunk ? b + q : 0;
-						d[q] = D[(size_t)(r0 + rr) * n + j];
-						x[q] = mlp_input(p, image[rr], k);
-					}
-#pragma unroll
-					for (int q = 0; q < MLP_BATCH; ++q)
-						if (b + q < chunk)
-							g = fmaf(d[q], x[q], g);
-				}
-			}
-		}
-	}
-	if (!mine)
-		return;
 	if (i >= boff) {
 		const int j = (int)(i - boff);
 		for (int b = 0; b < p.rows; b += MLP_BATCH) {
@@ -476,7 +591,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_update_f32(const m
 				if (b + q < p.rows)
 					g += d[q];
 		}
-	} else if (l > 1) {
+	} else {
 		const int j = (int)((i - woff) / in), k = (int)((i - woff) % in);
 		const float *A = work + mlp_acts_offset(p, w, l - 1);
 		for (int b = 0; b < p.rows; b += MLP_BATCH) {
@@ -493,16 +608,5 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_update_f32(const m
 					g = fmaf(d[q], a[q], g);
 		}
 	}
-	((float *)p.grads)[i] = g;
-	float lr;
-	int t;
-	optim_lr_t(p.hyper, p.lr, p.t, lr, t);
-	float *param = (float *)p.params + i;
-	if (p.optimizer == MLP_ADAM) {
-		float step_size, bias_corr2_sqrt;
-		adam_factors(lr, t, p.beta1, p.beta2, step_size, bias_corr2_sqrt);
-		adam_update(param, g, (float *)p.m + i, (float *)p.v + i, step_size, bias_corr2_sqrt, p.beta1, p.beta2, p.eps, p.weight_decay);
-	} else {
-		sgd_update(param, g, p.m ? (float *)p.m + i : (float *)0, lr, p.momentum, p.weight_decay, p.nesterov);
-	}
+	mlp_optimise(p, i, g, pv, mv, vv, lr, t);
 }

@@ -201,8 +201,13 @@ extern "C" __global__ void sgd_f32(const optim_params p)
 	int t;
 	optim_lr_t(p.hyper, p.lr, p.t, lr, t);
 	const size_t n = (size_t)p.n;
-	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-		sgd_update(&w[i], grads[i], p.momentum != 0.0f ? &vel[i] : (float *)0, lr, p.momentum, p.weight_decay, p.nesterov);
+	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		float wi = w[i], vi = p.momentum != 0.0f ? vel[i] : 0.0f;
+		sgd_update(wi, grads[i], vi, lr, p.momentum, p.weight_decay, p.nesterov);
+		w[i] = wi;
+		if (p.momentum != 0.0f)
+			vel[i] = vi;
+	}
 }
 
 // adam_f32: for i < n, adam_update (optim.h) of params[i] from grads[i]
@@ -218,6 +223,11 @@ extern "C" __global__ void adam_f32(const optim_params p)
 	optim_lr_t(p.hyper, p.lr, p.t, lr, t);
 	adam_factors(lr, t, p.beta1, p.beta2, step_size, bias_corr2_sqrt);
 	const size_t n = (size_t)p.n;
-	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-		adam_update(&w[i], grads[i], &m1[i], &m2[i], step_size, bias_corr2_sqrt, p.beta1, p.beta2, p.eps, p.weight_decay);
+	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		float wi = w[i], mi = m1[i], vi = m2[i];
+		adam_update(wi, grads[i], mi, vi, step_size, bias_corr2_sqrt, p.beta1, p.beta2, p.eps, p.weight_decay);
+		w[i] = wi;
+		m1[i] = mi;
+		m2[i] = vi;
+	}
 }

@@ -19,23 +19,25 @@ __device__ __forceinline__ void optim_lr_t(uint64_t hyper, float lr_given, int t
 	}
 }
 
-// sgd_update is one parameter's torch.optim.SGD update (vel may be 0 when
-// momentum is 0):
+// sgd_update is one parameter's torch.optim.SGD update:
 //
 //	g = grad + weight_decay·w
 //	if momentum != 0: v = momentum·v + g;  g = nesterov ? g + momentum·v : v
 //	w -= lr·g
-__device__ __forceinline__ void sgd_update(float *w, float grad, float *vel, float lr, float momentum, float weight_decay, int nesterov)
+//
+// w and vel are values the caller loaded (vel is not read when momentum is
+// 0) and stores back.
+__device__ __forceinline__ void sgd_update(float &w, float grad, float &vel, float lr, float momentum, float weight_decay, int nesterov)
 {
 	float g = grad;
 	if (weight_decay != 0.0f)
-		g = fmaf(weight_decay, *w, g);
+		g = fmaf(weight_decay, w, g);
 	if (momentum != 0.0f) {
-		const float v = fmaf(momentum, *vel, g);
-		*vel = v;
+		const float v = fmaf(momentum, vel, g);
+		vel = v;
 		g = nesterov ? fmaf(momentum, v, g) : v;
 	}
-	*w = fmaf(-lr, g, *w);
+	w = fmaf(-lr, g, w);
 }
 
 // adam_factors returns Adam's step size lr/(1-β1^t) and sqrt(1-β2^t), in
@@ -51,17 +53,19 @@ __device__ __forceinline__ void adam_factors(float lr, int t, float beta1, float
 //	g = grad + weight_decay·w
 //	m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²
 //	w -= step_size·m / (sqrt(v)/bias_corr2_sqrt + eps)
-__device__ __forceinline__ void adam_update(float *w, float grad, float *m1, float *m2, float step_size, float bias_corr2_sqrt,
+//
+// w, m1 and m2 are values the caller loaded and stores back.
+__device__ __forceinline__ void adam_update(float &w, float grad, float &m1, float &m2, float step_size, float bias_corr2_sqrt,
 	float beta1, float beta2, float eps, float weight_decay)
 {
 	float g = grad;
 	if (weight_decay != 0.0f)
-		g = fmaf(weight_decay, *w, g);
-	const float m = beta1 * *m1 + (1.0f - beta1) * g;
-	const float v = beta2 * *m2 + (1.0f - beta2) * g * g;
-	*m1 = m;
-	*m2 = v;
-	*w -= step_size * (m / (sqrtf(v) / bias_corr2_sqrt + eps));
+		g = fmaf(weight_decay, w, g);
+	const float m = beta1 * m1 + (1.0f - beta1) * g;
+	const float v = beta2 * m2 + (1.0f - beta2) * g * g;
+	m1 = m;
+	m2 = v;
+	w -= step_size * (m / (sqrtf(v) / bias_corr2_sqrt + eps));
 }
 
 #endif
