@@ -36,9 +36,9 @@ func mlpUpdateBlocks(widths []int, params int) int {
 
 // MLPWorkspace returns the float32 scratch of a fused training step
 // (nn.MLPStepper): for batch rows, the first layer's partial sums, every
-// layer's output and gradient and each row's loss (kernels/mlp.cu). MLPs
-// deeper than MLP_MAX_LAYERS linear layers, with a layer wider than
-// MLP_MAX_WIDTH or more than MLP_MAX_UNITS units in all are not fused.
+// layer's output and gradient, each row's loss and label (kernels/mlp.cu).
+// MLPs deeper than MLP_MAX_LAYERS linear layers or with a layer wider than
+// MLP_MAX_WIDTH are not fused.
 func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 	layers := len(widths) - 1
 	switch {
@@ -58,11 +58,8 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 		}
 		sum += w
 	}
-	if sum > mlpMaxUnits {
-		return 0, fmt.Errorf("%d units in all layers: the fused step takes at most %d", sum, mlpMaxUnits)
-	}
 	ksplit, _ := mlpSplit(widths[0], widths[1], b.sms)
-	n := batch * (ksplit*widths[1] + 2*sum + 1)
+	n := batch * (ksplit*widths[1] + 2*sum + 2)
 	if n > math.MaxInt32 {
 		return 0, errors.New("the fused step's scratch would pass 2^31 elements")
 	}
@@ -71,7 +68,7 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 
 // MLPStep queues one training step of an MLP as three kernels
 // (nn.MLPStepper; kernels/mlp.cu): mlp_first_f32 (the batch times the
-// first layer's weights, in slices), mlp_rows_f32 (a warp per row: the
+// first layer's weights, in slices), mlp_rows_f32 (a block per row: the
 // other layers, the loss, the backward pass) and mlp_update_f32 (every
 // parameter's gradient, the first layer's in tiles, and the optimiser's
 // update).
@@ -123,6 +120,6 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	params := s.Params.Len()
 	block := [3]uint32{mlpThreads, 1, 1}
 	b.launch(op, kMLPFirst, [3]uint32{uint32(ceilDiv(s.Widths[1], mlpTile)), uint32(ceilDiv(rows, mlpTile)), uint32(ksplit)}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
-	b.launch(op, kMLPRows, [3]uint32{uint32(ceilDiv(rows, mlpThreads/32)), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	b.launch(op, kMLPRows, [3]uint32{uint32(rows), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 	b.launch(op, kMLPUpdate, [3]uint32{uint32(mlpUpdateBlocks(s.Widths, params)), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }

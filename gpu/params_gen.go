@@ -19,7 +19,6 @@ const (
 	xentMaxBlocks     = 256  // XENT_MAX_BLOCKS
 	mlpMaxLayers      = 8    // MLP_MAX_LAYERS: The fused MLP step (mlp.cu): the most linear layers and the widest layer (hidden or output) it takes; wider or deeper MLPs train op by op.
 	mlpMaxWidth       = 256  // MLP_MAX_WIDTH
-	mlpMaxUnits       = 512  // MLP_MAX_UNITS: The most units (hidden and output, all layers together) it takes: a row's activations stay in shared memory.
 	mlpThreads        = 256  // MLP_THREADS: Threads per block of every mlp kernel.
 	mlpTile           = 16   // MLP_TILE: mlp_first_f32's output tile (MLP_TILE rows × MLP_TILE columns, one per thread) and the slice of the input dimension it stages in shared memory.
 	mlpChunk          = 64   // MLP_CHUNK

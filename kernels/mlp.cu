@@ -56,6 +56,7 @@ __device__ __forceinline__ void mlp_widths(const mlp_params &p, int w[MLP_MAX_LA
 //	A_l            l = 1..L, B×w[l], one after the other
 //	D_l            l = 1..L, B×w[l], one after the other
 //	loss[r]        r < B: each row's loss
+//	label[r]       r < B: each row's label (int32), -1 for a bad order entry
 //
 // The widths live in registers: every loop over them is unrolled with
 // compile-time indices (a run-time index would put them in local memory).
@@ -90,6 +91,11 @@ __device__ __forceinline__ size_t mlp_rowloss_offset(const mlp_params &p, const 
 	return mlp_grads_offset(p, w, p.layers + 1);
 }
 
+__device__ __forceinline__ int32_t *mlp_rowlabels(const mlp_params &p, const int w[])
+{
+	return (int32_t *)((float *)p.work + mlp_rowloss_offset(p, w) + p.rows);
+}
+
 // mlp_weights_offset returns where W_l starts in params; b_l follows it.
 __device__ __forceinline__ size_t mlp_weights_offset(const int w[], int l)
 {
@@ -118,7 +124,7 @@ __device__ __forceinline__ long long mlp_image(const mlp_params &p, int r)
 #define MLP_BATCH 16
 // mlp_rows_f32 copies the parameters of layers 2..L to shared memory when
 // there are at most this many (the tutorial's: 2,410).
-#define MLP_ROWS_SMEM 3072
+#define MLP_ROWS_SMEM 4096
 
 // mlp_input returns X[r,k] from the image mlp_image found (NaN for a bad
 // one), without a branch: the load always happens, from the data's first
@@ -151,6 +157,11 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const
 	const int k_begin = blockIdx.z * p.kslice;
 	const int k_end = k_begin + p.kslice < inputs ? k_begin + p.kslice : inputs;
 	const float *W = (const float *)p.params; // W_1 comes first
+	// The blocks of the first column of tiles and slices also record the
+	// rows' labels for mlp_rows_f32: loaded now, stored at the end, so the
+	// load overlaps the product.
+	const bool labels = blockIdx.x == 0 && blockIdx.z == 0 && threadIdx.x < MLP_TILE && r0 + (int)threadIdx.x < p.rows;
+	int label = -1;
 	if (threadIdx.x < MLP_TILE) {
 		const int r = r0 + threadIdx.x;
 		long long img = -2; // past the batch: zeros
@@ -160,6 +171,8 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const
 				atomicOr((unsigned int *)p.status, (unsigned int)STATUS_GATHER_INDEX);
 		}
 		image[threadIdx.x] = img;
+		if (labels && img >= 0)
+			label = p.images ? (int)((const uint8_t *)p.labels)[img / inputs] : ((const int32_t *)p.y)[r];
 	}
 	__syncthreads();
 	float acc = 0.0f;
@@ -190,10 +203,34 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const
 	const int r = r0 + ty, j = j0 + tx;
 	if (r < p.rows && j < outputs)
 		((float *)p.work)[((size_t)blockIdx.z * p.rows + r) * outputs + j] = acc;
+	if (labels) {
+		int w[MLP_MAX_LAYERS + 1];
+		mlp_widths(p, w);
+		mlp_rowlabels(p, w)[r0 + threadIdx.x] = label;
+	}
 }
 
-// mlp_rows_f32: for row r < B, one warp per row (MLP_THREADS/32 rows a
-// block, grid ceil(B / (MLP_THREADS/32))):
+// mlp_group returns the threads that share one output of a matrix-vector
+// product of n outputs in an MLP_THREADS block: a power of two, at most a
+// warp, as many as keep every thread busy.
+__device__ __forceinline__ int mlp_group(int n)
+{
+	int g = 1;
+	while (g < 32 && g * 2 * n <= MLP_THREADS)
+		g *= 2;
+	return g;
+}
+
+// mlp_group_sum adds s over the g lanes of a group (g a power of two ≤ 32,
+// groups aligned in the warp). Every lane of the warp must call it.
+__device__ __forceinline__ float mlp_group_sum(float s, int g)
+{
+	for (int off = g / 2; off > 0; off /= 2)
+		s += __shfl_xor_sync(0xffffffffu, s, off);
+	return s;
+}
+
+// mlp_rows_f32: for row r = blockIdx.x < B (grid B, MLP_THREADS threads):
 //
 //	A_1[r,j] = relu(Σ_z part[z][r][j] + b_1[j])       (no ReLU when L = 1)
 //	A_l[r,:] = relu(A_{l-1}[r,:]·W_lᵀ + b_l)           l = 2..L, no ReLU for l = L
@@ -201,181 +238,194 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const
 //	D_L[r,c] = (exp(A_L[r,c] - mx)/Σ - (c == y_r)) / B
 //	D_{l-1}[r,k] = A_{l-1}[r,k] > 0 ? Σ_j D_l[r,j]·W_l[j,k] : 0     l = L..2
 //
-// Lane o of a warp computes the outputs o, o+32, ... of every product,
-// each a plain sum in index order, so a row needs no barrier: its
-// activations (at most MLP_MAX_UNITS floats) and gradients stay in the
-// warp's shared memory. A_l and D_l also go to the scratch for
-// mlp_update_f32. The parameters of layers 2..L are copied to shared memory
-// first when there are at most MLP_ROWS_SMEM of them (the tutorial's 2,410),
-// else read from global memory. A label outside [0, w[L]) sets STATUS_LABEL
-// and makes the row's loss and gradient NaN.
-extern "C" __global__ void __launch_bounds__(MLP_THREADS) mlp_rows_f32(const mlp_params p)
+// The row's activations stay in shared memory; A_l and D_l are also written
+// to the scratch for mlp_update_f32. Each output of a product is summed by
+// a group of lanes (mlp_group), each lane a strided part, then the group's
+// lanes are added pairwise. A label outside [0, w[L]) sets STATUS_LABEL and
+// makes the row's loss and gradient NaN.
+extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const mlp_params p)
 {
-	__shared__ float tail_s[MLP_ROWS_SMEM];
-	__shared__ float act_s[MLP_THREADS / 32][MLP_MAX_UNITS];
-	__shared__ float grad_s[MLP_THREADS / 32][2][MLP_MAX_WIDTH];
+	__shared__ float act[MLP_MAX_LAYERS][MLP_MAX_WIDTH];
+	__shared__ float grad[2][MLP_MAX_WIDTH];
 	int w[MLP_MAX_LAYERS + 1];
 	mlp_widths(p, w);
-	const int L = p.layers, tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-	const int r = blockIdx.x * (MLP_THREADS / 32) + warp;
-	const bool row = r < p.rows; // a warp past the batch only helps copy the parameters
+	const int L = p.layers, r = blockIdx.x, tid = threadIdx.x;
 	const float *params = (const float *)p.params;
 	float *work = (float *)p.work;
 
-	// The label's loads and the later layers' parameters, issued first.
-	long long img = -1;
-	int label = -1;
-	if (row && lane == 0) {
-		img = mlp_image(p, r);
-		label = img < 0 ? -1 : p.images ? (int)((const uint8_t *)p.labels)[img / p.w0] : ((const int32_t *)p.y)[r];
-	}
+	// The row's label (mlp_first_f32 recorded it), loaded now by the warp
+	// that computes the loss and used only then: the load overlaps the
+	// forward pass.
+	const int label = tid < 32 ? mlp_rowlabels(p, w)[r] : -1;
+
+	// The parameters of layers 2..L, when they fit, go to shared memory:
+	// their loads are issued now, with the first layer's, and stored after
+	// it, instead of costing a round trip in every layer.
+	__shared__ float tail_s[MLP_ROWS_SMEM];
 	const size_t tail0 = mlp_weights_offset(w, 2);
 	const int tail = (int)(mlp_weights_offset(w, L + 1) - tail0);
 	const bool staged = L > 1 && tail <= MLP_ROWS_SMEM;
+	float tv[MLP_ROWS_SMEM / MLP_THREADS];
 	if (staged) {
-		for (int e0 = 0; e0 < tail; e0 += MLP_BATCH * MLP_THREADS) {
-			float v[MLP_BATCH];
 #pragma unroll
-			for (int q = 0; q < MLP_BATCH; ++q) {
-				const int e = e0 + tid + q * MLP_THREADS;
-				v[q] = params[tail0 + (e < tail ? e : 0)];
-			}
-#pragma unroll
-			for (int q = 0; q < MLP_BATCH; ++q)
-				if (e0 + tid + q * MLP_THREADS < tail)
-					tail_s[e0 + tid + q * MLP_THREADS] = v[q];
+		for (int q = 0; q < MLP_ROWS_SMEM / MLP_THREADS; ++q) {
+			const int e = tid + q * MLP_THREADS;
+			tv[q] = params[tail0 + (e < tail ? e : 0)];
 		}
 	}
-	__syncthreads();
-	if (!row)
-		return;
-	float *act = act_s[warp];
 
-	// The first layer: the partial sums, the bias, the ReLU.
+	// The first layer: the partial sums (each output's slices split over a
+	// group of lanes, then added pairwise), the bias, the ReLU.
 	{
 		const int n = w[1];
 		const float *bias = params + (size_t)w[1] * w[0];
 		float *out = work + mlp_acts_offset(p, w, 1) + (size_t)r * n;
-		for (int j = lane; j < n; j += 32) {
+		const int g = mlp_group(n), lane = tid % g, per = MLP_THREADS / g;
+		for (int j0 = 0; j0 < n; j0 += per) {
+			const int j = j0 + tid / g;
 			float s = 0.0f;
-			for (int z0 = 0; z0 < p.ksplit; z0 += MLP_BATCH) {
-				float v[MLP_BATCH];
+			if (j < n) {
+				for (int z0 = lane; z0 < p.ksplit; z0 += MLP_BATCH * g) {
+					float v[MLP_BATCH];
 #pragma unroll
-				for (int q = 0; q < MLP_BATCH; ++q)
-					v[q] = work[((size_t)(z0 + q < p.ksplit ? z0 + q : 0) * p.rows + r) * n + j];
+					for (int q = 0; q < MLP_BATCH; ++q) {
+						const int z = z0 + q * g;
+						v[q] = work[((size_t)(z < p.ksplit ? z : 0) * p.rows + r) * n + j];
+					}
 #pragma unroll
-				for (int q = 0; q < MLP_BATCH; ++q)
-					if (z0 + q < p.ksplit)
-						s += v[q];
+					for (int q = 0; q < MLP_BATCH; ++q)
+						if (z0 + q * g < p.ksplit)
+							s += v[q];
+				}
 			}
-			s += bias[j];
-			if (L > 1 && s < 0.0f)
-				s = 0.0f;
-			act[j] = s;
-			out[j] = s;
+			s = mlp_group_sum(s, g);
+			if (j < n && lane == 0) {
+				s += bias[j];
+				if (L > 1 && s < 0.0f)
+					s = 0.0f;
+				act[0][j] = s;
+				out[j] = s;
+			}
 		}
 	}
-	__syncwarp();
+	if (staged) {
+#pragma unroll
+		for (int q = 0; q < MLP_ROWS_SMEM / MLP_THREADS; ++q)
+			if (tid + q * MLP_THREADS < tail)
+				tail_s[tid + q * MLP_THREADS] = tv[q];
+	}
+	__syncthreads();
 
-	// The other layers, forward: act holds A_1, A_2, ... one after the other.
-	int in_at = 0; // where A_{l-1} starts in act
+	// The other layers, forward.
 	for (int l = 2; l <= L; ++l) {
 		const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
 		const size_t woff = mlp_weights_offset(w, l);
 		const float *W = staged ? tail_s + (woff - tail0) : params + woff;
 		const float *bias = W + (size_t)n * in;
-		const float *x = act + in_at;
-		float *y = act + in_at + in;
 		float *out = work + mlp_acts_offset(p, w, l) + (size_t)r * n;
-		for (int j = lane; j < n; j += 32) {
-			const float *wj = W + (size_t)j * in;
+		const int g = mlp_group(n), lane = tid % g, per = MLP_THREADS / g;
+		for (int j0 = 0; j0 < n; j0 += per) {
+			const int j = j0 + tid / g;
 			float s = 0.0f;
-			for (int k0 = 0; k0 < in; k0 += MLP_BATCH) {
-				float v[MLP_BATCH];
+			if (j < n) {
+				for (int k0 = lane; k0 < in; k0 += MLP_BATCH * g) {
+					float v[MLP_BATCH];
 #pragma unroll
-				for (int q = 0; q < MLP_BATCH; ++q)
-					v[q] = wj[k0 + q < in ? k0 + q : 0];
+					for (int q = 0; q < MLP_BATCH; ++q) {
+						const int k = k0 + q * g;
+						v[q] = W[(size_t)j * in + (k < in ? k : 0)];
+					}
 #pragma unroll
-				for (int q = 0; q < MLP_BATCH; ++q)
-					if (k0 + q < in)
-						s = fmaf(x[k0 + q], v[q], s);
+					for (int q = 0; q < MLP_BATCH; ++q)
+						if (k0 + q * g < in)
+							s = fmaf(act[l - 2][k0 + q * g], v[q], s);
+				}
 			}
-			s += bias[j];
-			if (l < L && s < 0.0f)
-				s = 0.0f;
-			y[j] = s;
-			out[j] = s;
+			s = mlp_group_sum(s, g);
+			if (j < n && lane == 0) {
+				s += bias[j];
+				if (l < L && s < 0.0f)
+					s = 0.0f;
+				act[l - 1][j] = s;
+				out[j] = s;
+			}
 		}
-		in_at += in;
-		__syncwarp();
+		__syncthreads();
 	}
 
-	// The loss and its gradient, as softmax_xent_f32 does a row.
-	int cur = 0; // grad_s[warp][cur] holds D_l[r,:] of the layer being differentiated
+	// The loss and its gradient: one warp, as softmax_xent_f32 does a row.
+	int cur = 0; // grad[cur] holds D_l[r,:] of the layer being differentiated
 	{
 		const int n = mlp_width(w, L);
-		const float *logits = act + in_at;
+		const float *logits = act[L - 1];
 		float *dout = work + mlp_grads_offset(p, w, L) + (size_t)r * n;
-		img = __shfl_sync(0xffffffffu, img, 0);
-		label = __shfl_sync(0xffffffffu, label, 0);
-		float mx = -INFINITY;
-		for (int c = lane; c < n; c += 32)
-			mx = fmaxf(mx, logits[c]);
+		if (tid < 32) {
+			const int lane = tid;
+			float mx = -INFINITY;
+			for (int c = lane; c < n; c += 32)
+				mx = fmaxf(mx, logits[c]);
 #pragma unroll
-		for (int off = 16; off > 0; off /= 2)
-			mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-		float s = 0.0f;
-		for (int c = lane; c < n; c += 32)
-			s += expf(logits[c] - mx);
+			for (int off = 16; off > 0; off /= 2)
+				mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+			float s = 0.0f;
+			for (int c = lane; c < n; c += 32)
+				s += expf(logits[c] - mx);
 #pragma unroll
-		for (int off = 16; off > 0; off /= 2)
-			s += __shfl_xor_sync(0xffffffffu, s, off);
-		const bool ok = label >= 0 && label < n;
-		if (lane == 0) {
-			work[mlp_rowloss_offset(p, w) + r] = ok ? logf(s) + mx - logits[label] : NAN;
-			if (!ok && img >= 0)
-				atomicOr((unsigned int *)p.status, (unsigned int)STATUS_LABEL);
-		}
-		const float inv_s = 1.0f / s, inv_rows = 1.0f / (float)p.rows;
-		for (int c = lane; c < n; c += 32) {
-			float v = expf(logits[c] - mx) * inv_s;
-			if (c == label)
-				v -= 1.0f;
-			v = ok ? v * inv_rows : NAN;
-			grad_s[warp][cur][c] = v;
-			dout[c] = v;
+			for (int off = 16; off > 0; off /= 2)
+				s += __shfl_xor_sync(0xffffffffu, s, off);
+			const bool ok = label >= 0 && label < n;
+			if (lane == 0) {
+				work[mlp_rowloss_offset(p, w) + r] = ok ? logf(s) + mx - logits[label] : NAN;
+				if (!ok && label != -1) // -1: a bad order entry, reported by mlp_first_f32
+					atomicOr((unsigned int *)p.status, (unsigned int)STATUS_LABEL);
+			}
+			const float inv_s = 1.0f / s, inv_rows = 1.0f / (float)p.rows;
+			for (int c = lane; c < n; c += 32) {
+				float v = expf(logits[c] - mx) * inv_s;
+				if (c == label)
+					v -= 1.0f;
+				v = ok ? v * inv_rows : NAN;
+				grad[cur][c] = v;
+				dout[c] = v;
+			}
 		}
 	}
-	__syncwarp();
+	__syncthreads();
 
 	// Backward: D_{l-1} = (D_l·W_l) masked by A_{l-1} > 0.
 	for (int l = L; l >= 2; --l) {
 		const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
-		in_at -= in;
 		const size_t woff = mlp_weights_offset(w, l);
 		const float *W = staged ? tail_s + (woff - tail0) : params + woff;
-		const float *d = grad_s[warp][cur];
-		const float *a = act + in_at;
 		float *dout = work + mlp_grads_offset(p, w, l - 1) + (size_t)r * in;
-		for (int k = lane; k < in; k += 32) {
+		const int g = mlp_group(in), lane = tid % g, per = MLP_THREADS / g;
+		for (int k0 = 0; k0 < in; k0 += per) {
+			const int k = k0 + tid / g;
 			float s = 0.0f;
-			for (int j0 = 0; j0 < n; j0 += MLP_BATCH) {
-				float v[MLP_BATCH];
+			if (k < in) {
+				for (int j0 = lane; j0 < n; j0 += MLP_BATCH * g) {
+					float v[MLP_BATCH];
 #pragma unroll
-				for (int q = 0; q < MLP_BATCH; ++q)
-					v[q] = W[(size_t)(j0 + q < n ? j0 + q : 0) * in + k];
+					for (int q = 0; q < MLP_BATCH; ++q) {
+						const int j = j0 + q * g;
+						v[q] = W[(size_t)(j < n ? j : 0) * in + k];
+					}
 #pragma unroll
-				for (int q = 0; q < MLP_BATCH; ++q)
-					if (j0 + q < n)
-						s = fmaf(d[j0 + q], v[q], s);
+					for (int q = 0; q < MLP_BATCH; ++q)
+						if (j0 + q * g < n)
+							s = fmaf(grad[cur][j0 + q * g], v[q], s);
+				}
 			}
-			if (!(a[k] > 0.0f))
-				s = 0.0f;
-			grad_s[warp][1 - cur][k] = s;
-			dout[k] = s;
+			s = mlp_group_sum(s, g);
+			if (k < in && lane == 0) {
+				if (!(act[l - 2][k] > 0.0f))
+					s = 0.0f;
+				grad[1 - cur][k] = s;
+				dout[k] = s;
+			}
 		}
 		cur = 1 - cur;
-		__syncwarp();
+		__syncthreads();
 	}
 }
 

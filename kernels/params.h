@@ -180,9 +180,6 @@ typedef struct {
 // (hidden or output) it takes; wider or deeper MLPs train op by op.
 #define MLP_MAX_LAYERS 8
 #define MLP_MAX_WIDTH 256
-// The most units (hidden and output, all layers together) it takes: a row's
-// activations stay in shared memory.
-#define MLP_MAX_UNITS 512
 // Threads per block of every mlp kernel.
 #define MLP_THREADS 256
 // mlp_first_f32's output tile (MLP_TILE rows × MLP_TILE columns, one per

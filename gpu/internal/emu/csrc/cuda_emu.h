@@ -35,12 +35,6 @@ void __syncthreads();
 // Blocks run one after another, so memory is always coherent between them.
 inline void __threadfence() {}
 float __shfl_xor_sync(unsigned mask, float v, int lane_mask);
-// __syncwarp and __shfl_sync wait for the warp's live lanes, as the
-// shuffles do (the mask is ignored: every kernel uses whole warps).
-void __syncwarp(unsigned mask = 0xffffffffu);
-int __shfl_sync(unsigned mask, int v, int src_lane);
-long long __shfl_sync(unsigned mask, long long v, int src_lane);
-float __shfl_sync(unsigned mask, float v, int src_lane);
 
 inline unsigned atomicOr(unsigned *a, unsigned v)
 {

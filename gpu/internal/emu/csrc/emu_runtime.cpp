@@ -125,7 +125,6 @@ int cur;                        // the running fiber
 const Kernel *kernel;           // the kernel being run
 std::vector<char> param_bytes;  // its parameters
 float warp_buf[32][32];         // shuffle exchange: [warp][lane]
-long long warp_buf64[32][32];   // the same for __shfl_sync
 
 void set_thread(int t)
 {
@@ -250,32 +249,6 @@ float __shfl_xor_sync(unsigned, float v, int lane_mask)
 	wait(AT_WARP);
 	const float r = warp_buf[w][lane ^ lane_mask];
 	wait(AT_WARP);
-	return r;
-}
-
-void __syncwarp(unsigned) { wait(AT_WARP); }
-
-namespace {
-long long shfl64(long long v, int src_lane)
-{
-	const int w = cur / 32, lane = cur % 32;
-	warp_buf64[w][lane] = v;
-	wait(AT_WARP);
-	const long long r = warp_buf64[w][src_lane % 32];
-	wait(AT_WARP);
-	return r;
-}
-} // namespace
-
-int __shfl_sync(unsigned, int v, int src_lane) { return (int)shfl64(v, src_lane); }
-long long __shfl_sync(unsigned, long long v, int src_lane) { return shfl64(v, src_lane); }
-float __shfl_sync(unsigned, float v, int src_lane)
-{
-	long long bits = 0;
-	memcpy(&bits, &v, sizeof v);
-	bits = shfl64(bits, src_lane);
-	float r;
-	memcpy(&r, &bits, sizeof r);
 	return r;
 }
 
