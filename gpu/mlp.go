@@ -36,7 +36,7 @@ func mlpUpdateBlocks(widths []int, params int) int {
 
 // MLPWorkspace returns the float32 scratch of a fused training step
 // (nn.MLPStepper): for batch rows, the first layer's partial sums, every
-// layer's output and gradient, each row's loss and label (kernels/mlp.cu).
+// layer's output and gradient and each row's loss (kernels/mlp.cu).
 // MLPs deeper than MLP_MAX_LAYERS linear layers or with a layer wider than
 // MLP_MAX_WIDTH are not fused.
 func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
@@ -59,7 +59,7 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 		sum += w
 	}
 	ksplit, _ := mlpSplit(widths[0], widths[1], b.sms)
-	n := batch * (ksplit*widths[1] + 2*sum + 2)
+	n := batch * (ksplit*widths[1] + 2*sum + 1)
 	if n > math.MaxInt32 {
 		return 0, errors.New("the fused step's scratch would pass 2^31 elements")
 	}

@@ -56,7 +56,6 @@ __device__ __forceinline__ void mlp_widths(const mlp_params &p, int w[MLP_MAX_LA
 //	A_l            l = 1..L, B×w[l], one after the other
 //	D_l            l = 1..L, B×w[l], one after the other
 //	loss[r]        r < B: each row's loss
-//	label[r]       r < B: each row's label (int32), -1 for a bad order entry
 //
 // The widths live in registers: every loop over them is unrolled with
 // compile-time indices (a run-time index would put them in local memory).
@@ -89,11 +88,6 @@ __device__ __forceinline__ size_t mlp_grads_offset(const mlp_params &p, const in
 __device__ __forceinline__ size_t mlp_rowloss_offset(const mlp_params &p, const int w[])
 {
 	return mlp_grads_offset(p, w, p.layers + 1);
-}
-
-__device__ __forceinline__ int32_t *mlp_rowlabels(const mlp_params &p, const int w[])
-{
-	return (int32_t *)((float *)p.work + mlp_rowloss_offset(p, w) + p.rows);
 }
 
 // mlp_weights_offset returns where W_l starts in params; b_l follows it.
@@ -157,11 +151,6 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const
 	const int k_begin = blockIdx.z * p.kslice;
 	const int k_end = k_begin + p.kslice < inputs ? k_begin + p.kslice : inputs;
 	const float *W = (const float *)p.params; // W_1 comes first
-	// The blocks of the first column of tiles and slices also record the
-	// rows' labels for mlp_rows_f32: loaded now, stored at the end, so the
-	// load overlaps the product.
-	const bool labels = blockIdx.x == 0 && blockIdx.z == 0 && threadIdx.x < MLP_TILE && r0 + (int)threadIdx.x < p.rows;
-	int label = -1;
 	if (threadIdx.x < MLP_TILE) {
 		const int r = r0 + threadIdx.x;
 		long long img = -2; // past the batch: zeros
@@ -171,8 +160,6 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const
 				atomicOr((unsigned int *)p.status, (unsigned int)STATUS_GATHER_INDEX);
 		}
 		image[threadIdx.x] = img;
-		if (labels && img >= 0)
-			label = p.images ? (int)((const uint8_t *)p.labels)[img / inputs] : ((const int32_t *)p.y)[r];
 	}
 	__syncthreads();
 	float acc = 0.0f;
@@ -203,11 +190,6 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const
 	const int r = r0 + ty, j = j0 + tx;
 	if (r < p.rows && j < outputs)
 		((float *)p.work)[((size_t)blockIdx.z * p.rows + r) * outputs + j] = acc;
-	if (labels) {
-		int w[MLP_MAX_LAYERS + 1];
-		mlp_widths(p, w);
-		mlp_rowlabels(p, w)[r0 + threadIdx.x] = label;
-	}
 }
 
 // mlp_group returns the threads that share one output of a matrix-vector
@@ -249,14 +231,18 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	__shared__ float grad[2][MLP_MAX_WIDTH];
 	int w[MLP_MAX_LAYERS + 1];
 	mlp_widths(p, w);
+	__shared__ int label_s;
+	__shared__ long long image_s;
 	const int L = p.layers, r = blockIdx.x, tid = threadIdx.x;
 	const float *params = (const float *)p.params;
 	float *work = (float *)p.work;
 
-	// The row's label (mlp_first_f32 recorded it), loaded now by the warp
-	// that computes the loss and used only then: the load overlaps the
-	// forward pass.
-	const int label = tid < 32 ? mlp_rowlabels(p, w)[r] : -1;
+	// The row's label, read early: its loads overlap the forward pass.
+	if (tid == 0) {
+		const long long img = mlp_image(p, r);
+		image_s = img;
+		label_s = img < 0 ? -1 : p.images ? (int)((const uint8_t *)p.labels)[img / p.w0] : ((const int32_t *)p.y)[r];
+	}
 
 	// The parameters of layers 2..L, when they fit, go to shared memory:
 	// their loads are issued now, with the first layer's, and stored after
@@ -373,10 +359,12 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 #pragma unroll
 			for (int off = 16; off > 0; off /= 2)
 				s += __shfl_xor_sync(0xffffffffu, s, off);
+			const int label = label_s;
+			const long long img = image_s;
 			const bool ok = label >= 0 && label < n;
 			if (lane == 0) {
 				work[mlp_rowloss_offset(p, w) + r] = ok ? logf(s) + mx - logits[label] : NAN;
-				if (!ok && label != -1) // -1: a bad order entry, reported by mlp_first_f32
+				if (!ok && img >= 0)
 					atomicOr((unsigned int *)p.status, (unsigned int)STATUS_LABEL);
 			}
 			const float inv_s = 1.0f / s, inv_rows = 1.0f / (float)p.rows;
