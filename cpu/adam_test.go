@@ -12,7 +12,7 @@ import (
 // vector widths, with weight decay or not, with guard values.
 func TestAdamKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(20, 7))
-	sets := append(testSets(), &goKernels)
+	sets := testSets()
 	for _, n := range []int{0, 1, 7, 8, 15, 16, 17, 33, 64, 100, 1000} {
 		for _, wd := range []float32{0, 0.01} {
 			p, _ := guarded(r, n, 0.1)

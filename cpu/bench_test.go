@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -260,20 +261,31 @@ func mlpStep(tb testing.TB, back nn.Backend, n int) (*backendtest.MLP, func(i in
 // from backend ops: Gather from a uint8 data set, three forward GEMMs with
 // bias and ReLU, softmax cross-entropy, the backward GEMMs with masks and
 // column sums, and SGD over one flat parameter buffer. ms/epoch is 938 steps.
+// The backends on one thread also report cpu-µs/op, the CPU time of the
+// (locked) thread per step, which survives a busy machine better than ns/op.
 func BenchmarkMLPStep(b *testing.B) {
 	for _, be := range benchBackends() {
 		b.Run(be.name, func(b *testing.B) {
+			oneThread := be.name == "naive" || strings.HasSuffix(be.name, "-1thread")
+			if oneThread {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
 			back := be.open()
 			defer back.Close()
 			_, step := mlpStep(b, back, benchImages)
 			step(0)
 			i := 0
+			t := cpu.ThreadClock()
 			for b.Loop() {
 				step(i)
 				i++
 			}
 			if err := back.Sync(); err != nil {
 				b.Fatal(err)
+			}
+			if oneThread {
+				b.ReportMetric(float64(cpu.ThreadClock()-t)/1e3/float64(b.N), "cpu-µs/op")
 			}
 			per := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(batch/per, "samples/s")
@@ -283,28 +295,30 @@ func BenchmarkMLPStep(b *testing.B) {
 }
 
 // TestAllocs checks that, once warm, a GEMM at each of the network's shapes
-// and a whole training step allocate nothing.
+// and a whole training step allocate nothing, on every kernel path.
 func TestAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation counts are measured in full runs")
 	}
-	back := cpu.New()
-	defer back.Close()
-	for _, s := range gemmShapes {
-		g := setupGemm(t, back, s)
-		back.Gemm(g)
-		if n := testing.AllocsPerRun(20, func() { back.Gemm(g) }); n != 0 {
-			t.Errorf("Gemm %s: %v allocations per call", s.name, n)
+	for _, path := range cpu.KernelPaths() {
+		back, _ := cpu.NewWithKernels(path)
+		for _, s := range gemmShapes {
+			g := setupGemm(t, back, s)
+			back.Gemm(g)
+			if n := testing.AllocsPerRun(20, func() { back.Gemm(g) }); n != 0 {
+				t.Errorf("%s: Gemm %s: %v allocations per call", path, s.name, n)
+			}
 		}
-	}
-	_, step := mlpStep(t, back, 256)
-	step(0)
-	i := 0
-	if n := testing.AllocsPerRun(20, func() { step(i); i++ }); n != 0 {
-		t.Errorf("training step: %v allocations per step", n)
-	}
-	if err := back.Sync(); err != nil {
-		t.Fatal(err)
+		_, step := mlpStep(t, back, 256)
+		step(0)
+		i := 0
+		if n := testing.AllocsPerRun(20, func() { step(i); i++ }); n != 0 {
+			t.Errorf("%s: training step: %v allocations per step", path, n)
+		}
+		if err := back.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		back.Close()
 	}
 }
 

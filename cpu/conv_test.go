@@ -89,7 +89,7 @@ func TestCol2ImFastPaths(t *testing.T) {
 // overlapping windows), on fuzzed shapes, with guards.
 func TestMaxPoolFastPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(20, 3))
-	sets := append(testSets(), &goKernels) // windowMax of every kernel set, its Go twins, none
+	sets := testSets() // windowMax of every kernel set and its Go twins; none on the go path
 	geoms := []nn.PoolGeom{{Batch: 2, H: 24, W: 24, C: 32, Size: 2, Stride: 2}, {Batch: 2, H: 8, W: 8, C: 64, Size: 2, Stride: 2}}
 	for range 400 {
 		g := nn.PoolGeom{Batch: 1 + r.IntN(3), H: 1 + r.IntN(12), W: 1 + r.IntN(12), C: 1 + r.IntN(40), Size: 1 + r.IntN(9), Stride: 1 + r.IntN(3)}

@@ -7,7 +7,7 @@ func NewWithKernels(path string, opts ...Option) (b *Backend, ok bool) {
 	for _, ks := range kernelPaths() {
 		if ks.name == path {
 			b = New(opts...)
-			b.gemmJob.forceKernels = ks
+			b.forceKernels = ks
 			return b, true
 		}
 	}
@@ -22,3 +22,6 @@ func KernelPaths() []string {
 	}
 	return names
 }
+
+// ThreadClock is threadClock for the external benchmarks.
+var ThreadClock = threadClock

@@ -3,5 +3,5 @@
 package cpu
 
 // simdKernelSets returns no assembly kernels: this build has none (not
-// amd64, or -tags noasm), so every op runs the pure-Go code.
+// amd64, or -tags noasm), so every op runs on the pure-Go kernel set.
 func simdKernelSets() []*kernelSet { return nil }

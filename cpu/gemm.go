@@ -1,50 +1,49 @@
 package cpu
 
 import (
+	"cmp"
+
 	"github.com/mnist-go/mnist/nn"
 )
 
-// The GEMM computes C = α·op(A)·op(B) + β·C and the epilogue (see nn.Gemm)
-// as rows of a product T = S·D, in one of two orientations:
+// The GEMM driver: C = α·S·D + β·C and the epilogue (see nn.Gemm),
+// S = op(A) (M×K) and D = op(B) (K×N), on the backend's kernel set
+// (kernels.go: AVX-512 or AVX2 assembly, or their pure-Go twins), in one of
+// four ways:
 //
-//	direct:     S = op(A) (M×K), D = op(B) (K×N), T = C
-//	transposed: S = op(B)ᵀ (N×K), D = op(A)ᵀ (K×M), T = Cᵀ
+//	dense    register tiles of mr rows × nv vectors of C over every k (tile
+//	         kernels): the default; two thirds to three quarters of one
+//	         core's FMA peak on 64×64×784 with AVX-512 (bench/RESULTS.md).
+//	sparse   rows of S compacted to their nonzeros (compactRows), then one
+//	         row of D per nonzero (sparseRows kernels): the first layer's
+//	         forward pass, x·W1ᵀ, where 81% of the pixels are 0.
+//	sparseT  the same for T = Cᵀ = op(B)ᵀ·op(A)ᵀ, with op(B)ᵀ packed by
+//	         transposition and T transposed into C a strip at a time: the
+//	         first layer's weight gradient, dyᵀ·x, whose sparse operand is
+//	         the second (plain products only: β = 0, no bias, ReLU, mask).
+//	listed   for each column vector-block of D, the rows of D that are not
+//	         zero there (nonzeroRows), and tiles over those rows only
+//	         (listTile kernels): dyᵀ·x again, skipping x's all-zero
+//	         column blocks, for products with an epilogue.
 //
-// D is packed into panels of nr columns (see kernel.go), a cache block at a
-// time; each worker takes a share of S's rows and, for each row, runs the
-// micro-kernel over every panel, then writes the row of T into C with the
-// epilogue applied. S's rows are either used as they are (dense) or first
-// compacted into their nonzeros (sparse), so that zeros cost nothing: 81% of
-// MNIST's pixels are exactly zero, so the first layer's forward pass (S = the
-// input batch) and its weight gradient (transposed: S = the input batch seen
-// column by column) do a fifth of the work. Which orientation and which row
-// form a call uses is chosen from the shapes and a sample of the operands'
-// zeros (choosePath).
+// D must be row-major with its rows padded to whole vectors; when op(B) is
+// not (B transposed, or N not a multiple of the vector width) it is packed
+// first, in phase 0 of the job, by the transpose kernel. C is written in
+// place: α, β·C, bias, ReLU and mask are fused into the kernels' stores
+// (flagAdd…), so nothing else touches C. The way is chosen by a cost model
+// in cycles fed with the densities of two sampled rows of this call's
+// operands. It is deliberately a function of the call alone, with no memory
+// of earlier calls: the ways round differently (K blocks, fused adds), so
+// a choice that depended on history would make a resumed run differ from
+// an uninterrupted one. Sampling costs a microsecond or two per large GEMM.
+//
+// Small products run on the calling goroutine: with vector kernels a GEMM
+// of the tutorial's second and third layers takes a microsecond or two,
+// the cost of handing it to another thread. Large ones are split into
+// chunks of rows (dense, sparse), of strips of T (sparseT) or of column
+// blocks (listed) on the pool.
 
-// Cache blocking: a block of D (kc×qc floats, packed) is sized to stay in
-// L2 while the rows of S stream past it, each row (kc floats, or its
-// nonzeros) staying in L1 while it meets every panel of the block.
-const (
-	maxKC      = 1024      // longest K block
-	blockBytes = 512 << 10 // packed D block budget
-)
-
-// path is how a GEMM call computes T.
-type path uint8
-
-const (
-	denseDirect path = iota
-	sparseDirect
-	denseTransposed
-	sparseTransposed
-)
-
-func (p path) transposed() bool { return p == denseTransposed || p == sparseTransposed }
-func (p path) sparse() bool     { return p == sparseDirect || p == sparseTransposed }
-
-// Gemm computes g.C as nn.Gemm describes: it packs one operand into panels
-// and runs a micro-kernel over the rows of the other, skipping their zeros
-// when that operand is sparse enough (see the comment at the top of gemm.go).
+// Gemm computes g.C as nn.Gemm describes, on the backend's kernel set.
 func (b *Backend) Gemm(g nn.Gemm) {
 	a, bm, c, bias, mask, ok := b.core.GemmArgs(g)
 	if !ok {
@@ -60,303 +59,657 @@ func (b *Backend) Gemm(g nn.Gemm) {
 		b.runJob(&b.scaleJob, m*n)
 		return
 	}
-	if ks := b.kernels(); ks.simd() {
-		b.prefetchAhead()
-		b.simdGemmRun(ks, e, a, bm, m, n, k, g.TransA, g.TransB)
-		return
-	}
-	j := &b.gemmJob
-	*j = gemmJob{b: b, e: e, workers: j.workers, forceKernels: j.forceKernels, forceSimd: j.forceSimd, simd: j.simd}
-	j.plan(a, bm, m, n, k, g.TransA, g.TransB)
-	j.runBlocks(m*n*k/16 >= minParallelWork && b.pool.workers > 1)
+	b.prefetchAhead()
+	b.runGemm(b.kernels(), e, a, bm, m, n, k, g.TransA, g.TransB)
 }
 
-// gemmJob is one GEMM call: the plan and the shared packed blocks of D.
+// gemmWay is a way to compute a GEMM.
+type gemmWay uint8
+
+const (
+	wayDense gemmWay = iota
+	waySparse
+	waySparseT
+	wayListed
+)
+
+var gemmWays = []gemmWay{wayDense, waySparse, waySparseT, wayListed}
+
+func (p gemmWay) String() string {
+	return [...]string{"dense", "sparse", "sparseT", "listed"}[p]
+}
+
+// Pack modes of D (and of S' for sparseT).
+const (
+	packNone      = iota // D is op(B) itself
+	packPad              // rows of op(B) copied into padded rows
+	packTranspose        // op(B) = Bᵀ: W columns of D per transpose strip
+)
+
+// gemmJob is one GEMM call and the scratch kept between calls.
 type gemmJob struct {
-	b *Backend
-	e epilogue
+	b    *Backend
+	ks   *kernelSet
+	e    epilogue
+	path gemmWay
 
-	path  path
-	r, q  int // T is r×q
-	k     int
-	s     []float32 // S[i, p] = s[i·sRow + p·sCol]
-	sRow  int
-	sCol  int
-	d     []float32 // D[p, j] = d[p·dRow + j·dCol]
-	dRow  int
-	dCol  int
-	kc    int // K block
-	qc    int // Q block (a multiple of nr)
-	packd []float32
+	m, n, k int
+	lanes   int
+	s       []float32 // S[i,k] = s[i·rs + k·kst]
+	rs, kst int
+	d       []float32 // D[k,j] = d[k·dd + j], readable for j < npad
+	dd      int
+	npad    int // N rounded up to whole vectors
+	nvec    int
+	bsrc    []float32 // op(B)[k,j] = bsrc[k·bRow + j·bCol]
+	bRow    int
+	bCol    int
+	pack    int
 
-	// The current block, D[k0:k1, q0:q1], and the rows per chunk.
-	k0, k1, q0, q1 int
-	panels         int
-	rowsChunk      int
+	// sparseT: S' = op(B)ᵀ (packed a strip at a time), D' = op(A)ᵀ = A
+	// (K×M, padded to mpad), T = S'·D' (N×M) transposed into C.
+	mpad int
+	mvec int
 
-	workers []workerScratch // per worker: row buffers
+	add0 int // flagAdd when β ≠ 0: the first K block adds to C
+	epi  int // flagReLU|flagBias|flagMask: applied by the last K block
 
-	// The SIMD kernels' GEMM (simd.go) and its scratch, and what tests force.
-	simd         simdGemm
-	forceKernels *kernelSet // nil: the process's default (kernels.go)
-	forceSimd    *simdPath  // nil: chosen per call by the cost model
+	kc          int // K block (dense, sparse)
+	colNV       int // vectors per column tile
+	mr          int // rows per row tile
+	rowsChunk   int // rows per chunk (dense, sparse)
+	blocksChunk int // column blocks per chunk (listed)
+	n0, n1      int // chunks of phase 0 (packing) and phase 1
+	parallel    bool
+	blockPack   bool // sparse: each chunk packs D a K block at a time
+
+	packd []float32 // D packed
+	ws    []gemmScratch
 }
 
-// workerScratch is a worker's private buffers, kept between calls.
-type workerScratch struct {
-	t   []float32    // a chunk's rows of T for the current Q block
-	row []float32    // a gathered dense row of S
-	nz4 [4][]nonzero // up to four compacted rows of S
-	_   [64]byte     // keep workers' slice headers on separate cache lines
+// gemmScratch is a worker's buffers, grown only.
+type gemmScratch struct {
+	vals  []float32 // compacted rows: rows × stride
+	offs  []int32
+	cnt   []int32   // nonzeros per compacted row
+	list  []int32   // nonzero rows of a column block of D
+	row   []float32 // a strided row of S, gathered
+	dtail []float32 // a partial column block of D, padded (K × lanes)
+	t     []float32 // sparseT: a strip of W rows of T (W × mpad)
+	sblk  []float32 // sparseT: a strip of W rows of S' (W × K)
+	dblk  []float32 // sparse: a K block of D, packed (kc × npad)
+	_     [64]byte
 }
 
-// plan fills in the orientation, the row form and the blocking.
-func (j *gemmJob) plan(a, bm []float32, m, n, k int, transA, transB bool) {
-	// Strides of op(A) (M×K) and op(B) (K×N) elements in their storage.
-	aRow, aCol := k, 1
-	if transA {
-		aRow, aCol = 1, m
-	}
-	bRow, bCol := n, 1
-	if transB {
-		bRow, bCol = 1, k
-	}
-	j.k = k
-	j.path = choosePath(a, bm, m, n, k, transA, transB)
-	if j.b.forcePath != nil {
-		j.path = *j.b.forcePath
-	}
-	if j.path.transposed() {
-		// S = op(B)ᵀ: S[i, p] = op(B)[p, i]; D = op(A)ᵀ: D[p, j] = op(A)[j, p].
-		j.r, j.q = n, m
-		j.s, j.sRow, j.sCol = bm, bCol, bRow
-		j.d, j.dRow, j.dCol = a, aCol, aRow
-	} else {
-		j.r, j.q = m, n
-		j.s, j.sRow, j.sCol = a, aRow, aCol
-		j.d, j.dRow, j.dCol = bm, bRow, bCol
-	}
-	blocks := (k + maxKC - 1) / maxKC
-	j.kc = (k + blocks - 1) / blocks
-	qc := blockBytes / 4 / j.kc / nr * nr
-	j.qc = max(nr, min(qc, (j.q+nr-1)/nr*nr))
-	// Several chunks per worker, so that a late or slow worker is covered;
-	// a multiple of 4 rows, for compact4.
-	j.rowsChunk = max(minRowsChunk, min(maxRowsChunk, j.r/(4*j.b.pool.workers))) &^ 3
-
-	// Shared and per-worker buffers, grown only.
-	j.packd = grow(j.b.packd, j.kc*j.qc)
-	j.b.packd = j.packd
-	nw := j.b.pool.workers
-	if len(j.workers) < nw {
-		j.workers = make([]workerScratch, nw)
-	}
-	for w := range j.workers {
-		ws := &j.workers[w]
-		ws.t = grow(ws.t, j.rowsChunk*j.qc)
-		ws.row = grow(ws.row, j.kc)
-		for q := range ws.nz4 {
-			if cap(ws.nz4[q]) < j.kc {
-				ws.nz4[q] = make([]nonzero, j.kc)
-			}
-			ws.nz4[q] = ws.nz4[q][:j.kc]
-		}
-	}
-}
-
-// Tuning of the path choice, in units of one multiply-add of the dense
-// kernel: the sparse kernel is a little slower per multiply-add, compacting
-// costs about one unit per element scanned, and writing T transposed costs
-// a few units per element of C.
+// Tuning. Costs are in cycles of the AVX-512 kernels on the development
+// machine (Zen 5; an AVX2 vector does half the work at about the same cost,
+// which the counts of vectors account for, and so, roughly, does a vector
+// of four floats in pure Go).
 const (
-	sparseCost     = 1.25
-	compactCost    = 0.5
-	transposedCost = 2.0
-	minSparseWork  = 16 << 10 // below this many multiply-adds, always dense direct
+	sparseMinWork     = 512 << 10 // M·N·K below which a GEMM is dense, unsampled
+	parallelMinCycles = 40000     // estimated cycles worth splitting across threads
+	denseKC           = 512       // longest K block of the dense path
+	sparseTileBytes   = 32 << 10  // the sparse path's K block of D, when blocked: L1-sized
+	sparseWholeBytes  = 1 << 20   // the sparse path's D up to this size: whole, in L2
+	sparseRowsChunk   = 8
+	listBlocksChunk   = 4
+	cyclesPerFMA      = 0.55 // a vector FMA in a register tile
+	cyclesPerNZ       = 0.8  // per nonzero of the sparse paths, besides its FMAs
+	cyclesSparseL1    = 0.6  // a vector FMA of the sparse paths, D in L1
+	cyclesSparseL2    = 1.1  // the same with D in L2 (its bandwidth bounds the kernel)
+	l1Bytes           = 48 << 10
+	cyclesCompactG    = 1.5  // per element, compacted in Go
+	cyclesCompactV    = 1.5  // per vector, compacted by the compress kernel
+	cyclesGather      = 1.5  // per element of a strided row of S, gathered
+	cyclesTranspose   = 0.25 // per element transposed (packing, sparseT's output)
+	cyclesListRow     = 1.5  // per row and vector block of D, listing nonzero rows
+	cyclesListStep    = 3.0  // per listed row and row tile, besides its FMAs
+	cyclesMaskChunk   = 30   // per row and 64 elements of the bit-mask kernels
 )
 
-// choosePath estimates the cost of each way to compute the product and
-// returns the cheapest. The density of zeros is estimated from a few rows.
-func choosePath(a, bm []float32, m, n, k int, transA, transB bool) path {
-	if m*n*k < minSparseWork {
-		return denseDirect
-	}
-	pad := func(x int) float64 { return float64((x + nr - 1) / nr * nr) }
-	aRows, aCols := m, k
+// runGemm computes the GEMM that Gemm validated, on kernel set ks.
+func (b *Backend) runGemm(ks *kernelSet, e epilogue, a, bm []float32, m, n, k int, transA, transB bool) {
+	g := &b.gemmJob
+	*g = gemmJob{b: b, ks: ks, e: e, m: m, n: n, k: k, lanes: ks.lanes,
+		packd: g.packd, ws: g.ws}
+	W := ks.lanes
+	g.s, g.rs, g.kst = a, k, 1
 	if transA {
-		aRows, aCols = k, m
+		g.rs, g.kst = 1, m
 	}
-	bRows, bCols := k, n
+	g.bsrc, g.bRow, g.bCol = bm, n, 1
 	if transB {
-		bRows, bCols = n, k
+		g.bRow, g.bCol = 1, k
 	}
-	dA, dB := density(a, aRows, aCols), density(bm, bRows, bCols)
-	M, N, K := float64(m), float64(n), float64(k)
-	costs := [4]float64{
-		denseDirect:      M * pad(n) * K,
-		sparseDirect:     M*K*compactCost + M*pad(n)*K*dA*sparseCost,
-		denseTransposed:  N*pad(m)*K + M*N*transposedCost,
-		sparseTransposed: N*K*compactCost + N*pad(m)*K*dB*sparseCost + M*N*transposedCost,
-	}
-	best := denseDirect
-	for p := range costs {
-		if costs[p] < costs[best] {
-			best = path(p)
-		}
-	}
-	return best
-}
+	g.nvec = (n + W - 1) / W
+	g.npad = g.nvec * W
 
-// density estimates the fraction of nonzeros of a rows×cols matrix from up
-// to four rows spread over it (rows of stored matrices are contiguous, and
-// for a batch of images each row is one image).
-func density(x []float32, rows, cols int) float64 {
-	const samples = 4
-	n, nz := 0, 0
-	for i := 0; i < samples && i < rows; i++ {
-		r := i * rows / min(samples, rows)
-		for _, v := range x[r*cols : (r+1)*cols] {
-			if v != 0 {
-				nz++
-			}
-		}
-		n += cols
-	}
-	if n == 0 {
-		return 1
-	}
-	return float64(nz) / float64(n)
-}
-
-// runBlocks computes T block by block: for each block of D, phase 0 packs
-// its panels (a few per chunk) and phase 1 computes T's rows for it, a few
-// rows per chunk.
-func (j *gemmJob) runBlocks(parallel bool) {
-	for q0 := 0; q0 < j.q; q0 += j.qc {
-		for k0 := 0; k0 < j.k; k0 += j.kc {
-			j.q0, j.q1 = q0, min(j.q, q0+j.qc)
-			j.k0, j.k1 = k0, min(j.k, k0+j.kc)
-			j.panels = (j.q1 - j.q0 + nr - 1) / nr
-			if parallel {
-				j.b.pool.run(j)
-			} else {
-				runInline(j)
-			}
-		}
-	}
-}
-
-// Chunk sizes: panels packed per chunk, and rows of T computed per chunk.
-const (
-	panelsPerChunk = 4
-	minRowsChunk   = 4
-	maxRowsChunk   = 64
-)
-
-func (j *gemmJob) chunks() (int, int) {
-	return chunkCount(j.panels, panelsPerChunk), chunkCount(j.r, j.rowsChunk)
-}
-
-func (j *gemmJob) do(w, phase, c int) {
-	if phase == 0 {
-		lo, hi := chunkRange(c, j.panels, panelsPerChunk)
-		j.pack(lo, hi)
-		return
-	}
-	ws := &j.workers[w]
-	kc := j.k1 - j.k0
-	tw := j.panels * nr // width of a row of T in ws.t
-	first, last := j.k0 == 0, j.k1 == j.k
-	r0, r1 := chunkRange(c, j.r, j.rowsChunk)
-	if j.path.sparse() {
-		j.sparseRows(ws, r0, r1, kc, tw)
-	} else {
-		j.denseRows(ws, r0, r1, kc, tw)
-	}
-	row := func(i int) []float32 { return ws.t[(i-r0)*tw : (i-r0)*tw+j.q1-j.q0] }
-	for i := r0; i < r1; i++ {
-		switch {
-		case !j.path.transposed():
-			j.e.storeRow(i, j.q0, row(i), first, last)
-		case i+4 <= r1:
-			j.e.storeColumns4(i, j.q0, &[4][]float32{row(i), row(i + 1), row(i + 2), row(i + 3)}, first, last)
-			i += 3
-		default:
-			j.e.storeColumn(i, j.q0, row(i), first, last)
-		}
-	}
-}
-
-// sparseRows computes rows [r0, r1) of T for the packed block: compact
-// each row of S (four at a time where four rows are adjacent in memory),
-// then run the sparse kernel over every panel.
-func (j *gemmJob) sparseRows(ws *workerScratch, r0, r1, kc, tw int) {
-	stride := kc * nr
-	panels := j.packd[:j.panels*stride]
-	for i := r0; i < r1; {
-		s := j.s[i*j.sRow+j.k0*j.sCol:]
-		if j.sRow == 1 && j.sCol != 1 && i+4 <= r1 {
-			counts := compact4(s, kc, j.sCol, &ws.nz4)
-			for q, n := range counts {
-				sparseRow(ws.nz4[q][:n], panels, stride, ws.t[(i+q-r0)*tw:(i+q-r0+1)*tw])
-			}
-			i += 4
-			continue
-		}
-		n := compact(s, kc, j.sCol, ws.nz4[0])
-		sparseRow(ws.nz4[0][:n], panels, stride, ws.t[(i-r0)*tw:(i-r0+1)*tw])
-		i++
-	}
-}
-
-// denseRows computes rows [r0, r1) of T for the packed block with the
-// dense kernel, gathering rows of S that are not contiguous.
-func (j *gemmJob) denseRows(ws *workerScratch, r0, r1, kc, tw int) {
-	stride := kc * nr
-	panels := j.packd[:j.panels*stride]
-	for i := r0; i < r1; i++ {
-		var row []float32
-		if j.sCol == 1 {
-			row = j.s[i*j.sRow+j.k0 : i*j.sRow+j.k0+kc]
-		} else {
-			row = gatherRow(ws.row, j.s[i*j.sRow+j.k0*j.sCol:], kc, j.sCol)
-		}
-		denseRow(row, panels, stride, ws.t[(i-r0)*tw:(i-r0+1)*tw])
-	}
-}
-
-// pack writes panels [lo, hi) of the block D[k0:k1, q0:q1] into packd.
-func (j *gemmJob) pack(lo, hi int) {
-	k0, k1, q0, q1 := j.k0, j.k1, j.q0, j.q1
-	kc := k1 - k0
-	for p := lo; p < hi; p++ {
-		dst := j.packd[p*kc*nr : (p+1)*kc*nr]
-		qa := q0 + p*nr
-		width := min(nr, q1-qa)
-		switch {
-		case j.dCol == 1 && width == nr:
-			// Rows of D are contiguous: copy 4 at a time.
-			for kk := 0; kk < kc; kk++ {
-				*(*[nr]float32)(dst[kk*nr:]) = *(*[nr]float32)(j.d[(k0+kk)*j.dRow+qa:])
-			}
-		case j.dRow == 1 && width == nr:
-			// Columns of D are contiguous: interleave four of them.
-			c0 := j.d[qa*j.dCol+k0:][:kc]
-			c1 := j.d[(qa+1)*j.dCol+k0:][:kc]
-			c2 := j.d[(qa+2)*j.dCol+k0:][:kc]
-			c3 := j.d[(qa+3)*j.dCol+k0:][:kc]
-			for kk := range c0 {
-				d := (*[nr]float32)(dst[kk*nr:])
-				d[0], d[1], d[2], d[3] = c0[kk], c1[kk], c2[kk], c3[kk]
-			}
-		default:
-			// An edge panel (zero beyond Q), or a general stride.
-			clear(dst)
-			for jj := 0; jj < width; jj++ {
-				for kk := 0; kk < kc; kk++ {
-					dst[kk*nr+jj] = j.d[(k0+kk)*j.dRow+(qa+jj)*j.dCol]
+	if e.beta != 0 {
+		g.add0 = flagAdd
+		if e.beta != 1 {
+			for i := 0; i < m; i++ {
+				row := e.c[i*e.ldc : i*e.ldc+n]
+				for x := range row {
+					row[x] *= e.beta
 				}
 			}
+		}
+	}
+	if e.relu {
+		g.epi |= flagReLU
+	}
+	if e.bias != nil {
+		g.epi |= flagBias
+	}
+	if e.mask != nil {
+		g.epi |= flagMask
+	}
+
+	var cost float64
+	g.path, cost = g.choose(a, bm, transA, transB)
+	if f := b.forceWay; f != nil && g.allowed(*f, transA, transB) {
+		g.path = *f
+	}
+	g.parallel = cost >= parallelMinCycles && b.pool.workers > 1
+	g.plan(a, transB)
+	if g.parallel {
+		b.pool.run(g)
+	} else {
+		runInline(g)
+	}
+}
+
+// allowed reports whether way p can compute this product.
+func (g *gemmJob) allowed(p gemmWay, transA, transB bool) bool {
+	switch p {
+	case wayListed:
+		return transA && !transB
+	case waySparseT:
+		return transA && !transB && g.add0 == 0 && g.epi == 0
+	}
+	return true
+}
+
+// choose returns the cheapest way to compute the product and its cost.
+func (g *gemmJob) choose(a, bm []float32, transA, transB bool) (gemmWay, float64) {
+	M, N, K, nvec := float64(g.m), float64(g.n), float64(g.k), float64(g.nvec)
+	W := float64(g.lanes)
+	// The constants are AVX-512 cycles; a set whose vector FMA costs more
+	// (the pure-Go one) says how much more.
+	scale := max(1, g.ks.fmaScale)
+	perFMA, sparseL1, sparseL2 := scale*cyclesPerFMA, scale*cyclesSparseL1, scale*cyclesSparseL2
+	dense := perFMA * M * K * nvec
+	if transB {
+		dense += cyclesTranspose * K * N
+	}
+	if g.m*g.n*g.k < cmp.Or(g.ks.sparseMin, sparseMinWork) {
+		return wayDense, dense
+	}
+	best, cost := wayDense, dense
+	compact := cyclesCompactG // per element
+	if g.ks.vectorCompact {
+		compact = cyclesCompactV / W
+	}
+
+	aRows, aCols := g.m, g.k
+	if transA {
+		aRows, aCols = g.k, g.m
+	}
+	dA, _ := sampleDensity(a, aRows, aCols, g.lanes)
+	perElem := compact
+	switch {
+	case g.kst != 1:
+		perElem += cyclesGather
+	case g.ks.maskRows != nil:
+		perElem = cyclesMaskChunk / 64
+	}
+	fma := sparseL2
+	if g.k*g.npad*4 <= l1Bytes {
+		fma = sparseL1
+	}
+	sparse := M*K*perElem + dA*M*K*(fma*nvec+cyclesPerNZ)
+	if transB {
+		sparse += cyclesTranspose * K * N
+	}
+	if sparse < cost && g.k*g.npad*4 < 1<<31 {
+		best, cost = waySparse, sparse
+	}
+
+	if transA && !transB {
+		dB, pB := sampleDensity(bm, g.k, g.n, g.lanes)
+		if g.allowed(waySparseT, transA, transB) {
+			mvec := float64((g.m + g.lanes - 1) / g.lanes)
+			perElem := compact
+			if g.ks.maskRows != nil {
+				perElem = cyclesMaskChunk / min(64, K)
+			}
+			fma := sparseL2
+			if g.k*int(mvec)*g.lanes*4 <= l1Bytes {
+				fma = sparseL1
+			}
+			sparseT := 2*cyclesTranspose*K*N + N*K*perElem + dB*N*K*(fma*mvec+cyclesPerNZ)
+			if sparseT < cost && g.k*g.m*4 < 1<<31 {
+				best, cost = waySparseT, sparseT
+			}
+		}
+		mr := float64(len(g.ks.listTiles) - 1)
+		tiles := float64(int((M + mr - 1) / mr))
+		listed := cyclesListRow*K*nvec + pB*K*nvec*(perFMA*M+cyclesListStep*tiles)
+		if listed < cost {
+			best, cost = wayListed, listed
+		}
+	}
+	return best, cost
+}
+
+// sampleDensity estimates the fraction of nonzeros of a rows×cols matrix
+// and of its lanes-wide column blocks that are not all zero, from two rows
+// (the first and the middle one: for a batch of images, two images). It
+// costs about a cycle per element sampled, which the sparse ways repay
+// many times over on the shapes that reach it (sparseMinWork).
+func sampleDensity(x []float32, rows, cols, lanes int) (elems, blocks float64) {
+	n, nz, nb, nzb := 0, 0, 0, 0
+	for _, r := range [2]int{0, rows / 2} {
+		row := x[r*cols : (r+1)*cols]
+		for j := 0; j < cols; j += lanes {
+			var any uint32
+			for _, v := range row[j:min(j+lanes, cols)] {
+				b := magnitude(v)
+				nz += isNonzero(b)
+				any |= b
+			}
+			nzb += isNonzero(any)
+			nb++
+		}
+		n += cols
+		if rows < 2 {
+			break
+		}
+	}
+	if n == 0 {
+		return 1, 1
+	}
+	return float64(nz) / float64(n), float64(nzb) / float64(nb)
+}
+
+// plan sets the packing, the blocking and the chunks, and sizes the scratch.
+func (g *gemmJob) plan(a []float32, transB bool) {
+	ks, W := g.ks, g.lanes
+	g.d, g.dd = g.bsrc, g.n
+	g.pack = packNone
+	switch g.path {
+	case wayDense:
+		switch {
+		case transB:
+			g.pack = packTranspose
+			g.n0 = g.nvec
+		case g.n%W != 0:
+			g.pack = packPad
+			g.n0 = chunkCount(g.k, 64)
+		}
+		if g.pack != packNone {
+			g.packd = grow(g.packd, g.k*g.npad)
+			g.d, g.dd = g.packd, g.npad
+		}
+	case waySparse:
+		// D is packed whole in phase 0 when it is small enough to stay in
+		// L2; a larger one is packed a K block at a time by each chunk into
+		// its worker's scratch (sparseRows), where it stays in L1 while the
+		// chunk's rows use it.
+		switch {
+		case transB:
+			g.pack = packTranspose
+		case g.n%W != 0:
+			g.pack = packPad
+		}
+		if g.pack != packNone && g.k*g.npad*4 <= sparseWholeBytes {
+			g.packd = grow(g.packd, g.k*g.npad)
+			g.n0 = g.nvec
+			if g.pack == packPad {
+				g.n0 = chunkCount(g.k, 64)
+			}
+		}
+	case waySparseT:
+		// S' = Bᵀ, a strip of W rows at a time (sparseTStrip); D' = A
+		// (K×M), padded when M is not whole vectors.
+		g.mvec = (g.m + W - 1) / W
+		g.mpad = g.mvec * W
+		g.d, g.dd = a, g.m
+		if g.m%W != 0 {
+			g.packd = grow(g.packd, g.k*g.mpad)
+			for kk := 0; kk < g.k; kk++ {
+				dst := g.packd[kk*g.mpad : (kk+1)*g.mpad]
+				clear(dst[copy(dst, a[kk*g.m:(kk+1)*g.m]):])
+			}
+			g.d, g.dd = g.packd, g.mpad
+		}
+		g.colNV = min(len(ks.sparseRows)-1, g.mvec)
+	}
+
+	workers := g.b.pool.workers
+	switch g.path {
+	case wayDense:
+		blocks := (g.k + denseKC - 1) / denseKC
+		g.kc = (g.k + blocks - 1) / blocks
+		g.colNV = min(ks.maxNV(), g.nvec)
+		g.mr = len(ks.tiles[g.colNV]) - 1
+		g.rowsChunk = g.mr
+		g.n1 = chunkCount(g.m, g.rowsChunk)
+	case waySparse:
+		// K blocks whose rows of D (all npad columns) stay in L1 while the
+		// chunk's rows use them: each nonzero reads a row of the block.
+		// One chunk per thread, so that each packs every block once.
+		g.colNV = min(len(ks.sparseRows)-1, g.nvec)
+		if g.k*g.npad*4 <= sparseWholeBytes {
+			// Each row compacted once, its nonzeros reading D from L2: a
+			// call per row costs more than L1 would save.
+			g.kc = g.k
+			if g.pack != packNone {
+				g.d, g.dd = g.packd, g.npad
+			}
+			g.rowsChunk = min(sparseRowsChunk, g.m)
+			g.n1 = chunkCount(g.m, g.rowsChunk)
+			break
+		}
+		blocks := max(1, (g.k*g.npad*4+sparseTileBytes-1)/sparseTileBytes)
+		g.kc = (g.k + blocks - 1) / blocks
+		g.blockPack = g.pack != packNone
+		g.n1 = 1
+		if g.parallel {
+			g.n1 = min(workers, g.m)
+		}
+		g.rowsChunk = chunkCount(g.m, g.n1)
+	case waySparseT:
+		g.kc = g.k
+		g.rowsChunk = W
+		g.n1 = chunkCount(g.n, W)
+	case wayListed:
+		g.mr = len(ks.listTiles) - 1
+		g.blocksChunk = listBlocksChunk
+		g.n1 = chunkCount(g.nvec, g.blocksChunk)
+	}
+
+	if len(g.ws) < workers {
+		g.ws = make([]gemmScratch, workers)
+	}
+	for w := range g.ws {
+		ws := &g.ws[w]
+		switch g.path {
+		case waySparse, waySparseT:
+			stride, rows := g.kc+16, max(sparseRowsChunk, W) // sparseT: a strip of W
+			ws.vals = grow(ws.vals, rows*stride)
+			ws.offs = growI32(ws.offs, rows*stride)
+			ws.cnt = growI32(ws.cnt, rows)
+			if g.path == waySparse {
+				if g.kst != 1 {
+					ws.row = grow(ws.row, g.kc)
+				}
+				if g.blockPack {
+					ws.dblk = grow(ws.dblk, g.kc*g.npad)
+				}
+			} else {
+				ws.t = grow(ws.t, W*g.mpad)
+				ws.sblk = grow(ws.sblk, W*g.k)
+			}
+		case wayListed:
+			ws.list = growI32(ws.list, g.k)
+			if g.n%W != 0 {
+				ws.dtail = grow(ws.dtail, g.k*W)
+			}
+		}
+	}
+}
+
+// growI32 is grow for int32s.
+func growI32(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
+}
+
+func (g *gemmJob) chunks() (int, int) { return g.n0, g.n1 }
+
+func (g *gemmJob) do(w, phase, c int) {
+	if phase == 0 {
+		g.packChunk(c)
+		return
+	}
+	switch g.path {
+	case wayDense:
+		lo, hi := chunkRange(c, g.m, g.rowsChunk)
+		g.denseRows(lo, hi)
+	case waySparse:
+		lo, hi := chunkRange(c, g.m, g.rowsChunk)
+		g.sparseRows(&g.ws[w], lo, hi)
+	case waySparseT:
+		lo, hi := chunkRange(c, g.n, g.rowsChunk)
+		g.sparseTStrip(&g.ws[w], lo, hi)
+	case wayListed:
+		lo, hi := chunkRange(c, g.nvec, g.blocksChunk)
+		g.listedBlocks(&g.ws[w], lo, hi)
+	}
+}
+
+// transposeBlock writes dst[c·ldd + r] = src[r·lds + c] for r < rows and
+// c < cols, with the transpose kernel for whole W×W blocks and Go for the
+// edges; zero-pads dst's rows up to padRows (r in [rows, padRows)).
+func (g *gemmJob) transposeBlock(dst []float32, ldd int, src []float32, lds, rows, cols, padRows int) {
+	W := g.lanes
+	done := 0
+	if rows == W && cols >= W {
+		nb := cols / W
+		g.ks.transpose(&src[0], lds, &dst[0], ldd, nb)
+		done = nb * W
+	}
+	for c := done; c < cols; c++ {
+		d := dst[c*ldd : c*ldd+padRows]
+		for r := range d {
+			if r < rows {
+				d[r] = src[r*lds+c]
+			} else {
+				d[r] = 0
+			}
+		}
+	}
+	if rows < padRows {
+		for c := 0; c < done; c++ {
+			clear(dst[c*ldd+rows : c*ldd+padRows])
+		}
+	}
+}
+
+// packChunk writes part c of the padded D into packd: a strip of W columns
+// (transposing B, stored N×K) or 64 rows (padding op(B)).
+func (g *gemmJob) packChunk(c int) {
+	W := g.lanes
+	if g.pack == packPad {
+		lo, hi := chunkRange(c, g.k, 64)
+		g.packRows(g.packd[lo*g.npad:], lo, hi)
+		return
+	}
+	j0 := c * W
+	g.transposeBlock(g.packd[j0:], g.npad, g.bsrc[j0*g.bCol:], g.bCol, min(W, g.n-j0), g.k, W)
+}
+
+// packRows writes rows [k0, k1) of the padded D to dst (row stride npad).
+func (g *gemmJob) packRows(dst []float32, k0, k1 int) {
+	W, n, npad := g.lanes, g.n, g.npad
+	if g.pack == packPad {
+		for kk := k0; kk < k1; kk++ {
+			row := dst[(kk-k0)*npad : (kk-k0+1)*npad]
+			clear(row[copy(row, g.bsrc[kk*n:(kk+1)*n]):])
+		}
+		return
+	}
+	for j0 := 0; j0 < n; j0 += W {
+		g.transposeBlock(dst[j0:], npad, g.bsrc[j0*g.bCol+k0:], g.bCol, min(W, n-j0), k1-k0, W)
+	}
+}
+
+// flags returns the epilogue flags of the K block [k0, k0+kn).
+func (g *gemmJob) flags(k0, kn int) int {
+	f := flagAdd
+	if k0 == 0 {
+		f = g.add0
+	}
+	if k0+kn == g.k {
+		f |= g.epi
+	}
+	return f
+}
+
+// column returns the tail (valid lanes of the last vector) and bias of the
+// column tile of nv vectors from vector v0, for epilogue flags f.
+func (g *gemmJob) column(v0, nv, f int) (j0, tail int, bias *float32) {
+	j0 = v0 * g.lanes
+	tail = min(g.lanes, g.n-(j0+(nv-1)*g.lanes))
+	if f&flagBias != 0 {
+		bias = &g.e.bias[j0]
+	}
+	return
+}
+
+// maskAt returns &mask[i, j0], or nil without a mask.
+func (g *gemmJob) maskAt(f, i, j0 int) *float32 {
+	if f&flagMask == 0 {
+		return nil
+	}
+	return &g.e.mask[i*g.e.ldc+j0]
+}
+
+// denseRows computes rows [r0, r1) of C with register tiles.
+func (g *gemmJob) denseRows(r0, r1 int) {
+	e := &g.e
+	for k0 := 0; k0 < g.k; k0 += g.kc {
+		kn := min(g.kc, g.k-k0)
+		f := g.flags(k0, kn)
+		for v0 := 0; v0 < g.nvec; v0 += g.colNV {
+			nv := min(g.colNV, g.nvec-v0)
+			j0, tail, bias := g.column(v0, nv, f)
+			d := &g.d[k0*g.dd+j0]
+			tiles := g.ks.tiles[nv]
+			for i := r0; i < r1; i += g.mr {
+				rows := min(g.mr, r1-i)
+				tiles[rows](&g.s[i*g.rs+k0*g.kst], g.rs, g.kst, d, g.dd, kn,
+					&e.c[i*e.ldc+j0], e.ldc, e.alpha, f, tail, bias, g.maskAt(f, i, j0))
+			}
+		}
+	}
+}
+
+// sparseRows computes rows [r0, r1) of C from their nonzeros, a K block
+// at a time: the block of D (packed here when op(B) is not row-major and
+// padded), then groups of rows compacted and multiplied while it is in L1.
+func (g *gemmJob) sparseRows(ws *gemmScratch, r0, r1 int) {
+	e := &g.e
+	stride := g.kc + 16
+	for k0 := 0; k0 < g.k; k0 += g.kc {
+		kn := min(g.kc, g.k-k0)
+		f := g.flags(k0, kn)
+		d, dd := g.d[k0*g.dd:], g.dd
+		if g.blockPack {
+			g.packRows(ws.dblk, k0, k0+kn)
+			d, dd = ws.dblk, g.npad
+		}
+		if g.kst == 1 && g.ks.maskRows != nil {
+			// Rows found nonzero 64 elements at a time by bit masks: no
+			// compaction pass (with AVX-512; see sparseMaskRows).
+			for v0 := 0; v0 < g.nvec; v0 += g.colNV {
+				nv := min(g.colNV, g.nvec-v0)
+				j0, tail, bias := g.column(v0, nv, f)
+				g.ks.maskRows[nv](&g.s[r0*g.rs+k0], g.rs, kn, r1-r0, &d[j0], dd,
+					&e.c[r0*e.ldc+j0], e.ldc, e.alpha, f, tail, bias, g.maskAt(f, r0, j0))
+			}
+			continue
+		}
+		for i0 := r0; i0 < r1; i0 += sparseRowsChunk {
+			rows := min(sparseRowsChunk, r1-i0)
+			if g.kst == 1 {
+				g.ks.compactRows(&g.s[i0*g.rs+k0], g.rs, kn, rows, &ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, 4*dd)
+			} else {
+				for i := i0; i < i0+rows; i++ {
+					row := gatherRow(ws.row, g.s[i*g.rs+k0*g.kst:], kn, g.kst)
+					x := (i - i0) * stride
+					g.ks.compactRows(&row[0], 0, kn, 1, &ws.vals[x], &ws.offs[x], &ws.cnt[i-i0], stride, 4*dd)
+				}
+			}
+			for v0 := 0; v0 < g.nvec; v0 += g.colNV {
+				nv := min(g.colNV, g.nvec-v0)
+				j0, tail, bias := g.column(v0, nv, f)
+				g.ks.sparseRows[nv](&ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, rows, &d[j0],
+					&e.c[i0*e.ldc+j0], e.ldc, e.alpha, f, tail, bias, g.maskAt(f, i0, j0))
+			}
+		}
+	}
+}
+
+// sparseTStrip computes rows [j0, j1) of T = S'·D' (columns j0… of C):
+// transposes those columns of B into rows of S', compacts them, runs the
+// sparse kernels into a strip of T, and transposes the strip into C.
+func (g *gemmJob) sparseTStrip(ws *gemmScratch, j0, j1 int) {
+	e := &g.e
+	W := g.lanes
+	stride := g.kc + 16
+	rows := j1 - j0
+	// S'[r, k] = B[k, j0+r] (B stored K×N), W rows of B at a time.
+	for k0 := 0; k0 < g.k; k0 += W {
+		g.transposeBlock(ws.sblk[k0:], g.k, g.bsrc[k0*g.n+j0:], g.n, min(W, g.k-k0), rows, min(W, g.k-k0))
+	}
+	if g.ks.maskRows != nil {
+		// Rows of a batch's length: find their nonzeros by bit masks.
+		for v0 := 0; v0 < g.mvec; v0 += g.colNV {
+			nv := min(g.colNV, g.mvec-v0)
+			g.ks.maskRows[nv](&ws.sblk[0], g.k, g.k, rows, &g.d[v0*W], g.dd, &ws.t[v0*W], g.mpad, e.alpha, 0, W, nil, nil)
+		}
+	} else {
+		g.ks.compactRows(&ws.sblk[0], g.k, g.k, rows, &ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, 4*g.dd)
+		for v0 := 0; v0 < g.mvec; v0 += g.colNV {
+			nv := min(g.colNV, g.mvec-v0)
+			g.ks.sparseRows[nv](&ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, rows, &g.d[v0*W],
+				&ws.t[v0*W], g.mpad, e.alpha, 0, W, nil, nil)
+		}
+	}
+	// C[i, j0+r] = T[j0+r, i]: the strip's rows become columns of C.
+	if rows == W && g.m >= W {
+		nb := g.m / W
+		g.ks.transpose(&ws.t[0], g.mpad, &e.c[j0], e.ldc, nb)
+		for i := nb * W; i < g.m; i++ {
+			for r := 0; r < rows; r++ {
+				e.c[i*e.ldc+j0+r] = ws.t[r*g.mpad+i]
+			}
+		}
+		return
+	}
+	for i := 0; i < g.m; i++ {
+		for r := 0; r < rows; r++ {
+			e.c[i*e.ldc+j0+r] = ws.t[r*g.mpad+i]
+		}
+	}
+}
+
+// listedBlocks computes column vector-blocks [v0, v1) of C over the rows of
+// D that are not zero in each.
+func (g *gemmJob) listedBlocks(ws *gemmScratch, v0, v1 int) {
+	e, W := &g.e, g.lanes
+	f := g.flags(0, g.k)
+	for v := v0; v < v1; v++ {
+		j0, tail, bias := g.column(v, 1, f)
+		d, dd := &g.d[j0], g.dd
+		if tail < W {
+			// The last block of a D whose rows are not whole vectors: copy
+			// it, padded, so that the kernels read whole vectors.
+			for kk := 0; kk < g.k; kk++ {
+				dst := ws.dtail[kk*W : (kk+1)*W]
+				clear(dst[copy(dst, g.d[kk*g.dd+j0:kk*g.dd+g.n]):])
+			}
+			d, dd = &ws.dtail[0], W
+		}
+		cnt := g.ks.nonzeroRows(d, dd, g.k, &ws.list[0])
+		for i := 0; i < g.m; i += g.mr {
+			rows := min(g.mr, g.m-i)
+			g.ks.listTiles[rows](&g.s[i], g.kst, d, dd, &ws.list[0], cnt,
+				&e.c[i*e.ldc+j0], e.ldc, e.alpha, f, tail, bias, g.maskAt(f, i, j0))
 		}
 	}
 }

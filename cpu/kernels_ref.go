@@ -2,14 +2,13 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 	"unsafe"
 )
 
 // The reference kernels: the reference loops of the generated kernels'
 // doc comments, in Go, behind the same signatures. refKernels builds a set
 // of them shaped like an assembly set (the same lanes and tile sizes), so
-// that the SIMD driver runs, and is tested, on any CPU; tests also check
+// that the GEMM driver runs on any CPU exactly as it does on the assembly; tests also check
 // each assembly kernel against its twin here. They read exactly the memory
 // the assembly reads (whole vectors of D included), so that the race
 // detector's pointer checks catch a driver that passes too short a buffer.
@@ -65,71 +64,10 @@ func refKernels(lanes int, maxMR []int, listMR, sparseNV int, withMask bool) *ke
 			}
 		}
 	}
-	ks.bytesToF32 = func(dst *float32, src *uint8, n int, scale, shift float32) {
-		for i, v := range unsafe.Slice(src, n) {
-			*at(dst, i) = float32(float32(v)*scale) + shift
-		}
-	}
-	ks.sgd = func(p, g *float32, n int, lr float32) {
-		for i := 0; i < n; i++ {
-			*at(p, i) -= lr * *at(g, i)
-		}
-	}
-	ks.sgdMomentum = func(p, g, v *float32, n int, lr, mom float32) {
-		for i := 0; i < n; i++ {
-			vi := mom**at(v, i) + *at(g, i)
-			*at(v, i) = vi
-			*at(p, i) -= lr * vi
-		}
-	}
-	ks.adam = func(p, g, m, v *float32, n int, wd, b1, c1, b2, c2, bc2sqrt, eps, step float32) {
-		for i := 0; i < n; i++ { // products rounded on their own, as in optJob's loop
-			gi := *at(g, i) + float32(wd**at(p, i))
-			mi := float32(b1**at(m, i)) + float32(c1*gi)
-			vi := float32(b2**at(v, i)) + float32(float32(c2*gi)*gi)
-			*at(m, i), *at(v, i) = mi, vi
-			denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
-			*at(p, i) -= float32(step * (mi / denom))
-		}
-	}
-	ks.sumRows = func(dst, src *float32, rows, cols, ld int) {
-		for j := 0; j < cols; j++ {
-			var t float32
-			for r := 0; r < rows; r++ {
-				t += *at(src, r*ld+j)
-			}
-			*at(dst, j) = t
-		}
-	}
-	ks.windowMax = func(p *float32, offs *int, n int, best *float32, arg *int32, c int) {
-		os := unsafe.Slice(offs, n)
-		for ch := 0; ch < c; ch++ {
-			b, a := *at(p, os[0]+ch), 0
-			for i := 1; i < n; i++ {
-				if v := *at(p, os[i]+ch); !(v <= b) && b == b {
-					b, a = v, i
-				}
-			}
-			*at(best, ch) = b
-			if arg != nil {
-				*at32(arg, ch) = int32(a)
-			}
-		}
-	}
-	ks.windowScatter = func(p *float32, offs *int, n int, dy *float32, arg *int32, c int) {
-		os := unsafe.Slice(offs, n)
-		var zero float32
-		for ch := 0; ch < c; ch++ {
-			d := zero + *at(dy, ch)
-			for i := 0; i < n; i++ {
-				v := zero
-				if int(*at32(arg, ch)) == i {
-					v = d
-				}
-				*at(p, os[i]+ch) = v
-			}
-		}
-	}
+	// The elementwise kernels are the pure-Go set's (kernels_go.go): their
+	// reference loops, for any width.
+	ks.bytesToF32, ks.sgd, ks.sgdMomentum, ks.adam = bytesToF32Go, sgdGo, sgdMomentumGo, adamGo
+	ks.sumRows, ks.windowMax, ks.windowScatter = sumRowsGo, windowMaxGo, windowScatterGo
 	ks.fmaPeak = func(n int) {}
 	ks.prefetch = func(p *uint8, n int) {}
 	return ks

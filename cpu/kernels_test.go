@@ -13,10 +13,10 @@ import (
 // around every output.
 
 // testSets returns the kernel sets to check: the assembly sets this CPU
-// runs, and reference sets shaped like each ISA (which check the test
-// itself and run everywhere).
+// runs, the pure-Go set, and reference sets shaped like each ISA (which
+// check the test itself and run everywhere).
 func testSets() []*kernelSet {
-	sets := simdKernelSets()
+	sets := append(simdKernelSets(), &goKernels)
 	return append(sets, refKernels(16, []int{0, 16, 12, 8, 6}, 16, 4, true), refKernels(8, []int{0, 12, 6, 4}, 12, 4, false))
 }
 

@@ -73,7 +73,8 @@ func benchImages(tb testing.TB, rows int) []float32 {
 // BenchmarkKernelPaths times the tutorial network's GEMMs at batch 64 on
 // every kernel path, with the cost model's choice of way ("auto") and with
 // each way forced, on operands of training's densities: real MNIST images
-// (19% nonzero), ReLU outputs and masked gradients (half zero).
+// (19% nonzero), ReLU outputs and masked gradients (half zero). cpu-µs/op
+// is the thread CPU time per GEMM (see cpuLoop).
 func BenchmarkKernelPaths(b *testing.B) {
 	r := rand.New(rand.NewPCG(3, 3))
 	dense := func(n int, d float64) []float32 {
@@ -105,26 +106,24 @@ func BenchmarkKernelPaths(b *testing.B) {
 	}
 	for _, ks := range kernelPaths() {
 		peak := fmaPeakGFLOPS(ks)
-		ways := []*simdPath{nil}
-		if ks.simd() {
-			for _, p := range simdPaths {
-				ways = append(ways, &p)
-			}
+		ways := []*gemmWay{nil}
+		for _, p := range gemmWays {
+			ways = append(ways, &p)
 		}
 		for _, s := range shapes {
 			for _, way := range ways {
 				name := "auto"
 				if way != nil {
 					name = way.String()
-					if (*way == simdListed || *way == simdSparseT) && !(s.transA && !s.transB) {
+					if (*way == wayListed || *way == waySparseT) && !(s.transA && !s.transB) {
 						continue
 					}
 				}
 				b.Run(fmt.Sprintf("%s/%s/%s", ks.name, s.name, name), func(b *testing.B) {
 					back := New(WithThreads(1))
 					defer back.Close()
-					back.gemmJob.forceKernels = ks
-					back.gemmJob.forceSimd = way
+					back.forceKernels = ks
+					back.forceWay = way
 					up := func(v []float32) nn.Buffer {
 						buf, err := back.Wrap(v)
 						if err != nil {
@@ -140,10 +139,7 @@ func BenchmarkKernelPaths(b *testing.B) {
 					if s.mask {
 						g.Mask = up(dense(s.m*s.n, 0.5))
 					}
-					back.Gemm(g)
-					for b.Loop() {
-						back.Gemm(g)
-					}
+					cpuLoop(b, func() { back.Gemm(g) })
 					if err := back.Sync(); err != nil {
 						b.Fatal(err)
 					}
@@ -172,7 +168,7 @@ func BenchmarkStepOps(b *testing.B) {
 		b.Run(ks.name, func(b *testing.B) {
 			back := New(WithThreads(1))
 			defer back.Close()
-			back.gemmJob.forceKernels = ks
+			back.forceKernels = ks
 			m, err := backendtest.NewMLP(back, []int{784, 64, 32, 10}, 64)
 			if err != nil {
 				b.Fatal(err)

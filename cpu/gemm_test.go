@@ -12,7 +12,7 @@ import (
 
 // allPaths returns every kernel path to test: the ones this CPU runs
 // (assembly, then "go") and the reference kernels shaped like AVX-512 and
-// AVX2, which run the SIMD driver on any CPU.
+// AVX2, which run the GEMM driver as the assembly does on any CPU.
 func allPaths() []*kernelSet {
 	return append(kernelPaths(), refKernels(16, []int{0, 16, 12, 8, 6}, 16, 4, true), refKernels(8, []int{0, 12, 6, 4}, 12, 4, false))
 }
@@ -20,7 +20,7 @@ func allPaths() []*kernelSet {
 // newForced returns a backend whose ops all run on kernel set ks.
 func newForced(ks *kernelSet, opts ...Option) *Backend {
 	b := New(opts...)
-	b.gemmJob.forceKernels = ks
+	b.forceKernels = ks
 	return b
 }
 
@@ -44,7 +44,7 @@ func TestKernelPathsAvailable(t *testing.T) {
 
 // TestConformanceKernelPaths runs the whole conformance suite on every
 // kernel path: AVX-512, AVX2 (where this CPU has them), pure Go, and the
-// SIMD driver on the reference kernels shaped like each ISA (which run on
+// GEMM driver on the reference kernels shaped like each ISA (which run on
 // any CPU). The default path also runs in cpu_test.go with one and three
 // threads.
 func TestConformanceKernelPaths(t *testing.T) {
@@ -55,27 +55,26 @@ func TestConformanceKernelPaths(t *testing.T) {
 	}
 }
 
-// TestConformanceSimdForced runs the suite with every GEMM of the SIMD
-// driver forced through each of its ways (where the shape allows it:
-// listed and sparseT need op(A) = Aᵀ and op(B) = B, sparseT a plain
-// product), on three threads so that chunks
-// split unevenly.
-func TestConformanceSimdForced(t *testing.T) {
+// TestConformanceWaysForced runs the suite with every GEMM forced through
+// each of its ways (where the shape allows it: listed and sparseT need
+// op(A) = Aᵀ and op(B) = B, sparseT a plain product), on three threads so
+// that chunks split unevenly.
+func TestConformanceWaysForced(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the default choices are covered by TestConformanceKernelPaths")
 	}
-	// The fastest assembly set, and the reference kernels shaped like
-	// AVX-512 (the other sets run every way in TestSimdPaths).
-	sets := []*kernelSet{refKernels(16, []int{0, 16, 12, 8, 6}, 16, 4, true)}
+	// The fastest assembly set, the reference kernels shaped like AVX-512
+	// and the pure-Go set (the other sets run every way in TestGemmWays).
+	sets := []*kernelSet{refKernels(16, []int{0, 16, 12, 8, 6}, 16, 4, true), &goKernels}
 	if asm := simdKernelSets(); len(asm) > 0 {
 		sets = append(asm[:1:1], sets...)
 	}
 	for _, ks := range sets {
-		for _, p := range simdPaths {
+		for _, p := range gemmWays {
 			t.Run(ks.name+"/"+p.String(), func(t *testing.T) {
 				backendtest.Run(t, func(t *testing.T) nn.Backend {
 					b := newForced(ks, WithThreads(3), WithSpin(0))
-					b.gemmJob.forceSimd = &p
+					b.forceWay = &p
 					return b
 				})
 			})
@@ -83,21 +82,18 @@ func TestConformanceSimdForced(t *testing.T) {
 	}
 }
 
-// TestSimdPaths forces each way of the SIMD driver on shapes that exercise
+// TestGemmWays forces each way of the GEMM driver on shapes that exercise
 // partial vectors, tile edges, K blocks and the padding of D, with every
 // transpose and epilogue, on every kernel set, and compares with the
 // reference.
-func TestSimdPaths(t *testing.T) {
+func TestGemmWays(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 9))
 	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {13, 40, 2*denseKC + 3}, {7, 70, 16}, {64, 64, 784}, {64, 784, 64}, {40, 20, 3}}
 	for _, ks := range allPaths() {
-		if !ks.simd() {
-			continue
-		}
-		for _, p := range simdPaths {
+		for _, p := range gemmWays {
 			for _, threads := range []int{1, 3} {
 				b := newForced(ks, WithThreads(threads))
-				b.gemmJob.forceSimd = &p
+				b.forceWay = &p
 				ref := naive.New()
 				for si, sh := range shapes {
 					m, n, k := sh[0], sh[1], sh[2]
@@ -122,13 +118,13 @@ func TestSimdPaths(t *testing.T) {
 	}
 }
 
-// TestSimdChoice checks that the cost model sends the tutorial network's
+// TestGemmChoice checks that the cost model sends the tutorial network's
 // first layer to the sparse ways on MNIST-like operands, and dense products
 // to the dense way.
-func TestSimdChoice(t *testing.T) {
-	sets := simdKernelSets()
-	if len(sets) == 0 {
-		sets = []*kernelSet{refKernels(16, []int{0, 16, 12, 8, 6}, 16, 4, true)}
+func TestGemmChoice(t *testing.T) {
+	sets := append(simdKernelSets(), &goKernels)
+	if len(sets) == 1 {
+		sets = append(sets, refKernels(16, []int{0, 16, 12, 8, 6}, 16, 4, true))
 	}
 	r := rand.New(rand.NewPCG(5, 9))
 	images := func(rows int) []float32 { // strokes: 19% nonzero, in runs
@@ -157,16 +153,16 @@ func TestSimdChoice(t *testing.T) {
 			a, b           []float32
 			m, n, k        int
 			transA, transB bool
-			want           []simdPath
+			want           []gemmWay
 		}{
-			{"forward, input layer", images(64), fill(64*784, 1), 64, 64, 784, false, true, []simdPath{simdSparse}},
-			{"weight gradient, input layer", fill(64*64, 0.5), images(64), 64, 784, 64, true, false, []simdPath{simdSparseT, simdListed}},
-			{"dense", fill(64*784, 1), fill(64*784, 1), 64, 64, 784, false, true, []simdPath{simdDense}},
-			{"tiny", fill(16, 0.1), fill(16, 0.1), 4, 4, 4, false, false, []simdPath{simdDense}},
+			{"forward, input layer", images(64), fill(64*784, 1), 64, 64, 784, false, true, []gemmWay{waySparse}},
+			{"weight gradient, input layer", fill(64*64, 0.5), images(64), 64, 784, 64, true, false, []gemmWay{waySparseT, wayListed}},
+			{"dense", fill(64*784, 1), fill(64*784, 1), 64, 64, 784, false, true, []gemmWay{wayDense}},
+			{"tiny", fill(16, 0.1), fill(16, 0.1), 4, 4, 4, false, false, []gemmWay{wayDense}},
 		} {
 			b := newForced(ks, WithThreads(1))
-			g := &b.gemmJob.simd
-			*g = simdGemm{b: b, ks: ks, m: c.m, n: c.n, k: c.k, lanes: ks.lanes}
+			g := &b.gemmJob
+			*g = gemmJob{b: b, ks: ks, m: c.m, n: c.n, k: c.k, lanes: ks.lanes}
 			g.rs, g.kst = c.k, 1
 			if c.transA {
 				g.rs, g.kst = 1, c.m
@@ -185,3 +181,42 @@ func TestSimdChoice(t *testing.T) {
 		}
 	}
 }
+func randSparse(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		if r.IntN(2) == 0 {
+			x[i] = r.Float32()*2 - 1
+		}
+	}
+	return x
+}
+
+// runOne runs g on b with the given operands (bias and mask when asked) and returns C.
+func runOne(t *testing.T, b nn.Backend, g nn.Gemm, a, bm, c0, bias, mask []float32, useBias, useMask bool) []float32 {
+	t.Helper()
+	up := func(x []float32) nn.Buffer {
+		buf, err := b.Alloc(nn.Float32, len(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Upload(buf, x); err != nil {
+			t.Fatal(err)
+		}
+		return buf
+	}
+	g.A, g.B, g.C = up(a), up(bm), up(c0)
+	if useBias {
+		g.Bias = up(bias)
+	}
+	if useMask {
+		g.Mask = up(mask)
+	}
+	b.Gemm(g)
+	out := make([]float32, len(c0))
+	if err := b.Download(out, g.C); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestChoosePath checks that the tutorial network's hot GEMMs take the
