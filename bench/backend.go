@@ -15,7 +15,7 @@ type backendRunner struct {
 	name   string
 	b      nn.Backend
 	t      *nn.Trainer
-	init   []float32 // the initial parameters Reset restores
+	start  *nn.Checkpoint // the trainer as NewBackendRunner made it: Reset restores it
 	closed bool
 }
 
@@ -43,7 +43,11 @@ func NewBackendRunner(name string, b nn.Backend, cfg Config, train, test *mnist.
 		b.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	r := &backendRunner{name: name, b: b, t: t, init: nn.InitParams(cfg.Spec, cfg.Seed)}
+	r := &backendRunner{name: name, b: b, t: t}
+	if r.start, err = t.Capture(nn.ModelInfo{Spec: cfg.Spec, Norm: cfg.Norm}); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	if err := r.Sync(); err != nil {
 		r.Close()
 		return nil, err
@@ -64,8 +68,7 @@ func (r *backendRunner) Step() error {
 
 // Epoch runs the rest of the epoch in progress (or the next one) and syncs.
 func (r *backendRunner) Epoch(ctx context.Context) error {
-	r.t.SkipToNextEpoch()
-	if _, err := r.t.TrainEpoch(ctx); err != nil {
+	if err := r.t.TrainEpoch(ctx); err != nil {
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
 	return nil
@@ -103,7 +106,7 @@ func (r *backendRunner) Params() ([]float32, error) {
 }
 
 func (r *backendRunner) Reset() error {
-	if err := r.t.Reset(r.init); err != nil {
+	if err := r.t.Restore(r.start); err != nil {
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
 	return r.Sync()

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/mnist-go/mnist/nn"
@@ -44,21 +45,15 @@ func BenchmarkTimeToAccuracy(b *testing.B) {
 				if err := be.Sync(); err != nil {
 					b.Fatal(err)
 				}
+				t.Observer = stopAt{targetAccuracy}
 				b.StartTimer()
-				reached := false
-				for t.Pos.Epoch < cfg.Epochs && !reached {
-					seconds, err := t.TrainEpoch(context.Background())
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := t.FinishEpoch(seconds); err != nil {
-						b.Fatal(err)
-					}
-					last := t.History[len(t.History)-1]
-					reached = last.Test.Accuracy >= targetAccuracy
-					acc = last.Test.Accuracy
-				}
+				err = t.Run(context.Background())
 				b.StopTimer()
+				reached := errors.Is(err, errReached)
+				if err != nil && !reached {
+					b.Fatal(err)
+				}
+				acc = t.History[len(t.History)-1].Test.Accuracy
 				epochs += float64(len(t.History))
 				t.Close()
 				if !reached {
@@ -69,4 +64,20 @@ func BenchmarkTimeToAccuracy(b *testing.B) {
 			b.ReportMetric(100*acc, "test-acc-%")
 		})
 	}
+}
+
+// errReached stops a run (stopAt) at the target accuracy.
+var errReached = errors.New("target accuracy reached")
+
+// stopAt is an nn.Observer that stops the run after the first epoch whose
+// test accuracy reaches accuracy.
+type stopAt struct{ accuracy float64 }
+
+func (stopAt) Losses(epoch, first, global int, losses []float32) {}
+
+func (s stopAt) EpochEnd(r nn.EpochResult) error {
+	if r.Test.Accuracy >= s.accuracy {
+		return errReached
+	}
+	return nil
 }

@@ -123,7 +123,7 @@ func FuzzLoadCheckpoint(f *testing.F) {
 			f.Fatal(err)
 		}
 		defer tr.Close()
-		if _, err := tr.TrainEpoch(f.Context()); err != nil {
+		if err := tr.TrainEpoch(f.Context()); err != nil {
 			f.Fatal(err)
 		}
 		ck, err := tr.Capture(nn.ModelInfo{Spec: fuzzSpec, Norm: cfg.Norm})

@@ -268,21 +268,33 @@ func (t *Trainer) Run(ctx context.Context) error {
 		return err
 	}
 	for t.Pos.Epoch < t.Config.Epochs {
-		seconds, err := t.TrainEpoch(ctx)
+		seconds, err := t.trainEpoch(ctx)
 		if err != nil {
 			return err
 		}
-		if err := t.FinishEpoch(seconds); err != nil {
+		if err := t.finishEpoch(seconds); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// TrainEpoch takes the remaining steps of the epoch in progress, reading
+// TrainEpoch trains to the end of the epoch in progress, or through the
+// whole next epoch when the one in progress has taken all its steps, and
+// waits for the work to finish; when ctx is cancelled it stops after the
+// step in progress and returns ctx's error. Unlike Run it neither
+// evaluates nor records the epoch in History: it is for loops of one's own
+// (and benchmarks), with Step, EpochLosses and Evaluate.
+func (t *Trainer) TrainEpoch(ctx context.Context) error {
+	t.skipToNextEpoch()
+	_, err := t.trainEpoch(ctx)
+	return err
+}
+
+// trainEpoch takes the remaining steps of the epoch in progress, reading
 // the losses back every LogEvery steps, and waits for the work to finish.
-// It returns the seconds spent; evaluation is left to FinishEpoch.
-func (t *Trainer) TrainEpoch(ctx context.Context) (float64, error) {
+// It returns the seconds spent; evaluation is left to finishEpoch.
+func (t *Trainer) trainEpoch(ctx context.Context) (float64, error) {
 	b, cfg, steps := t.Model.Backend, t.Config, t.StepsPerEpoch()
 	lr := cfg.Schedule.At(t.Pos.Epoch)
 	start := time.Now()
@@ -314,10 +326,10 @@ func (t *Trainer) TrainEpoch(ctx context.Context) (float64, error) {
 	return time.Since(start).Seconds(), nil
 }
 
-// FinishEpoch evaluates the model after a finished epoch (TrainEpoch took
+// finishEpoch evaluates the model after a finished epoch (trainEpoch took
 // seconds), records the result in History, tells the Observer and moves
 // Pos to the start of the next epoch.
-func (t *Trainer) FinishEpoch(seconds float64) error {
+func (t *Trainer) finishEpoch(seconds float64) error {
 	if po, ok := t.Observer.(ParamObserver); ok {
 		params, err := t.Model.ParamsHost()
 		if err != nil {
@@ -356,7 +368,7 @@ func (t *Trainer) FinishEpoch(seconds float64) error {
 // the end of an epoch it moves on to the next one without evaluating. It is
 // for timing single steps; Run is the way to train.
 func (t *Trainer) Step() error {
-	t.SkipToNextEpoch()
+	t.skipToNextEpoch()
 	if err := t.beginEpoch(); err != nil {
 		return err
 	}
@@ -364,9 +376,9 @@ func (t *Trainer) Step() error {
 	return nil
 }
 
-// SkipToNextEpoch moves Pos to the start of the next epoch, without
+// skipToNextEpoch moves Pos to the start of the next epoch, without
 // evaluating, when the epoch in progress has taken all its steps.
-func (t *Trainer) SkipToNextEpoch() {
+func (t *Trainer) skipToNextEpoch() {
 	if t.Pos.Step == t.StepsPerEpoch() {
 		t.Pos = Position{Epoch: t.Pos.Epoch + 1, Updates: t.Pos.Updates}
 	}
@@ -383,21 +395,6 @@ func (t *Trainer) EpochLosses() ([]float32, error) {
 
 // Evaluate runs the model's current parameters over the test set.
 func (t *Trainer) Evaluate() (*Evaluation, error) { return t.eval.Run() }
-
-// Reset starts the run over from params: zero optimiser state, position
-// and history.
-func (t *Trainer) Reset(params []float32) error {
-	if err := t.Model.SetParams(params); err != nil {
-		return err
-	}
-	for _, buf := range t.Optimizer.State() {
-		if err := t.Model.Backend.Upload(buf, make([]float32, buf.Len())); err != nil {
-			return err
-		}
-	}
-	t.Pos, t.History, t.orderEpoch = Position{}, nil, -1
-	return nil
-}
 
 // beginEpoch uploads the visiting order of the epoch in progress, once:
 // the seeded permutation for that epoch, or file order without Shuffle;
