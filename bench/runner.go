@@ -36,14 +36,17 @@ type Config struct {
 }
 
 // TutorialConfig is the PyTorch tutorial's workload on rows×cols images: the
-// MLP with the given hidden widths, plain SGD at lr 0.005, batch 64, pixels
-// fed as p/255, a fresh shuffle every epoch.
+// MLP with the given hidden widths trained as the recipe table's
+// "tutorial" (nn.Recipes: plain SGD at lr 0.005, batch 64, pixels fed as
+// p/255), but with a fresh shuffle every epoch.
 func TutorialConfig(rows, cols int, hidden []int) Config {
+	r, _ := nn.FindRecipe("tutorial")
 	return Config{
 		Spec:  nn.MLP(rows, cols, hidden, mnist.DigitClasses),
-		Batch: 64,
-		LR:    0.005,
-		Seed:  1,
+		Batch: r.Config.Batch,
+		LR:    r.Config.Schedule.Base,
+		Seed:  r.Config.Seed,
+		Norm:  r.Config.Norm,
 	}
 }
 

@@ -359,3 +359,29 @@ func TestSchedules(t *testing.T) {
 		t.Errorf("constant: %g", got)
 	}
 }
+
+// TestCNNRecipe checks the cnn's default recipe, read from the recipe
+// table, against its values written out (the README's figures were
+// measured with them).
+func TestCNNRecipe(t *testing.T) {
+	want := nn.TrainConfig{
+		Epochs:    4,
+		Batch:     64,
+		Schedule:  nn.Schedule{Name: "cosine", Base: 0.001, Epochs: 4},
+		Optimizer: nn.OptimizerConfig{Name: "adam"},
+		Seed:      1,
+		Shuffle:   true,
+		Norm:      nn.MNISTNormalization,
+	}
+	if got := nn.CNNRecipe(); got != want {
+		t.Errorf("CNNRecipe() = %+v, want %+v", got, want)
+	}
+	for _, r := range nn.Recipes() {
+		if r.Config.Schedule.Epochs != r.Config.Epochs || r.Config.Seed != 1 {
+			t.Errorf("recipe %s: the schedule spans %d of %d epochs, seed %d", r.Name, r.Config.Schedule.Epochs, r.Config.Epochs, r.Config.Seed)
+		}
+		if err := r.Config.Validate(60000); err != nil {
+			t.Errorf("recipe %s: %v", r.Name, err)
+		}
+	}
+}

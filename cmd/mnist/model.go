@@ -1,24 +1,19 @@
 package main
 
 import (
-	"strconv"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/mnist-go/mnist/nn"
 )
 
-// cnnRecipe is nn.CNNRecipe as flag values: it applies to every flag of
-// `mnist train --model cnn` that the user did not set.
+// cnnRecipe is nn.CNNRecipe (the recipe table's "cnn") as flag values: it
+// applies to every flag of `mnist train --model cnn` that the user did not
+// set.
 func cnnRecipe() map[string]string {
-	r := nn.CNNRecipe()
-	return map[string]string{
-		"epochs":    strconv.Itoa(r.Epochs),
-		"batch":     strconv.Itoa(r.Batch),
-		"lr":        strconv.FormatFloat(float64(r.Schedule.Base), 'g', -1, 32),
-		"optimizer": r.Optimizer.Name,
-		"schedule":  r.Schedule.Name,
-	}
+	r, _ := nn.FindRecipe("cnn")
+	f := recipeFlags(r)
+	delete(f, "model") // --model cnn is why it applies
+	return f
 }
 
 // applyModelDefaults sets the recipe of the architecture --model names on

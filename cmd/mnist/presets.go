@@ -2,48 +2,80 @@ package main
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/mnist-go/mnist/nn"
 )
 
-// preset is a named recipe: values for the flags of `mnist train` that the
-// user did not set. Flags given on the command line override it.
+// preset is a named recipe (nn.Recipes) as values for the flags of `mnist
+// train` that the user did not set. Flags given on the command line
+// override it.
 type preset struct {
 	Name  string
 	About string            // one line, for --help and errors
 	Flags map[string]string // flag name → value
 }
 
-// presets are the recipes --preset names. The "-best" ones were chosen by
-// measured results (bench/RESULTS.md, "Recipes"; `make recipes` reproduces
-// them): the highest mean test accuracy of seeds 1–3 within the issue's
-// budget (the mlp: 30 s of training on the 2-vCPU CPU; the cnn: 10 epochs).
-var presets = []preset{
-	{
-		Name:  "tutorial",
-		About: "the PyTorch tutorial's exact settings (100 epochs, plain SGD lr 0.005, batch 64, no shuffle, raw pixels)",
-		Flags: map[string]string{
-			"model": "mlp", "hidden": "64,32", "epochs": "100", "batch": "64", "lr": "0.005", "optimizer": "sgd",
-			"momentum": "0", "schedule": "constant", "no-shuffle": "true", "no-normalize": "true",
-		},
-	},
-	{
-		Name:  "mlp-best",
-		About: "the tutorial's 784-64-32-10 mlp at its best within 30 s on a 2-vCPU CPU: 40 epochs, augmentation, weight decay 5e-4, SGD with momentum, cosine schedule",
-		Flags: map[string]string{
-			"model": "mlp", "hidden": "64,32", "epochs": "40", "batch": "64", "lr": "0.05", "optimizer": "sgd",
-			"momentum": "0.9", "schedule": "cosine", "weight-decay": "0.0005", "augment": "true",
-		},
-	},
-	{
-		Name:  "cnn-best",
-		About: "the cnn at its best within 10 epochs: augmentation, weight decay 5e-4, SGD with Nesterov momentum, 1 warmup epoch then cosine",
-		Flags: map[string]string{
-			"model": "cnn", "epochs": "10", "batch": "64", "lr": "0.05", "optimizer": "sgd", "momentum": "0.9",
-			"nesterov": "true", "schedule": "cosine", "warmup": "1", "weight-decay": "0.0005", "augment": "true",
-		},
-	},
+// presets are the recipes --preset names: every recipe of the table but the
+// architectures' defaults (the one named like its model, which --model
+// applies; see applyModelDefaults).
+var presets = func() []preset {
+	var ps []preset
+	for _, r := range nn.Recipes() {
+		if r.Name != r.Model {
+			ps = append(ps, preset{Name: r.Name, About: r.About, Flags: recipeFlags(r)})
+		}
+	}
+	return ps
+}()
+
+// recipeFlags returns r as `mnist train` flag values: the architecture and
+// every hyperparameter the recipe sets (a flag whose value would be its
+// off state, like --nesterov false or --warmup 0, is left out, so that the
+// user's own flags and the other defaults apply as they would without a
+// preset). The seed is the run's, not the recipe's.
+func recipeFlags(r nn.Recipe) map[string]string {
+	c := r.Config
+	f := map[string]string{
+		"model":     r.Model,
+		"epochs":    strconv.Itoa(c.Epochs),
+		"batch":     strconv.Itoa(c.Batch),
+		"lr":        strconv.FormatFloat(float64(c.Schedule.Base), 'g', -1, 32),
+		"optimizer": c.Optimizer.Name,
+		"schedule":  c.Schedule.Name,
+	}
+	if r.Model == "mlp" {
+		hidden := make([]string, len(r.Hidden))
+		for i, h := range r.Hidden {
+			hidden[i] = strconv.Itoa(h)
+		}
+		f["hidden"] = strings.Join(hidden, ",")
+	}
+	if c.Optimizer.Name == "sgd" {
+		f["momentum"] = strconv.FormatFloat(float64(c.Optimizer.Momentum), 'g', -1, 32)
+	}
+	if c.Optimizer.Nesterov {
+		f["nesterov"] = "true"
+	}
+	if c.Schedule.Warmup > 0 {
+		f["warmup"] = strconv.Itoa(c.Schedule.Warmup)
+	}
+	if c.Optimizer.WeightDecay != 0 {
+		f["weight-decay"] = strconv.FormatFloat(float64(c.Optimizer.WeightDecay), 'g', -1, 32)
+	}
+	if c.Augment.Enabled() {
+		f["augment"] = "true"
+	}
+	if !c.Shuffle {
+		f["no-shuffle"] = "true"
+	}
+	if c.Norm == (nn.Normalization{}) {
+		f["no-normalize"] = "true"
+	}
+	return f
 }
 
 // findPreset returns the preset called name.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"maps"
 	"strings"
 	"testing"
 
@@ -109,5 +110,65 @@ func TestPresetsResolve(t *testing.T) {
 				t.Errorf("%v: %q does not say %q", bad.args, err, s)
 			}
 		}
+	}
+}
+
+// TestRecipeFlags checks that the recipe table (nn.Recipes) comes out as
+// exactly the flag values the presets and the cnn's defaults set when they
+// were written out here, flag for flag (a flag set to its default value
+// still counts as set, for --resume's checks), and that the cnn's default
+// resolves to nn.CNNRecipe.
+func TestRecipeFlags(t *testing.T) {
+	want := map[string]map[string]string{
+		"tutorial": {
+			"model": "mlp", "hidden": "64,32", "epochs": "100", "batch": "64", "lr": "0.005", "optimizer": "sgd",
+			"momentum": "0", "schedule": "constant", "no-shuffle": "true", "no-normalize": "true",
+		},
+		"mlp-best": {
+			"model": "mlp", "hidden": "64,32", "epochs": "40", "batch": "64", "lr": "0.05", "optimizer": "sgd",
+			"momentum": "0.9", "schedule": "cosine", "weight-decay": "0.0005", "augment": "true",
+		},
+		"cnn-best": {
+			"model": "cnn", "epochs": "10", "batch": "64", "lr": "0.05", "optimizer": "sgd", "momentum": "0.9",
+			"nesterov": "true", "schedule": "cosine", "warmup": "1", "weight-decay": "0.0005", "augment": "true",
+		},
+	}
+	if len(presets) != len(want) {
+		t.Errorf("%d presets, %d checked here", len(presets), len(want))
+	}
+	for _, p := range presets {
+		if w, ok := want[p.Name]; !ok || !maps.Equal(p.Flags, w) {
+			t.Errorf("preset %s sets\n%v, want\n%v", p.Name, p.Flags, w)
+		}
+	}
+	cnn := map[string]string{"epochs": "4", "batch": "64", "lr": "0.001", "optimizer": "adam", "schedule": "cosine"}
+	if got := cnnRecipe(); !maps.Equal(got, cnn) {
+		t.Errorf("--model cnn sets\n%v, want\n%v", got, cnn)
+	}
+
+	// No flags: the default recipe, its values written out.
+	opt, err := resolveTrain(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := nn.TrainConfig{Epochs: 10, Batch: 64, Schedule: nn.Schedule{Name: "cosine", Base: 0.05, Epochs: 10, Every: 3, Gamma: 0.3},
+		Optimizer: nn.OptimizerConfig{Name: "sgd", Momentum: 0.9}, Seed: 1, Shuffle: true, Norm: nn.MNISTNormalization}
+	if opt.cfg != def || opt.spec.String() != "mlp-64-32" {
+		t.Errorf("no flags resolve to %s %+v, want mlp-64-32 %+v", opt.spec, opt.cfg, def)
+	}
+	if lr := defaultLR["sgd"]; lr != 0.05 {
+		t.Errorf("sgd's default lr is %v (float64), want 0.05", lr)
+	}
+
+	opt, err = resolveTrain(t, "--model", "cnn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (The CLI's schedules also carry the step schedule's Every and Gamma.)
+	sched := opt.cfg.Schedule
+	sched.Every, sched.Gamma = 0, 0
+	if r := nn.CNNRecipe(); opt.cfg.Epochs != r.Epochs || opt.cfg.Batch != r.Batch || sched != r.Schedule ||
+		opt.cfg.Optimizer != r.Optimizer || opt.cfg.Shuffle != r.Shuffle || opt.cfg.Norm != r.Norm || opt.cfg.Augment != r.Augment {
+		t.Errorf("--model cnn resolves to %+v, nn.CNNRecipe is %+v", opt.cfg, r)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,21 +17,31 @@ import (
 	"github.com/mnist-go/mnist/nn"
 )
 
-// The default recipe: the tutorial's architecture trained to ≥ 97.5% test
-// accuracy within 10 epochs (README, "Choosing the defaults", says why).
-const (
-	defaultEpochs    = 10
-	defaultBatch     = 64
-	defaultOptimizer = "sgd"
-	defaultMomentum  = 0.9
-	defaultSchedule  = "cosine"
-)
+// defaultRecipe is what `mnist train` runs when no flag says otherwise,
+// the recipe table's "mlp" (nn.Recipes): the tutorial's architecture
+// trained to ≥ 97.5% test accuracy within 10 epochs (README, "Choosing the
+// defaults", says why). The flags' defaults are its values.
+var defaultRecipe = func() nn.Recipe {
+	r, _ := nn.FindRecipe("mlp")
+	return r
+}()
+
+// defaultOptimizer is the default recipe's optimizer.
+var defaultOptimizer = defaultRecipe.Config.Optimizer.Name
 
 // defaultLR is each optimizer's learning rate when --lr is not given: SGD
-// with momentum 0.9 at 0.05 (see the README), Adam at its customary 0.001
-// (Adam at 0.05 ends the mlp's 10 epochs near 87%). The cnn's recipe sets
-// its own (nn.CNNRecipe).
-var defaultLR = map[string]float64{"sgd": 0.05, "adam": 0.001}
+// the default recipe's (with momentum 0.9, 0.05: see the README), Adam its
+// customary 0.001 (Adam at 0.05 ends the mlp's 10 epochs near 87%). The
+// cnn's recipe sets its own (nn.CNNRecipe).
+var defaultLR = map[string]float64{defaultOptimizer: decimal(defaultRecipe.Config.Schedule.Base), "adam": 0.001}
+
+// decimal returns the float64 of x's shortest decimal form (0.9, not
+// float64(float32(0.9)) = 0.8999999761581421): what a flag holds when
+// given the recipe's value as text.
+func decimal(x float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+	return v
+}
 
 func trainCommand() *cli.Command {
 	return &cli.Command{
@@ -46,15 +57,15 @@ func trainCommand() *cli.Command {
 			"progress finishes first; a second signal exits at once). --resume continues exactly.",
 		Flags: append(backendFlags(), dataDirFlag(),
 			&cli.StringFlag{Name: "model", Value: "mlp", Usage: "architecture: mlp, or cnn (its own recipe: Adam, cosine schedule; see the README)"},
-			&cli.StringFlag{Name: "hidden", Value: "64,32", Usage: "hidden layer widths of the mlp"},
-			&cli.IntFlag{Name: "epochs", Value: defaultEpochs, Usage: "passes over the training set"},
-			&cli.IntFlag{Name: "batch", Value: defaultBatch, Usage: "samples per step"},
+			&cli.StringFlag{Name: "hidden", Value: recipeFlags(defaultRecipe)["hidden"], Usage: "hidden layer widths of the mlp"},
+			&cli.IntFlag{Name: "epochs", Value: defaultRecipe.Config.Epochs, Usage: "passes over the training set"},
+			&cli.IntFlag{Name: "batch", Value: defaultRecipe.Config.Batch, Usage: "samples per step"},
 			&cli.Float64Flag{Name: "lr", Usage: "learning rate of the first epoch, see --schedule",
 				DefaultText: "0.05 for sgd, 0.001 for adam; --model cnn: " + cnnRecipe()["lr"]},
-			&cli.StringFlag{Name: "schedule", Value: defaultSchedule, Usage: "learning-rate schedule: constant, cosine or step"},
+			&cli.StringFlag{Name: "schedule", Value: defaultRecipe.Config.Schedule.Name, Usage: "learning-rate schedule: constant, cosine or step"},
 			&cli.IntFlag{Name: "warmup", Usage: "epochs whose learning rate rises linearly to --lr before the --schedule runs over the rest"},
 			&cli.StringFlag{Name: "optimizer", Value: defaultOptimizer, Usage: "sgd or adam"},
-			&cli.Float64Flag{Name: "momentum", Value: defaultMomentum, Usage: "sgd momentum (0 for plain SGD)"},
+			&cli.Float64Flag{Name: "momentum", Value: decimal(defaultRecipe.Config.Optimizer.Momentum), Usage: "sgd momentum (0 for plain SGD)"},
 			&cli.BoolFlag{Name: "nesterov", Usage: "sgd with Nesterov momentum"},
 			&cli.Float64Flag{Name: "weight-decay", Usage: "L2 penalty added to the gradient"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the initialisation and the shuffle"},
