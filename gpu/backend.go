@@ -21,9 +21,14 @@ type Backend struct {
 	err    error // the first failure; sticky
 	closed bool
 
-	allocs    map[*allocation]struct{}
-	status    uint64 // device word the kernels set STATUS_* bits in, at the start of scratch (gpu/scratch.go)
-	recording bool
+	allocs map[*allocation]struct{}
+	// queued: work was queued since the device was last waited for, so
+	// Sync has something to wait for. unchecked: kernels ran since the
+	// status word was last read, so it may have changed. Both keep a
+	// Download or Sync from costing a second round trip for nothing.
+	queued, unchecked bool
+	status            uint64 // device word the kernels set STATUS_* bits in, at the start of scratch (gpu/scratch.go)
+	recording         bool
 	// While recording: the device optim_hyper the optimiser steps read
 	// (see Recording.ReplayAt), and the learning rate they were given.
 	hyper      uint64
@@ -148,6 +153,7 @@ func addr(bb *buffer) uint64 {
 }
 
 func (b *Backend) launch(op string, k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) {
+	b.queued, b.unchecked = true, true
 	if err := b.dev.launch(k, grid, block, params, size); err != nil {
 		b.fail(fmt.Errorf("cuda %s: launch %s: %w", op, k, err))
 	}
@@ -187,6 +193,7 @@ func (b *Backend) Alloc(t nn.DType, n int) (nn.Buffer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda Alloc %d×%v: %w", n, t, err)
 	}
+	b.queued = true
 	if err := b.dev.zero(ptr, max(bytes, 4)); err != nil {
 		b.dev.free(ptr)
 		b.fail(fmt.Errorf("cuda Alloc: zero %d bytes: %w", bytes, err))
@@ -260,6 +267,7 @@ func (b *Backend) Upload(dst nn.Buffer, src any) error {
 	if n == 0 {
 		return nil
 	}
+	b.queued = true
 	if err := b.dev.upload(d.ptr, data); err != nil {
 		b.fail(fmt.Errorf("cuda Upload %d bytes: %w", len(data), err))
 		return b.err
@@ -295,7 +303,8 @@ func (b *Backend) Download(dst any, src nn.Buffer) error {
 			b.fail(fmt.Errorf("cuda Download %d bytes: %w", len(data), err))
 			return b.err
 		}
-	} else if err := b.dev.sync(); err != nil {
+		b.queued = false
+	} else if err := b.waitQueued(); err != nil {
 		b.fail(fmt.Errorf("cuda Download: %w", err))
 		return b.err
 	}
@@ -305,6 +314,10 @@ func (b *Backend) Download(dst any, src nn.Buffer) error {
 
 // checkStatus reads the status word the kernels set on bad data.
 func (b *Backend) checkStatus() {
+	if !b.unchecked {
+		return // no kernel ran since the last read
+	}
+	b.unchecked = false
 	var w [4]byte
 	if err := b.dev.download(w[:], b.status); err != nil {
 		b.fail(fmt.Errorf("cuda: read the kernels' status word: %w", err))
@@ -472,12 +485,25 @@ func (b *Backend) Sync() error {
 	if err := b.hostOnly("Sync"); err != nil {
 		return err
 	}
-	if err := b.dev.sync(); err != nil {
+	if err := b.waitQueued(); err != nil {
 		b.fail(fmt.Errorf("cuda Sync: %w", err))
 		return b.err
 	}
 	b.checkStatus()
 	return b.err
+}
+
+// waitQueued waits for the device when work was queued since it was last
+// waited for.
+func (b *Backend) waitQueued() error {
+	if !b.queued {
+		return nil
+	}
+	if err := b.dev.sync(); err != nil {
+		return err
+	}
+	b.queued = false
+	return nil
 }
 
 // Close releases the device memory and the device; buffers become invalid.

@@ -149,6 +149,7 @@ func (r *Recording) replay(op string, lr float32, updateBase int32) error {
 			return b.err
 		}
 	}
+	b.queued, b.unchecked = true, true
 	if err := r.g.launch(); err != nil {
 		b.fail(fmt.Errorf("cuda %s: %w", op, err))
 		return b.err
