@@ -15,6 +15,7 @@
 #   mlp-default   the default recipe (momentum + cosine), cuda, 3 epochs
 #   mlp-cpu       the same on our cpu backend, for the loss curves
 #   mlp-tutorial  the PyTorch tutorial's recipe (--preset tutorial), 3 epochs
+#   mlp-adam      Adam with the cosine schedule (--optimizer adam), 3 epochs
 #   cnn-99        BenchmarkTimeToAccuracy/cuda/cnn: seconds to 99.0% test accuracy
 #   pytorch       bench/pytorch/tutorial.py on the same GPU and files
 #   formats       gpu/check_outputs.py: TensorBoard's own reader on the cuda and
@@ -47,13 +48,13 @@ START=$(date +%s)
 # Time limits in seconds, by step.
 declare -A LIMIT=(
 	[device]=5 [probe]=10
-	[tests-ops]=20 [tests-training]=25 [tests-conformance]=40 [tests-misc]=10
+	[tests-ops]=20 [tests-training]=25 [tests-conformance]=30 [tests-misc]=10
 	[memcheck]=40 [racecheck]=30
-	[mlp-default]=30 [mlp-cpu]=20 [mlp-tutorial]=25 [cnn-99]=45
+	[mlp-default]=30 [mlp-cpu]=20 [mlp-tutorial]=25 [mlp-adam]=15 [cnn-99]=45
 	[pytorch]=40 [formats]=15
 )
 ORDER=(device probe tests-ops tests-training tests-conformance tests-misc memcheck racecheck
-	mlp-default mlp-cpu mlp-tutorial cnn-99 pytorch formats)
+	mlp-default mlp-cpu mlp-tutorial mlp-adam cnn-99 pytorch formats)
 total=0
 for s in "${ORDER[@]}"; do total=$((total + LIMIT[$s])); done
 if [ $total -gt 360 ]; then
@@ -193,8 +194,9 @@ if [ -x "$M" ] && [ -n "$MNIST_DATA" ]; then
 	train mlp-default $CUDA
 	train mlp-cpu cpu
 	train mlp-tutorial $CUDA --preset tutorial
+	train mlp-adam $CUDA --optimizer adam
 else
-	for s in mlp-default mlp-cpu mlp-tutorial; do skip $s "no $M or no MNIST data (MNIST_DATA, data/ or $BIN/data)"; done
+	for s in mlp-default mlp-cpu mlp-tutorial mlp-adam; do skip $s "no $M or no MNIST data (MNIST_DATA, data/ or $BIN/data)"; done
 fi
 
 # --- the CNN's time to 99.0%
@@ -256,7 +258,7 @@ def load(name):
         return json.load(open(os.path.join(work, name)))
     except Exception:
         return None
-figures = {"training": {n: load(n + ".json") for n in ("mlp-default", "mlp-cpu", "mlp-tutorial")},
+figures = {"training": {n: load(n + ".json") for n in ("mlp-default", "mlp-cpu", "mlp-tutorial", "mlp-adam")},
            "formats": load("formats.json")}
 try:
     text = open(os.path.join(work, "pytorch.log")).read()
