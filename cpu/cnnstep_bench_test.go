@@ -220,7 +220,7 @@ func BenchmarkConvOps(b *testing.B) {
 			if backward {
 				name = fmt.Sprintf("maxpool-backward/C=%d", g.C)
 			}
-			j := poolJob{ks: defaultKernels, backward: backward, x: x, y: y, argmax: arg, g: g}
+			j := newPoolJob(defaultKernels, backward, x, y, arg, g)
 			b.Run(name, func(b *testing.B) {
 				cpuLoop(b, func() { runInline(&j) })
 			})

@@ -255,6 +255,26 @@ type poolJob struct {
 	x, y     []float32 // forward: input, output; backward: dx, dy
 	argmax   []int32
 	g        nn.PoolGeom
+	// offs holds the offsets of a window's pixels from its first (see
+	// windowOffsets), the same for every window: newPoolJob works them out
+	// once, and the job, not a stack frame, holds them, since the kernels
+	// are called through function values and what they are given escapes
+	// to the heap (a frame's array would be allocated per image).
+	offs [maxWindow]int
+}
+
+// newPoolJob returns the job of MaxPool2D (backward false) or its backward
+// pass, its window offsets worked out.
+func newPoolJob(ks *kernelSet, backward bool, x, y []float32, argmax []int32, g nn.PoolGeom) poolJob {
+	j := poolJob{ks: ks, backward: backward, x: x, y: y, argmax: argmax, g: g}
+	if g.Size*g.Size <= maxWindow {
+		for i := 0; i < g.Size; i++ {
+			for jj := 0; jj < g.Size; jj++ {
+				j.offs[i*g.Size+jj] = (i*g.W + jj) * g.C
+			}
+		}
+	}
+	return j
 }
 
 // maxWindow is the most pixels of a pool window the fast passes handle
@@ -330,16 +350,9 @@ func (j *poolJob) image(n int) {
 }
 
 // windowOffsets returns the offsets in an NHWC image of the pixels of a
-// pool window from its first, in row-major order (argmax's numbering).
-func (j *poolJob) windowOffsets(offs *[maxWindow]int) []int {
-	g := j.g
-	for i := 0; i < g.Size; i++ {
-		for jj := 0; jj < g.Size; jj++ {
-			offs[i*g.Size+jj] = (i*g.W + jj) * g.C
-		}
-	}
-	return offs[:g.Size*g.Size]
-}
+// pool window from its first, in row-major order (argmax's numbering), as
+// newPoolJob worked them out.
+func (j *poolJob) windowOffsets() []int { return j.offs[:j.g.Size*j.g.Size] }
 
 // forwardImage is image's forward pass channel by channel, the running
 // maximum in a register and no bounds check in the inner loop: the same
@@ -354,8 +367,7 @@ func (j *poolJob) forwardImage(n int) {
 	if j.argmax != nil {
 		arg = j.argmax[n*outLen : (n+1)*outLen]
 	}
-	var offsArr [maxWindow]int
-	offs := j.windowOffsets(&offsArr)
+	offs := j.windowOffsets()
 	last := offs[len(offs)-1]
 	vec := 0 // channels for the kernel set's windowMax, whole vectors
 	if j.ks != nil && j.ks.simd() {
@@ -444,8 +456,7 @@ func (j *poolJob) backwardImage(n int) {
 	outLen := oh * ow * g.C
 	out := j.y[n*outLen : (n+1)*outLen]
 	arg := j.argmax[n*outLen : (n+1)*outLen]
-	var offsArr [maxWindow]int
-	offs := j.windowOffsets(&offsArr)
+	offs := j.windowOffsets()
 	last := offs[len(offs)-1]
 	vec := 0 // channels for windowScatter, whole vectors
 	if j.ks != nil && j.ks.simd() && g.Stride >= g.Size {
@@ -479,7 +490,7 @@ func (b *Backend) MaxPool2D(y, argmax, x nn.Buffer, g nn.PoolGeom) {
 	if !ok {
 		return
 	}
-	b.conv.pool = poolJob{ks: b.kernels(), x: xs, y: ys, argmax: as, g: g}
+	b.conv.pool = newPoolJob(b.kernels(), false, xs, ys, as, g)
 	b.runJob(&b.conv.pool, len(xs))
 }
 
@@ -490,6 +501,6 @@ func (b *Backend) MaxPool2DBackward(dx, dy, argmax nn.Buffer, g nn.PoolGeom) {
 	if !ok {
 		return
 	}
-	b.conv.pool = poolJob{ks: b.kernels(), backward: true, x: ds, y: gs, argmax: as, g: g}
+	b.conv.pool = newPoolJob(b.kernels(), true, ds, gs, as, g)
 	b.runJob(&b.conv.pool, len(ds))
 }

@@ -114,8 +114,8 @@ func TestMaxPoolFastPaths(t *testing.T) {
 		argRef := make([]int32, outLen)
 		for _, withArg := range []bool{false, true} {
 			ks := sets[r.IntN(len(sets))]
-			fast := poolJob{ks: ks, x: x, y: y, g: g}
-			ref := poolJob{x: x, y: yRef, g: g}
+			fast := newPoolJob(ks, false, x, y, nil, g)
+			ref := newPoolJob(nil, false, x, yRef, nil, g)
 			if withArg {
 				fast.argmax, ref.argmax = arg, argRef
 			}
@@ -139,8 +139,8 @@ func TestMaxPoolFastPaths(t *testing.T) {
 		dx, allDx := guarded(r, g.InputLen(), 0)
 		dxRef, _ := guarded(r, g.InputLen(), 0)
 		ks := sets[r.IntN(len(sets))]
-		fast := poolJob{ks: ks, backward: true, x: dx, y: dy, argmax: arg, g: g}
-		ref := poolJob{backward: true, x: dxRef, y: dy, argmax: arg, g: g}
+		fast := newPoolJob(ks, true, dx, dy, arg, g)
+		ref := newPoolJob(nil, true, dxRef, dy, arg, g)
 		for n := 0; n < g.Batch; n++ {
 			fast.do(0, 0, n)
 			ref.image(n)

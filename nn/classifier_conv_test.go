@@ -57,12 +57,12 @@ func TestClassifierConvMatchesReference(t *testing.T) {
 		for i, l := range c.layers {
 			switch l.Kind {
 			case linearLayer:
-				x = c.linear(l, x)
+				x = c.linear(l, make([]float32, l.Out.len()), x)
 			case convLayer:
 				w := c.params[l.Weight.Offset : l.Weight.Offset+l.Weight.Size()]
 				b := c.params[l.Bias.Offset : l.Bias.Offset+l.Bias.Size()]
 				want := convReference(l, w, b, x)
-				x = c.conv(l, c.convW[i], x)
+				x = c.conv(l, c.convW[i], make([]float32, l.Out.len()), x)
 				for k := range want {
 					if math.Float32bits(x[k]) != math.Float32bits(want[k]) {
 						t.Fatalf("conv layer %d: y[%d] = %g, want %g", i, k, x[k], want[k])
@@ -70,7 +70,7 @@ func TestClassifierConvMatchesReference(t *testing.T) {
 				}
 				convs++
 			case poolLayer:
-				x = maxPool(l, x)
+				x = maxPool(l, make([]float32, l.Out.len()), x)
 			}
 		}
 		if convs != 2 {

@@ -128,13 +128,21 @@ func (c *check) apart(outName string, out Buffer, n int, inName string, in Buffe
 // fits checks that a buffer of the product of dims elements can be indexed
 // with an int32.
 func (c *check) fits(what string, dims ...int) {
+	if c.err == nil && !indexable(dims...) {
+		c.fail("%s: its buffers are too large (more than %d elements)", what, maxDim)
+	}
+}
+
+// indexable reports whether the product of dims is at most maxDim.
+func indexable(dims ...int) bool {
 	p := 1
 	for _, d := range dims {
-		if c.err == nil && d != 0 && p > maxDim/d {
-			c.fail("%s: its buffers are too large (more than %d elements)", what, maxDim)
+		if d != 0 && p > maxDim/d {
+			return false
 		}
 		p *= d
 	}
+	return true
 }
 
 // Check checks a Gemm's operands: op(A), op(B), C, and Bias and Mask when
@@ -280,8 +288,11 @@ func (c *check) conv(g ConvGeom) {
 	if err := g.Validate(); err != nil {
 		c.fail("%v", err)
 	}
-	c.fits(fmt.Sprintf("convolution %+v", g), g.Batch, g.H, g.W, g.C)
-	c.fits(fmt.Sprintf("convolution %+v", g), g.Batch, g.OutH(), g.OutW(), g.C, g.KH, g.KW)
+	// The name is formatted only on failure: a batch-1 classifier calls
+	// this per image and allocates nothing.
+	if c.err == nil && (!indexable(g.Batch, g.H, g.W, g.C) || !indexable(g.Batch, g.OutH(), g.OutW(), g.C, g.KH, g.KW)) {
+		c.fail("convolution %+v: its buffers are too large (more than %d elements)", g, maxDim)
+	}
 }
 
 // pool checks a pooling's geometry as conv does a convolution's.
@@ -289,7 +300,9 @@ func (c *check) pool(g PoolGeom) {
 	if err := g.Validate(); err != nil {
 		c.fail("%v", err)
 	}
-	c.fits(fmt.Sprintf("pooling %+v", g), g.Batch, g.H, g.W, g.C)
+	if c.err == nil && !indexable(g.Batch, g.H, g.W, g.C) {
+		c.fail("pooling %+v: its buffers are too large (more than %d elements)", g, maxDim)
+	}
 }
 
 // CheckIm2Col checks Backend.Im2Col: cols (Rows×Cols) and x (the NHWC

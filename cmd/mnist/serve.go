@@ -15,7 +15,6 @@ import (
 
 	"github.com/mnist-go/mnist/cmd/mnist/internal/web"
 	"github.com/mnist-go/mnist/mnist/digitize"
-	"github.com/mnist-go/mnist/nn"
 )
 
 func serveCommand() *cli.Command {
@@ -52,13 +51,14 @@ func serveAction(c *cli.Context) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return usageErrorf("--addr %q: %v: want host:port, for example 127.0.0.1:8080 or :8080", addr, err)
 	}
-	model, err := nn.LoadClassifier(c.String("model"))
+	model, err := loadClassifier(c.String("model"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: train a model first (mnist train --out %s) or name one with --model", err, c.String("model"))
 	}
 	if err != nil {
 		return err
 	}
+	defer model.Close()
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Hostile requests arrive in bursts: collect garbage before the heap
 		// doubles, so that 32 concurrent 4-megapixel uploads stay within a
