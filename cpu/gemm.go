@@ -652,9 +652,19 @@ func (g *gemmJob) sparseTStrip(ws *gemmScratch, j0, j1 int) {
 	W := g.lanes
 	stride := g.kc + 16
 	rows := j1 - j0
-	// S'[r, k] = B[k, j0+r] (B stored K×N), W rows of B at a time.
-	for k0 := 0; k0 < g.k; k0 += W {
-		g.transposeBlock(ws.sblk[k0:], g.k, g.bsrc[k0*g.n+j0:], g.n, min(W, g.k-k0), rows, min(W, g.k-k0))
+	switch {
+	case g.ks.compactCols != nil && rows == W:
+		// The strip's W columns of B compacted where they are, as rows
+		// of S' (no transposition).
+		g.ks.compactCols(&g.bsrc[j0], g.n, g.k, &ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, 4*g.dd)
+	default:
+		// S'[r, k] = B[k, j0+r] (B stored K×N), W rows of B at a time.
+		for k0 := 0; k0 < g.k; k0 += W {
+			g.transposeBlock(ws.sblk[k0:], g.k, g.bsrc[k0*g.n+j0:], g.n, min(W, g.k-k0), rows, min(W, g.k-k0))
+		}
+		if g.ks.maskRows == nil {
+			g.ks.compactRows(&ws.sblk[0], g.k, g.k, rows, &ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, 4*g.dd)
+		}
 	}
 	if g.ks.maskRows != nil {
 		// Rows of a batch's length: find their nonzeros by bit masks.
@@ -663,7 +673,6 @@ func (g *gemmJob) sparseTStrip(ws *gemmScratch, j0, j1 int) {
 			g.ks.maskRows[nv](&ws.sblk[0], g.k, g.k, rows, &g.d[v0*W], g.dd, &ws.t[v0*W], g.mpad, e.alpha, 0, W, nil, nil)
 		}
 	} else {
-		g.ks.compactRows(&ws.sblk[0], g.k, g.k, rows, &ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, 4*g.dd)
 		for v0 := 0; v0 < g.mvec; v0 += g.colNV {
 			nv := min(g.colNV, g.mvec-v0)
 			g.ks.sparseRows[nv](&ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, rows, &g.d[v0*W],

@@ -67,6 +67,10 @@ type kernelSet struct {
 	maskRows   []maskFunc   // [nv], or nil: sparse rows found by bit masks
 
 	compactRows func(s *float32, lds, n, rows int, vals *float32, offs *int32, cnt *int32, stride, step int)
+	// compactCols, or nil: compactRows of the transpose of lanes adjacent
+	// columns, for sparseT's strips (the pure-Go set: cheaper than
+	// transposing them first).
+	compactCols func(s *float32, lds, n int, vals *float32, offs *int32, cnt *int32, stride, step int)
 	// vectorCompact: compactRows is a compress instruction, not compactRowsGo.
 	vectorCompact bool
 	nonzeroRows   func(d *float32, dd, n int, list *int32) int

@@ -42,6 +42,7 @@ var goKernels = kernelSet{
 	listTiles:     []listFunc{nil, goListTile(1), goListTile(2), goListTile(3), goListTile(4)},
 	sparseRows:    []sparseFunc{nil, goSparseRows4, goSparseRows8},
 	compactRows:   compactRowsGo,
+	compactCols:   compactColsGo,
 	nonzeroRows:   nonzeroRowsGo,
 	transpose:     transposeGo,
 	bytesToF32:    bytesToF32Go,
@@ -250,6 +251,48 @@ func goSparseRows8(vals *float32, offs *int32, cnt *int32, stride, rows int, d *
 		}
 		storeGo8(&[goLanes]float32{a0, a1, a2, a3}, &[goLanes]float32{b0, b1, b2, b3}, i, c, ldc, alpha, flags, tail, bias, mask)
 	}
+}
+
+// compactColsGo is compactRowsGo for the 4 rows of the transpose of s's
+// first 4 columns (row-major, row stride lds, n rows): row q's element k
+// is s[k·lds + q]. Its reference loop:
+//
+//	for q := 0; q < 4; q++ {
+//		m := 0
+//		for k := 0; k < n; k++ {
+//			if v := s[k*lds+q]; v != 0 || v != v {
+//				vals[q*stride+m], offs[q*stride+m] = v, int32(k*step)
+//				m++
+//			}
+//		}
+//		cnt[q] = int32(m)
+//	}
+//
+// Reading the four as one group per k, and skipping all-zero groups (four
+// neighbouring pixels of a batch of images), costs a quarter of
+// transposing them and compacting four rows.
+func compactColsGo(s *float32, lds, n int, vals *float32, offs *int32, cnt *int32, stride, step int) {
+	sp := unsafe.Pointer(s)
+	v0, v1, v2, v3 := floats(vals, 0, n), floats(vals, stride, n), floats(vals, 2*stride, n), floats(vals, 3*stride, n)
+	o0, o1, o2, o3 := unsafe.Slice(offs, n), unsafe.Slice(at32(offs, stride), n), unsafe.Slice(at32(offs, 2*stride), n), unsafe.Slice(at32(offs, 3*stride), n)
+	var m0, m1, m2, m3 int
+	for k := 0; k < n; k++ {
+		g := vec4(sp, 4*k*lds)
+		b0, b1, b2, b3 := magnitude(g[0]), magnitude(g[1]), magnitude(g[2]), magnitude(g[3])
+		if b0|b1|b2|b3 == 0 {
+			continue
+		}
+		o := int32(k * step)
+		v0[m0], o0[m0] = g[0], o
+		m0 += isNonzero(b0)
+		v1[m1], o1[m1] = g[1], o
+		m1 += isNonzero(b1)
+		v2[m2], o2[m2] = g[2], o
+		m2 += isNonzero(b2)
+		v3[m3], o3[m3] = g[3], o
+		m3 += isNonzero(b3)
+	}
+	*at32(cnt, 0), *at32(cnt, 1), *at32(cnt, 2), *at32(cnt, 3) = int32(m0), int32(m1), int32(m2), int32(m3)
 }
 
 // nonzeroRowsGo writes to list the rows k < n of D (4 columns from d, row

@@ -356,6 +356,66 @@ func TestCompactKernels(t *testing.T) {
 	}
 }
 
+// TestCompactColsKernels checks compactCols (where a set has it) against
+// its reference loop: the nonzeros of each of the first lanes columns, in
+// order, NaN kept and -0 dropped, with guards around the outputs.
+func TestCompactColsKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 7))
+	negZero := float32(math.Copysign(0, -1))
+	for _, ks := range testSets() {
+		if ks.compactCols == nil {
+			continue
+		}
+		W := ks.lanes
+		for _, n := range []int{1, 3, 17, 64, 100} {
+			for trial := 0; trial < 4; trial++ {
+				lds := W + trial*5 // the strip's columns within wider rows
+				s, _ := guarded(r, (n-1)*lds+W, 0.7)
+				for i := range s {
+					switch r.IntN(12) {
+					case 0:
+						s[i] = negZero
+					case 1:
+						s[i] = float32(math.NaN())
+					}
+				}
+				if trial == 1 {
+					clear(s)
+				}
+				stride := n + 7
+				vals, vall := guarded(r, W*stride, 0)
+				offs := make([]int32, W*stride+64)
+				cnt := make([]int32, W+1)
+				cnt[W] = -9
+				ks.compactCols(&s[0], lds, n, &vals[0], &offs[32], &cnt[0], stride, 12)
+				for q := 0; q < W; q++ {
+					var want, got []string
+					for k := 0; k < n; k++ {
+						if v := s[k*lds+q]; v != 0 || v != v {
+							want = append(want, fmt.Sprint(v, k*12))
+						}
+					}
+					for i := 0; i < int(cnt[q]); i++ {
+						got = append(got, fmt.Sprint(vals[q*stride+i], offs[32+q*stride+i]))
+					}
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Fatalf("%s compactCols n=%d column %d: got %v, want %v", ks.name, n, q, got, want)
+					}
+				}
+				if cnt[W] != -9 {
+					t.Fatalf("%s compactCols wrote past the counts", ks.name)
+				}
+				checkGuards(t, "compactCols vals", vall, 0, W*stride)
+				for i, o := range offs {
+					if (i < 32 || i >= 32+W*stride) && o != 0 {
+						t.Fatalf("%s compactCols n=%d: offs guard %d written", ks.name, n, i-32)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestNonzeroRowsKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 5))
 	for _, ks := range testSets() {
