@@ -197,10 +197,12 @@ func BenchmarkConvOps(b *testing.B) {
 		x, cols := fill(g.InputLen()), fill(g.Rows()*g.Cols())
 		b.Run(fmt.Sprintf("im2col/C=%d", g.C), func(b *testing.B) {
 			j := im2colJob{cols: cols, x: x, g: g}
+			j.planes, j.runs = oneWorker(g)
 			cpuLoop(b, func() { runInline(&j) })
 		})
 		b.Run(fmt.Sprintf("col2im/C=%d", g.C), func(b *testing.B) {
 			j := col2imJob{dx: x, cols: cols, g: g}
+			j.planes, j.runs = oneWorker(g)
 			cpuLoop(b, func() { runInline(&j) })
 		})
 		b.Run(fmt.Sprintf("col2im/C=%d/ref", g.C), func(b *testing.B) {

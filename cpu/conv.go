@@ -2,85 +2,186 @@ package cpu
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/mnist-go/mnist/nn"
 )
 
 // The convolution and pooling ops: the loops of nn/naive, split across the
-// pool by output rows (Im2Col), input rows (Col2Im), images (pooling) and
-// samples (GatherAffine), accumulating in float32. The GEMMs of a
-// convolution are ordinary Gemm calls on the column matrix (see nn.ConvGeom).
+// pool by images, accumulating in float32. The GEMMs of a convolution are
+// ordinary Gemm calls on the column matrix (see nn.ConvGeom).
 
-// convScratch holds the jobs of the convolution ops between calls, so
-// that the ops do not allocate.
+// convScratch holds the jobs of the convolution ops between calls, and
+// their per-worker scratch, so that the ops do not allocate.
 type convScratch struct {
 	im2col im2colJob
 	col2im col2imJob
 	pool   poolJob
 	gather gatherAffineJob
+	planes [][]float32 // per worker: one image as padded planes (see planeGeom)
+	runs   []int       // runOffsets of the last convolution
 }
 
-// im2colJob writes rows of the column matrix, a chunk of rows at a time.
-type im2colJob struct {
-	cols, x []float32
-	g       nn.ConvGeom
+// runOffsets returns the offsets in the planes of g, from a window's first
+// tap, of the window's C·KH runs of KW taps, in the order of a row of the
+// column matrix (channel, then kernel row).
+func (s *convScratch) runOffsets(g nn.ConvGeom) []int {
+	pg := planeGeom(g)
+	s.runs = s.runs[:0]
+	for ch := 0; ch < g.C; ch++ {
+		for kh := 0; kh < g.KH; kh++ {
+			s.runs = append(s.runs, (ch*pg.h+kh)*pg.w)
+		}
+	}
+	return s.runs
 }
 
-// im2colRows is the rows of the column matrix per chunk.
-const im2colRows = 64
+// planesFor returns per-worker scratch for one image of g as padded planes,
+// allocating only when g needs more than the last convolution did.
+func (s *convScratch) planesFor(workers int, g nn.ConvGeom) [][]float32 {
+	n := planeGeom(g).len()
+	for len(s.planes) < workers {
+		s.planes = append(s.planes, nil)
+	}
+	for w := range s.planes[:workers] {
+		if len(s.planes[w]) < n {
+			s.planes[w] = make([]float32, n)
+		}
+	}
+	return s.planes[:workers]
+}
 
-func (j *im2colJob) chunks() (int, int) { return chunkCount(j.g.Rows(), im2colRows), 0 }
+// planes is the layout in which Im2Col and Col2Im see an image: channel
+// after channel (CHW), each channel a (H+2·Pad)×(W+2·Pad) plane with the
+// padding as zeros around the pixels. A window's KW taps of one channel
+// and kernel row, which a row of the column matrix stores side by side, are
+// side by side there too, and no window leaves the padded plane.
+type planes struct {
+	c, h, w int // channels, padded height, padded width
+	pad     int
+}
 
-func (j *im2colJob) do(w, phase, c int) {
-	g := j.g
-	oh, ow, k := g.OutH(), g.OutW(), g.Cols()
-	lo, hi := chunkRange(c, g.Rows(), im2colRows)
-	for r := lo; r < hi; r++ {
-		n, y, x := r/(oh*ow), r/ow%oh, r%ow
-		dst := j.cols[r*k : (r+1)*k]
-		img := j.x[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
-		ih0, iw0 := y*g.Stride-g.Pad, x*g.Stride-g.Pad
-		if x > 0 && r > lo && g.Stride < g.KW && g.C >= im2colShiftChannels {
-			im2colShifted(dst, j.cols[(r-1)*k:r*k], img, g, ih0, iw0)
-		} else if ih0 >= 0 && ih0+g.KH <= g.H && iw0 >= 0 && iw0+g.KW <= g.W {
-			im2colInside(dst, img, g, ih0, iw0)
-		} else {
-			im2colRow(dst, img, g, ih0, iw0)
+func planeGeom(g nn.ConvGeom) planes {
+	return planes{c: g.C, h: g.H + 2*g.Pad, w: g.W + 2*g.Pad, pad: g.Pad}
+}
+
+func (p planes) len() int { return p.c * p.h * p.w }
+
+// fill writes img (H×W×C, NHWC) into pl as planes: a transposition, with
+// zeros in the padding.
+func (p planes) fill(pl, img []float32) {
+	h, w := p.h-2*p.pad, p.w-2*p.pad
+	if p.pad > 0 {
+		clear(pl)
+	}
+	_ = img[h*w*p.c-1]
+	_ = pl[p.len()-1]
+	for ch := 0; ch < p.c; ch++ {
+		for y := 0; y < h; y++ {
+			gather(&pl[(ch*p.h+y+p.pad)*p.w+p.pad], &img[y*w*p.c+ch], w, p.c)
 		}
 	}
 }
 
-// im2colShiftChannels is the fewest channels for which im2colShifted pays.
-const im2colShiftChannels = 4
-
-// im2colShifted writes the row of the window at (ih0, iw0) from prev, the
-// row of the window to its left (Stride pixels before): the taps the two
-// windows share are the same inputs, so the row is prev moved left by
-// Stride elements (one copy of the whole row, in the cache), and only the
-// last Stride columns of each kernel row are read from the image, with
-// zeros outside it, as im2colRow would write them.
-func im2colShifted(dst, prev, img []float32, g nn.ConvGeom, ih0, iw0 int) {
-	s := g.Stride
-	copy(dst, prev[s:])
-	for c := 0; c < g.C; c++ {
-		for kh := 0; kh < g.KH; kh++ {
-			ih := ih0 + kh
-			row := dst[(c*g.KH+kh)*g.KW:][:g.KW]
-			for kw := g.KW - s; kw < g.KW; kw++ {
-				iw := iw0 + kw
-				v := float32(0)
-				if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
-					v = img[(ih*g.W+iw)*g.C+c]
-				}
-				row[kw] = v
-			}
+// drain writes the pixels of the planes pl into img (H×W×C, NHWC),
+// dropping the padding: fill's adjoint without the padding's sums.
+func (p planes) drain(img, pl []float32) {
+	h, w := p.h-2*p.pad, p.w-2*p.pad
+	_ = img[h*w*p.c-1]
+	_ = pl[p.len()-1]
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			gather(&img[(y*w+x)*p.c], &pl[(y+p.pad)*p.w+x+p.pad], p.c, p.h*p.w)
 		}
+	}
+}
+
+// gather copies the n floats at src, stride apart, to dst, side by side
+// (the bits as they are).
+func gather(dst, src *float32, n, stride int) {
+	d, s := unsafe.Pointer(dst), unsafe.Pointer(src)
+	step := 4 * uintptr(stride)
+	for ; n >= 4; n -= 4 {
+		a := *(*uint32)(s)
+		b := *(*uint32)(unsafe.Add(s, step))
+		c := *(*uint32)(unsafe.Add(s, 2*step))
+		e := *(*uint32)(unsafe.Add(s, 3*step))
+		*(*uint32)(d) = a
+		*(*uint32)(unsafe.Add(d, 4)) = b
+		*(*uint32)(unsafe.Add(d, 8)) = c
+		*(*uint32)(unsafe.Add(d, 12)) = e
+		d, s = unsafe.Add(d, 16), unsafe.Add(s, 4*step)
+	}
+	for ; n > 0; n-- {
+		*(*uint32)(d) = *(*uint32)(s)
+		d, s = unsafe.Add(d, 4), unsafe.Add(s, step)
+	}
+}
+
+// im2colJob writes the column matrix one image per chunk: the image goes
+// into the worker's scratch as planes, and each row is then C·KH copies of
+// KW contiguous floats (a run) to contiguous places.
+type im2colJob struct {
+	cols, x []float32
+	g       nn.ConvGeom
+	planes  [][]float32 // per worker, planeGeom(g).len() floats at least
+	runs    []int       // runOffsets(g)
+}
+
+func (j *im2colJob) chunks() (int, int) { return j.g.Batch, 0 }
+
+func (j *im2colJob) do(w, phase, n int) {
+	g, pg := j.g, planeGeom(j.g)
+	img := j.x[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
+	pl := img // one channel without padding is its own plane
+	if g.C > 1 || g.Pad > 0 {
+		pl = j.planes[w][:pg.len()]
+		pg.fill(pl, img)
+	}
+	oh, ow, k, s := g.OutH(), g.OutW(), g.Cols(), g.Stride
+	rows := j.cols[n*oh*ow*k : (n+1)*oh*ow*k]
+	runs := j.runs[:g.C*g.KH]
+	// Every window lies inside the planes: the last tap of the last run of
+	// the last window is their last element at most.
+	_ = pl[(oh-1)*s*pg.w+(ow-1)*s+runs[len(runs)-1]+g.KW-1]
+	src := &pl[0]
+	for y := 0; y < oh; y++ {
+		for x := 0; x < ow; x++ {
+			copyRuns(&rows[(y*ow+x)*k], at(src, y*s*pg.w+x*s), runs, g.KW)
+		}
+	}
+}
+
+// copyRuns copies the runs of kw floats at src+runs[r] to dst, one after
+// the other, 8 bytes at a time (the bits as they are).
+func copyRuns(dst, src *float32, runs []int, kw int) {
+	d := unsafe.Pointer(dst)
+	if kw == 5 {
+		for _, o := range runs {
+			s := unsafe.Pointer(at(src, o))
+			*(*uint64)(d) = *(*uint64)(s)
+			*(*uint64)(unsafe.Add(d, 8)) = *(*uint64)(unsafe.Add(s, 8))
+			*(*uint32)(unsafe.Add(d, 16)) = *(*uint32)(unsafe.Add(s, 16))
+			d = unsafe.Add(d, 20)
+		}
+		return
+	}
+	for _, o := range runs {
+		s := unsafe.Pointer(at(src, o))
+		t := 0
+		for ; t+2 <= kw; t += 2 {
+			*(*uint64)(unsafe.Add(d, 4*t)) = *(*uint64)(unsafe.Add(s, 4*t))
+		}
+		if t < kw {
+			*(*uint32)(unsafe.Add(d, 4*t)) = *(*uint32)(unsafe.Add(s, 4*t))
+		}
+		d = unsafe.Add(d, 4*kw)
 	}
 }
 
 // im2colRow writes one row of the column matrix, the window at (ih0, iw0)
 // of image img, with zeros where it leaves the image: the reference loop
-// that im2colInside is checked against.
+// that the im2col job is checked against.
 func im2colRow(dst, img []float32, g nn.ConvGeom, ih0, iw0 int) {
 	for kh := 0; kh < g.KH; kh++ {
 		ih := ih0 + kh
@@ -101,36 +202,6 @@ func im2colRow(dst, img []float32, g nn.ConvGeom, ih0, iw0 int) {
 	}
 }
 
-// im2colInside is im2colRow for a window inside the image, without a
-// bounds check in its inner loops: one channel copies kernel rows; several
-// write the row in order, reading the image with the stride of its channels.
-func im2colInside(dst, img []float32, g nn.ConvGeom, ih0, iw0 int) {
-	taps := g.KH * g.KW
-	if g.C == 1 {
-		for kh := 0; kh < g.KH; kh++ {
-			copy(dst[kh*g.KW:][:g.KW], img[(ih0+kh)*g.W+iw0:][:g.KW])
-		}
-		return
-	}
-	// The row is written in order (channel, then kernel row, then column),
-	// the image read with the stride of its channels: the image is in the
-	// cache, the column matrix is not, and scattered stores to it would
-	// each wait for a line to arrive.
-	win := img[(ih0*g.W+iw0)*g.C:][:((g.KH-1)*g.W+g.KW-1)*g.C+g.C]
-	_ = dst[g.C*taps-1]
-	src, d := &win[0], &dst[0]
-	i := 0
-	for c := 0; c < g.C; c++ {
-		for kh := 0; kh < g.KH; kh++ {
-			p := kh*g.W*g.C + c
-			for kw := 0; kw < g.KW; kw++ {
-				*at(d, i) = *at(src, p+kw*g.C)
-				i++
-			}
-		}
-	}
-}
-
 // Im2Col writes the receptive fields of the NHWC batch x as the rows of
 // cols (see nn.Backend.Im2Col).
 func (b *Backend) Im2Col(cols, x nn.Buffer, g nn.ConvGeom) {
@@ -138,70 +209,68 @@ func (b *Backend) Im2Col(cols, x nn.Buffer, g nn.ConvGeom) {
 	if !ok {
 		return
 	}
-	b.conv.im2col = im2colJob{cols: cs, x: xs, g: g}
+	b.conv.im2col = im2colJob{cols: cs, x: xs, g: g, planes: b.conv.planesFor(b.pool.workers, g), runs: b.conv.runOffsets(g)}
 	b.runJob(&b.conv.im2col, len(cs))
 }
 
-// col2imJob sums the column matrix back into rows of input pixels.
+// col2imJob sums the column matrix back into the input, one image per
+// chunk: it adds each row's C·KH runs of KW floats into the worker's
+// planes (cleared first), then drains them into the image. The rows are
+// taken last to first, so that every input element receives its terms in
+// the order of row's loops (kernel row, then column: a later window's tap
+// has a smaller kh, or the same kh and a smaller kw), from +0 as row does:
+// bitwise row's sums.
 type col2imJob struct {
 	dx, cols []float32
 	g        nn.ConvGeom
+	planes   [][]float32 // per worker, planeGeom(g).len() floats at least
+	runs     []int       // runOffsets(g)
 }
 
-func (j *col2imJob) chunks() (int, int) { return chunkCount(j.g.Batch*j.g.H, 1), 0 }
+func (j *col2imJob) chunks() (int, int) { return j.g.Batch, 0 }
 
-// do computes input row c (image c/H, row c%H) pixel by pixel: it lists
-// the column entries of channel 0 that cover the pixel, in row's order (kh,
-// then kw), and sums them per channel in a register, from +0 as row does,
-// so the result is bitwise row's.
-func (j *col2imJob) do(w, phase, c int) {
-	g := j.g
-	if g.KH*g.KW > maxTaps {
-		j.row(c)
+func (j *col2imJob) do(w, phase, n int) {
+	g, pg := j.g, planeGeom(j.g)
+	img := j.dx[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
+	pl := j.planes[w][:pg.len()]
+	clear(pl)
+	oh, ow, k, s := g.OutH(), g.OutW(), g.Cols(), g.Stride
+	rows := j.cols[n*oh*ow*k : (n+1)*oh*ow*k]
+	runs := j.runs[:g.C*g.KH]
+	_ = pl[(oh-1)*s*pg.w+(ow-1)*s+runs[len(runs)-1]+g.KW-1]
+	dst := &pl[0]
+	for y := oh - 1; y >= 0; y-- {
+		for x := ow - 1; x >= 0; x-- {
+			addRuns(at(dst, y*s*pg.w+x*s), &rows[(y*ow+x)*k], runs, g.KW)
+		}
+	}
+	pg.drain(img, pl)
+}
+
+// addRuns adds the floats of src, one run of kw after the other, into the
+// runs at dst+runs[r]: copyRuns's adjoint.
+func addRuns(dst, src *float32, runs []int, kw int) {
+	if kw == 5 {
+		for _, o := range runs {
+			d := (*[5]float32)(unsafe.Pointer(at(dst, o)))
+			s := (*[5]float32)(unsafe.Pointer(src))
+			d[0] += s[0]
+			d[1] += s[1]
+			d[2] += s[2]
+			d[3] += s[3]
+			d[4] += s[4]
+			src = at(src, 5)
+		}
 		return
 	}
-	oh, ow, k, taps := g.OutH(), g.OutW(), g.Cols(), g.KH*g.KW
-	n, ih := c/g.H, c%g.H
-	row := j.dx[(n*g.H+ih)*g.W*g.C : (n*g.H+ih+1)*g.W*g.C]
-	var offs [maxTaps]int
-	for iw := 0; iw < g.W; iw++ {
-		m, last := 0, 0
-		for kh := 0; kh < g.KH; kh++ {
-			t := ih + g.Pad - kh // = y·Stride
-			if t < 0 || t%g.Stride != 0 || t/g.Stride >= oh {
-				continue
-			}
-			y := t / g.Stride
-			for kw := 0; kw < g.KW; kw++ {
-				u := iw + g.Pad - kw
-				if u < 0 || u%g.Stride != 0 || u/g.Stride >= ow {
-					continue
-				}
-				o := ((n*oh+y)*ow+u/g.Stride)*k + kh*g.KW + kw
-				offs[m], last = o, max(last, o)
-				m++
-			}
+	for _, o := range runs {
+		d := at(dst, o)
+		for t := 0; t < kw; t++ {
+			*at(d, t) += *at(src, t)
 		}
-		dst := row[iw*g.C : (iw+1)*g.C]
-		if m == 0 {
-			clear(dst)
-			continue
-		}
-		_ = j.cols[last+(g.C-1)*taps] // every load below is inside cols
-		cols, list := &j.cols[0], offs[:m]
-		for ch := range dst {
-			var t float32
-			for _, o := range list {
-				t += *at(cols, o+ch*taps)
-			}
-			dst[ch] = t
-		}
+		src = at(src, kw)
 	}
 }
-
-// maxTaps is the most kernel taps do handles (its offsets live on the
-// stack); larger kernels take row.
-const maxTaps = 64
 
 // row computes row c of the input (image c/H, row c%H) by adding each
 // window's columns into it, window after window (kh, then kw): the
@@ -242,7 +311,7 @@ func (b *Backend) Col2Im(dx, cols nn.Buffer, g nn.ConvGeom) {
 	if !ok {
 		return
 	}
-	b.conv.col2im = col2imJob{dx: ds, cols: cs, g: g}
+	b.conv.col2im = col2imJob{dx: ds, cols: cs, g: g, planes: b.conv.planesFor(b.pool.workers, g), runs: b.conv.runOffsets(g)}
 	b.runJob(&b.conv.col2im, len(cs))
 }
 

@@ -24,9 +24,17 @@ func randomConvGeom(r *rand.Rand) nn.ConvGeom {
 
 func bitsEqual(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
 
-// TestIm2ColFastPaths checks the im2col job, whose windows inside the
-// image take im2colInside, against im2colRow on every row, bitwise, on
-// fuzzed shapes, with guard values around the column matrix.
+// oneWorker returns the scratch of one worker for g's im2col and col2im
+// jobs: its planes and the run offsets.
+func oneWorker(g nn.ConvGeom) ([][]float32, []int) {
+	var s convScratch
+	return s.planesFor(1, g), s.runOffsets(g)
+}
+
+// TestIm2ColFastPaths checks the im2col job (which reads the image through
+// padded planes) against im2colRow on every row, bitwise, on fuzzed shapes
+// (padding, strides, kernels of 1 to 9 taps a side), with guard values
+// around the column matrix.
 func TestIm2ColFastPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(20, 1))
 	geoms := []nn.ConvGeom{
@@ -40,6 +48,7 @@ func TestIm2ColFastPaths(t *testing.T) {
 		x, _ := guarded(r, g.InputLen(), 0.2)
 		cols, all := guarded(r, g.Rows()*g.Cols(), 0)
 		j := im2colJob{cols: cols, x: x, g: g}
+		j.planes, j.runs = oneWorker(g)
 		runInline(&j)
 		checkGuards(t, "im2col", all, 0, len(cols))
 		oh, ow, k := g.OutH(), g.OutW(), g.Cols()
@@ -69,9 +78,10 @@ func TestCol2ImFastPaths(t *testing.T) {
 		got, allGot := guarded(r, g.InputLen(), 0)
 		want, _ := guarded(r, g.InputLen(), 0)
 		fast := col2imJob{dx: got, cols: cols, g: g}
+		fast.planes, fast.runs = oneWorker(g)
 		ref := col2imJob{dx: want, cols: cols, g: g}
+		runInline(&fast)
 		for c := 0; c < g.Batch*g.H; c++ {
-			fast.do(0, 0, c)
 			ref.row(c)
 		}
 		checkGuards(t, "col2im", allGot, 0, len(got))
