@@ -240,11 +240,35 @@ func (j *col2imJob) do(w, phase, n int) {
 	_ = pl[(oh-1)*s*pg.w+(ow-1)*s+runs[len(runs)-1]+g.KW-1]
 	dst := &pl[0]
 	for y := oh - 1; y >= 0; y-- {
-		for x := ow - 1; x >= 0; x-- {
+		x := ow - 1
+		if s == 1 && g.KW == 5 {
+			for ; x >= 1; x -= 2 {
+				addRunPairs5(at(dst, y*pg.w+x-1), &rows[(y*ow+x-1)*k], &rows[(y*ow+x)*k], runs)
+			}
+		}
+		for ; x >= 0; x-- {
 			addRuns(at(dst, y*s*pg.w+x*s), &rows[(y*ow+x)*k], runs, g.KW)
 		}
 	}
 	pg.drain(img, pl)
+}
+
+// addRunPairs5 is addRuns for two neighbouring windows of stride 1 and 5
+// taps a run, hi (the right one, at dst+1) then lo (at dst): their runs
+// overlap in 4 elements, which are loaded and stored once for both, each
+// getting hi's term first, then lo's, as two addRuns calls would add them.
+func addRunPairs5(dst, lo, hi *float32, runs []int) {
+	for _, o := range runs {
+		d := (*[6]float32)(unsafe.Pointer(at(dst, o)))
+		a, b := (*[5]float32)(unsafe.Pointer(lo)), (*[5]float32)(unsafe.Pointer(hi))
+		d[0] += a[0]
+		d[1] = d[1] + b[0] + a[1]
+		d[2] = d[2] + b[1] + a[2]
+		d[3] = d[3] + b[2] + a[3]
+		d[4] = d[4] + b[3] + a[4]
+		d[5] += b[4]
+		lo, hi = at(lo, 5), at(hi, 5)
+	}
 }
 
 // addRuns adds the floats of src, one run of kw after the other, into the

@@ -40,6 +40,7 @@ func TestIm2ColFastPaths(t *testing.T) {
 	geoms := []nn.ConvGeom{
 		{Batch: 2, H: 28, W: 28, C: 1, KH: 5, KW: 5, Stride: 1},
 		{Batch: 2, H: 12, W: 12, C: 32, KH: 5, KW: 5, Stride: 1},
+		{Batch: 2, H: 9, W: 10, C: 3, KH: 5, KW: 5, Stride: 1, Pad: 2},
 	}
 	for range 300 {
 		geoms = append(geoms, randomConvGeom(r))
@@ -65,11 +66,15 @@ func TestIm2ColFastPaths(t *testing.T) {
 	}
 }
 
-// TestCol2ImFastPaths checks the col2im job against row, bitwise, on fuzzed
+// TestCol2ImFastPaths checks the col2im job (planes, and addRunPairs5
+// for rows of stride-1 5-tap windows) against row, bitwise, on fuzzed
 // shapes (including overlapping and skipping strides), with guards.
 func TestCol2ImFastPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(20, 2))
-	geoms := []nn.ConvGeom{{Batch: 2, H: 12, W: 12, C: 32, KH: 5, KW: 5, Stride: 1}}
+	geoms := []nn.ConvGeom{
+		{Batch: 2, H: 12, W: 12, C: 32, KH: 5, KW: 5, Stride: 1},
+		{Batch: 2, H: 9, W: 10, C: 3, KH: 5, KW: 5, Stride: 1, Pad: 2}, // addRunPairs5, an odd row of windows
+	}
 	for range 300 {
 		geoms = append(geoms, randomConvGeom(r))
 	}
