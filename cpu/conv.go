@@ -97,26 +97,29 @@ func (p planes) drain(img, pl []float32) {
 }
 
 // gather copies the n floats at src, stride apart, to dst, side by side
-// (the bits as they are).
+// (the bits as they are). Pointers are formed only to the elements it
+// touches (none past the end: see unsafe.Pointer's rules).
 func gather(dst, src *float32, n, stride int) {
-	d, s := unsafe.Pointer(dst), unsafe.Pointer(src)
-	step := 4 * uintptr(stride)
-	for ; n >= 4; n -= 4 {
-		a := *(*uint32)(s)
-		b := *(*uint32)(unsafe.Add(s, step))
-		c := *(*uint32)(unsafe.Add(s, 2*step))
-		e := *(*uint32)(unsafe.Add(s, 3*step))
-		*(*uint32)(d) = a
-		*(*uint32)(unsafe.Add(d, 4)) = b
-		*(*uint32)(unsafe.Add(d, 8)) = c
-		*(*uint32)(unsafe.Add(d, 12)) = e
-		d, s = unsafe.Add(d, 16), unsafe.Add(s, 4*step)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		a := *u32(src, i*stride)
+		b := *u32(src, (i+1)*stride)
+		c := *u32(src, (i+2)*stride)
+		e := *u32(src, (i+3)*stride)
+		*u32(dst, i) = a
+		*u32(dst, i+1) = b
+		*u32(dst, i+2) = c
+		*u32(dst, i+3) = e
 	}
-	for ; n > 0; n-- {
-		*(*uint32)(d) = *(*uint32)(s)
-		d, s = unsafe.Add(d, 4), unsafe.Add(s, step)
+	for ; i < n; i++ {
+		*u32(dst, i) = *u32(src, i*stride)
 	}
 }
+
+// u32 and u64 view the float32 at p+i (and for u64 the next one too) as
+// their bits.
+func u32(p *float32, i int) *uint32 { return (*uint32)(unsafe.Pointer(at(p, i))) }
+func u64(p *float32, i int) *uint64 { return (*uint64)(unsafe.Pointer(at(p, i))) }
 
 // im2colJob writes the column matrix one image per chunk: the image goes
 // into the worker's scratch as planes, and each row is then C·KH copies of
@@ -155,27 +158,25 @@ func (j *im2colJob) do(w, phase, n int) {
 // copyRuns copies the runs of kw floats at src+runs[r] to dst, one after
 // the other, 8 bytes at a time (the bits as they are).
 func copyRuns(dst, src *float32, runs []int, kw int) {
-	d := unsafe.Pointer(dst)
+	i := 0
 	if kw == 5 {
 		for _, o := range runs {
-			s := unsafe.Pointer(at(src, o))
-			*(*uint64)(d) = *(*uint64)(s)
-			*(*uint64)(unsafe.Add(d, 8)) = *(*uint64)(unsafe.Add(s, 8))
-			*(*uint32)(unsafe.Add(d, 16)) = *(*uint32)(unsafe.Add(s, 16))
-			d = unsafe.Add(d, 20)
+			*u64(dst, i) = *u64(src, o)
+			*u64(dst, i+2) = *u64(src, o+2)
+			*u32(dst, i+4) = *u32(src, o+4)
+			i += 5
 		}
 		return
 	}
 	for _, o := range runs {
-		s := unsafe.Pointer(at(src, o))
 		t := 0
 		for ; t+2 <= kw; t += 2 {
-			*(*uint64)(unsafe.Add(d, 4*t)) = *(*uint64)(unsafe.Add(s, 4*t))
+			*u64(dst, i+t) = *u64(src, o+t)
 		}
 		if t < kw {
-			*(*uint32)(unsafe.Add(d, 4*t)) = *(*uint32)(unsafe.Add(s, 4*t))
+			*u32(dst, i+t) = *u32(src, o+t)
 		}
-		d = unsafe.Add(d, 4*kw)
+		i += kw
 	}
 }
 
@@ -258,16 +259,15 @@ func (j *col2imJob) do(w, phase, n int) {
 // overlap in 4 elements, which are loaded and stored once for both, each
 // getting hi's term first, then lo's, as two addRuns calls would add them.
 func addRunPairs5(dst, lo, hi *float32, runs []int) {
-	for _, o := range runs {
+	for r, o := range runs {
 		d := (*[6]float32)(unsafe.Pointer(at(dst, o)))
-		a, b := (*[5]float32)(unsafe.Pointer(lo)), (*[5]float32)(unsafe.Pointer(hi))
+		a, b := (*[5]float32)(unsafe.Pointer(at(lo, 5*r))), (*[5]float32)(unsafe.Pointer(at(hi, 5*r)))
 		d[0] += a[0]
 		d[1] = d[1] + b[0] + a[1]
 		d[2] = d[2] + b[1] + a[2]
 		d[3] = d[3] + b[2] + a[3]
 		d[4] = d[4] + b[3] + a[4]
 		d[5] += b[4]
-		lo, hi = at(lo, 5), at(hi, 5)
 	}
 }
 
@@ -275,24 +275,21 @@ func addRunPairs5(dst, lo, hi *float32, runs []int) {
 // runs at dst+runs[r]: copyRuns's adjoint.
 func addRuns(dst, src *float32, runs []int, kw int) {
 	if kw == 5 {
-		for _, o := range runs {
+		for r, o := range runs {
 			d := (*[5]float32)(unsafe.Pointer(at(dst, o)))
-			s := (*[5]float32)(unsafe.Pointer(src))
+			s := (*[5]float32)(unsafe.Pointer(at(src, 5*r)))
 			d[0] += s[0]
 			d[1] += s[1]
 			d[2] += s[2]
 			d[3] += s[3]
 			d[4] += s[4]
-			src = at(src, 5)
 		}
 		return
 	}
-	for _, o := range runs {
-		d := at(dst, o)
+	for r, o := range runs {
 		for t := 0; t < kw; t++ {
-			*at(d, t) += *at(src, t)
+			*at(dst, o+t) += *at(src, r*kw+t)
 		}
-		src = at(src, kw)
 	}
 }
 
