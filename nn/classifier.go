@@ -12,14 +12,14 @@ import (
 // Classifier runs a trained model on one sample at a time: the path of
 // `mnist predict` and `mnist serve`. It is safe for concurrent use. Each
 // call borrows a runner (the activations of one sample, and with
-// WithBackend a batch-1 Model on a backend of its own) from a free list and
+// WithBackend the layers' buffers on a backend of its own) from a free list and
 // returns it, so that calls which do not overlap reuse one runner and
 // AppendProbabilities allocates nothing. Training and bulk evaluation go
 // through a Backend and a Model instead.
 //
 // Without options the layers run as the Go loops below, the readable
 // reference (bitwise the formulas in this file's tests). WithBackend runs
-// them as the Model's ops on a backend (for the cpu backend: its SIMD GEMM,
+// them as a Model's forward ops on a backend (for the cpu backend: its SIMD GEMM,
 // im2col and pooling kernels), which agrees with the Go loops within float
 // rounding (the sums are added in another order).
 type Classifier struct {
@@ -142,14 +142,14 @@ func (c *Classifier) Close() {
 }
 
 // classifierRunner is what one call in flight needs: the input, and either
-// every layer's activations for the Go loops or a batch-1 Model on a
+// every layer's activations for the Go loops or a batch-1 backendNet on a
 // backend of its own.
 type classifierRunner struct {
 	input []float32   // the normalised pixels
 	acts  [][]float32 // Go loops: acts[i] is layer i's output (nil for a flatten)
 
 	backend   Backend
-	model     *Model
+	net       *backendNet
 	x         Buffer // the model's input: input itself when the backend wraps host memory
 	wrapped   bool
 	inputAny  any // input and logits as Upload and Download take them, boxed once
@@ -206,10 +206,7 @@ func (c *Classifier) newRunner() (*classifierRunner, error) {
 		r.close()
 		return nil, fmt.Errorf("prepare the %s on %s: %w", spec, b.Name(), err)
 	}
-	if r.model, err = NewModel(b, spec, 1); err != nil {
-		return fail(err)
-	}
-	if err := r.model.SetParams(c.params); err != nil {
+	if r.net, err = newBackendNet(b, c.layers, c.params); err != nil {
 		return fail(err)
 	}
 	if hw, ok := b.(HostWrapper); ok {
@@ -233,7 +230,7 @@ func (r *classifierRunner) logitsOf(c *Classifier, pixels []uint8) ([]float32, e
 	for i, p := range pixels {
 		x[i] = c.table[p]
 	}
-	if r.model == nil {
+	if r.net == nil {
 		for i, l := range c.layers {
 			switch l.Kind {
 			case linearLayer:
@@ -251,7 +248,7 @@ func (r *classifierRunner) logitsOf(c *Classifier, pixels []uint8) ([]float32, e
 			return nil, err
 		}
 	}
-	out := r.model.Forward(r.x, 1)
+	out := r.net.forward(r.x)
 	if err := r.backend.Download(r.logitsAny, out); err != nil {
 		return nil, err
 	}
@@ -263,8 +260,8 @@ func (r *classifierRunner) close() {
 	if r.backend == nil {
 		return
 	}
-	if r.model != nil {
-		r.model.Close()
+	if r.net != nil {
+		r.net.close()
 	}
 	if r.x != nil {
 		r.backend.Free(r.x)
