@@ -29,9 +29,11 @@ type Backend struct {
 	queued, unchecked bool
 	status            uint64 // device word the kernels set STATUS_* bits in, at the start of scratch (gpu/scratch.go)
 	recording         bool
-	// While recording: the device optim_hyper the optimiser steps read
-	// (see Recording.ReplayAt), and the learning rate they were given.
+	// While recording: the device replay_hyper the kernels read (see
+	// Recording.ReplayAt), the kernels that take it, and the learning rate
+	// the optimiser steps were given.
 	hyper      uint64
+	hyperReads int
 	hyperLR    float32
 	hyperSteps int
 
@@ -391,7 +393,7 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 	p := xentParams{
 		loss: dev(loss).ptr, grad: addr(dev(grad)), logits: dev(logits).ptr, labels: dev(labels).ptr,
 		status: b.status, partials: b.status + xentPartialsOffset, done: b.status + xentDoneOffset,
-		rows: int32(rows), cols: int32(cols),
+		hyper: b.replayHyper(), rows: int32(rows), cols: int32(cols),
 	}
 	b.launch(op, kSoftmaxXent, [3]uint32{uint32(xentBlocks(rows)), 1, 1}, [3]uint32{xentThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }
@@ -432,7 +434,7 @@ func (b *Backend) Gather(x, y, images, labels, order nn.Buffer, start, rows, pix
 		n := min(rows-r, maxGridY)
 		p := gatherParams{
 			x: xb.ptr + uint64(r*pixels*4), y: yb.ptr + uint64(r*4),
-			images: dev(images).ptr, labels: dev(labels).ptr, order: dev(order).ptr, status: b.status,
+			images: dev(images).ptr, labels: dev(labels).ptr, order: dev(order).ptr, status: b.status, hyper: b.replayHyper(),
 			start: int32(start + r), rows: int32(n), pixels: int32(pixels), count: int32(count),
 			scale: scale, shift: shift,
 		}

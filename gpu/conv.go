@@ -87,7 +87,7 @@ func (b *Backend) GatherAffine(x, y, images, labels, order, affine nn.Buffer, st
 		n := min(rows-r, maxGridY)
 		p := gatherAffineParams{
 			x: xb.ptr + uint64(r*pixels*4), y: yb.ptr + uint64(r*4),
-			images: dev(images).ptr, labels: dev(labels).ptr, order: dev(order).ptr, affine: dev(affine).ptr, status: b.status,
+			images: dev(images).ptr, labels: dev(labels).ptr, order: dev(order).ptr, affine: dev(affine).ptr, status: b.status, hyper: b.replayHyper(),
 			start: int32(start + r), rows: int32(n), height: int32(height), width: int32(width), count: int32(count),
 			scale: scale, shift: shift,
 		}

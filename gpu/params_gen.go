@@ -76,6 +76,7 @@ type xentParams struct {
 	status   uint64 // uint32*, STATUS_LABEL is set on a bad label
 	partials uint64 // float*, gridDim.x: each block's sum of its rows' losses
 	done     uint64 // uint32*: blocks finished; 0 before and after every launch
+	hyper    uint64 // replay_hyper*, or 0: the loss goes to loss[0]
 	rows     int32
 	cols     int32
 }
@@ -114,6 +115,7 @@ type gatherParams struct {
 	labels uint64 // uint8*, count
 	order  uint64 // int32*
 	status uint64 // uint32*, STATUS_GATHER_INDEX is set on a bad index
+	hyper  uint64 // replay_hyper*, or 0: start as given
 	start  int32
 	rows   int32
 	pixels int32
@@ -122,14 +124,18 @@ type gatherParams struct {
 	shift  float32
 }
 
-// optimHyper is optim_hyper of kernels/params.h:
+// replayHyper is replay_hyper of kernels/params.h:
 //
-// optim_hyper: what changes between replays of one recorded epoch, read
-// from device memory by sgd_f32 and adam_f32 when optim_params.hyper is not
-// 0; one small copy before each replay updates it (gpu.Recording.ReplayAt).
-type optimHyper struct {
-	lr         float32 // replaces optim_params.lr
-	updateBase int32   // added to optim_params.t
+// replay_hyper: what changes between replays of one recording of training
+// steps, read from device memory by every kernel whose parameter block has
+// a hyper pointer that is not 0 (kernels/replay.h); one small copy before
+// each replay sets it (gpu.Recording.ReplayAt). A recording of a few steps
+// then serves every stretch of an epoch, at every learning rate.
+type replayHyper struct {
+	lr         float32 // replaces optim_params.lr and mlp_params.lr
+	updateBase int32   // added to optim_params.t and mlp_params.t
+	rowBase    int32   // added to the start of gathers (gather_params, gather_affine_params, mlp_params)
+	lossBase   int32   // the loss goes to loss[loss_base] (xent_params, mlp_params)
 }
 
 // optimParams is optim_params of kernels/params.h:
@@ -140,7 +146,7 @@ type optimParams struct {
 	grads       uint64
 	m           uint64 // float*: velocity (SGD, 0 when momentum is 0) or first moment (Adam)
 	v           uint64 // float*: second moment (Adam only)
-	hyper       uint64 // optim_hyper*, or 0: lr and t as given here
+	hyper       uint64 // replay_hyper*, or 0: lr and t as given here
 	n           int32
 	nesterov    int32 // SGD
 	t           int32 // Adam: the update number, from 1 (plus hyper->update_base)
@@ -203,6 +209,7 @@ type gatherAffineParams struct {
 	order  uint64 // int32*
 	affine uint64 // float*, 6 per position of order
 	status uint64 // uint32*, STATUS_AFFINE_INDEX is set on a bad index
+	hyper  uint64 // replay_hyper*, or 0: start as given
 	start  int32
 	rows   int32
 	height int32
@@ -225,7 +232,7 @@ type mlpParams struct {
 	grads       uint64
 	m           uint64 // float*: optimiser state as in optim_params (0 when unused)
 	v           uint64
-	hyper       uint64 // optim_hyper*, or 0: lr and t as given here
+	hyper       uint64 // replay_hyper*, or 0: lr and t as given here
 	images      uint64 // uint8*, count×w0: the data set; 0 when x holds the batch
 	labels      uint64 // uint8*, count
 	order       uint64 // int32*: the visiting order; row r is image order[start+r]

@@ -19,16 +19,19 @@ var (
 //
 // What is captured is each kernel with its parameters: buffer addresses and
 // scalars (sizes, offsets) are fixed at Record time; the contents of the
-// buffers are read when the replay runs. The optimiser steps are the
-// exception: they read their learning rate and update number from a small
-// device buffer of the recording (optim_hyper in kernels/params.h), which
-// Replay sets to the values given at Record time and ReplayAt to new ones,
-// with one 8-byte copy queued before the graph. So one recorded epoch
-// serves every epoch of a run, whatever the schedule and optimiser.
+// buffers are read when the replay runs. The exceptions are what changes
+// from one stretch of training to the next: the optimiser steps read their
+// learning rate and update number, the gathers their position in the
+// visiting order and the losses their slot from a small device buffer of the
+// recording (replay_hyper in kernels/params.h), which Replay sets to the
+// values of Record time and ReplayAt to new ones, with one 16-byte copy
+// queued before the graph. So a recording of a few steps serves every
+// stretch of every epoch of a run, whatever the schedule and optimiser.
 type Recording struct {
 	b          *Backend
 	g          graph
-	hyper      uint64  // device optim_hyper; 0 when nothing was recorded that reads it
+	hyper      uint64  // device replay_hyper
+	reads      int     // kernels in the recording that read it
 	lr         float32 // the learning rate the optimiser steps were recorded with
 	optimSteps int     // optimiser steps in the recording
 }
@@ -48,8 +51,8 @@ func (b *Backend) Record(ops func()) (nn.Recording, error) {
 }
 
 // RecordHyper is Record for nn.HyperRecorder: the same recording, whose
-// ReplayAt sets the learning rate and the update numbers of its optimiser
-// steps.
+// ReplayAt sets the learning rate and update numbers of its optimiser
+// steps, the position of its gathers and the slot of its losses.
 func (b *Backend) RecordHyper(ops func()) (nn.HyperRecording, error) {
 	rec, err := b.record(ops)
 	if err != nil {
@@ -58,8 +61,17 @@ func (b *Backend) RecordHyper(ops func()) (nn.HyperRecording, error) {
 	return rec, nil
 }
 
-// recordHyper returns the device optim_hyper that an optimiser step at
-// learning rate lr reads while recording, or 0 outside Record.
+// replayHyper returns the device replay_hyper that a kernel queued while
+// recording reads at replay time, or 0 outside Record.
+func (b *Backend) replayHyper() uint64 {
+	if !b.recording {
+		return 0
+	}
+	b.hyperReads++
+	return b.hyper
+}
+
+// recordHyper is replayHyper for an optimiser step at learning rate lr.
 func (b *Backend) recordHyper(op string, lr float32) uint64 {
 	if !b.recording {
 		return 0
@@ -70,7 +82,7 @@ func (b *Backend) recordHyper(op string, lr float32) uint64 {
 	}
 	b.hyperLR = lr
 	b.hyperSteps++
-	return b.hyper
+	return b.replayHyper()
 }
 
 func (b *Backend) record(ops func()) (rec *Recording, err error) {
@@ -80,7 +92,7 @@ func (b *Backend) record(ops func()) (rec *Recording, err error) {
 	if b.recording {
 		return nil, errors.New("cuda Record: already recording")
 	}
-	hyper, err := b.dev.alloc(8)
+	hyper, err := b.dev.alloc(int(unsafe.Sizeof(replayHyper{})))
 	if err != nil {
 		return nil, fmt.Errorf("cuda Record: allocate the replay parameters: %w", err)
 	}
@@ -89,7 +101,7 @@ func (b *Backend) record(ops func()) (rec *Recording, err error) {
 		b.fail(fmt.Errorf("cuda Record: begin capture: %w", err))
 		return nil, b.err
 	}
-	b.recording, b.hyper, b.hyperSteps = true, hyper, 0
+	b.recording, b.hyper, b.hyperSteps, b.hyperReads = true, hyper, 0, 0
 	defer func() {
 		b.recording, b.hyper = false, 0
 		g, endErr := b.dev.endCapture()
@@ -111,27 +123,31 @@ func (b *Backend) record(ops func()) (rec *Recording, err error) {
 			rec, err = nil, b.err
 			return
 		}
-		rec = &Recording{b: b, g: g, hyper: hyper, lr: b.hyperLR, optimSteps: b.hyperSteps}
+		rec = &Recording{b: b, g: g, hyper: hyper, reads: b.hyperReads, lr: b.hyperLR, optimSteps: b.hyperSteps}
 	}()
 	ops()
 	return nil, nil
 }
 
-// Replay queues the recorded ops once more, in order with other ops, with
-// the learning rate and update numbers they were recorded with.
-func (r *Recording) Replay() error { return r.replay("Replay", r.lr, 0) }
+// Replay queues the recorded ops once more, in order with other ops, as
+// they were recorded.
+func (r *Recording) Replay() error { return r.replay("Replay", replayHyper{lr: r.lr}) }
 
-// ReplayAt queues the recorded ops once more with every optimiser step in
-// them at learning rate lr and update number updateBase+t, t being the
-// number it was recorded with (nn.HyperRecording).
-func (r *Recording) ReplayAt(lr float32, updateBase int) error {
-	if updateBase < 0 || updateBase > math.MaxInt32 {
-		return fmt.Errorf("cuda ReplayAt: update base %d outside [0, %d]", updateBase, math.MaxInt32)
+// ReplayAt queues the recorded ops once more with the learning rate, update
+// numbers, batch positions and loss slots that rp gives (nn.HyperRecording).
+func (r *Recording) ReplayAt(rp nn.Replay) error {
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"update base", rp.UpdateBase}, {"row base", rp.RowBase}, {"loss base", rp.LossBase}} {
+		if v.n < 0 || v.n > math.MaxInt32 {
+			return fmt.Errorf("cuda ReplayAt: %s %d outside [0, %d]", v.name, v.n, math.MaxInt32)
+		}
 	}
-	return r.replay("ReplayAt", lr, int32(updateBase))
+	return r.replay("ReplayAt", replayHyper{lr: rp.LR, updateBase: int32(rp.UpdateBase), rowBase: int32(rp.RowBase), lossBase: int32(rp.LossBase)})
 }
 
-func (r *Recording) replay(op string, lr float32, updateBase int32) error {
+func (r *Recording) replay(op string, h replayHyper) error {
 	b := r.b
 	if !b.ready(op) {
 		return b.err
@@ -142,10 +158,10 @@ func (r *Recording) replay(op string, lr float32, updateBase int32) error {
 	if b.recording {
 		return b.hostOnly(op)
 	}
-	if r.optimSteps > 0 {
-		h := optimHyper{lr: lr, updateBase: updateBase}
+	if r.reads > 0 {
+		b.queued = true
 		if err := b.dev.upload(r.hyper, unsafe.Slice((*byte)(unsafe.Pointer(&h)), unsafe.Sizeof(h))); err != nil {
-			b.fail(fmt.Errorf("cuda %s: set the learning rate and update base: %w", op, err))
+			b.fail(fmt.Errorf("cuda %s: set the replay's learning rate and positions: %w", op, err))
 			return b.err
 		}
 	}

@@ -28,8 +28,10 @@ var replayRecipes = []struct {
 // replaying the one epoch recorded at the start (nn.HyperRecorder). The
 // weights must end bitwise the same (the same kernels run in the same
 // order on the same data; only where the learning rate and the update
-// number come from differs), the replayed run must replay once per epoch
-// and record once per run, and the host syncs of a replayed epoch stay
+// number, the batch's position and the loss's slot come from differs). The
+// replayed run records once per run a chunk of ReplaySteps full batches
+// and the epoch's remaining steps, replays the chunk at every stretch of
+// the epoch and the tail once, and the host syncs of a replayed epoch stay
 // within the stated limit.
 func TestReplayMatchesKernelByKernel(t *testing.T) {
 	const epochs = 3
@@ -39,10 +41,17 @@ func TestReplayMatchesKernelByKernel(t *testing.T) {
 		train, test int
 		batch       int
 		splits      int // Backend.gemmSplits: 3 splits every GEMM's K across blocks
+		chunk       int // TrainConfig.ReplaySteps
+		augment     bool
 	}{
-		{"mlp", nn.MLP(12, 12, []int{16, 8}, 10), 50, 10, 8, 0},
-		{"cnn", nn.CNN(20, 20, 10), 14, 6, 5, 0},
-		{"cnn-splitk", nn.CNN(20, 20, 10), 14, 6, 5, 3},
+		// 7 steps: 3 chunks of 2 full batches, then the short last one.
+		{"mlp", nn.MLP(12, 12, []int{16, 8}, 10), 50, 10, 8, 0, 2, false},
+		{"mlp-augmented", nn.MLP(12, 12, []int{16, 8}, 10), 50, 10, 8, 0, 2, true},
+		// 3 steps: 1 chunk of the 2 full batches, then the short one.
+		{"cnn", nn.CNN(20, 20, 10), 14, 6, 5, 0, 0, false},
+		{"cnn-splitk", nn.CNN(20, 20, 10), 14, 6, 5, 3, 0, false},
+		// 6 full batches: 2 chunks of 3, no tail.
+		{"mlp-no-tail", nn.MLP(12, 12, []int{16, 8}, 10), 48, 10, 8, 0, 3, false},
 	}
 	for _, m := range models {
 		for _, r := range replayRecipes {
@@ -55,7 +64,10 @@ func TestReplayMatchesKernelByKernel(t *testing.T) {
 				test := mnisttest.SyntheticDataset(m.test, rows, cols, 6)
 				cfg := nn.TrainConfig{
 					Epochs: epochs, Batch: m.batch, Seed: 3, Shuffle: true, Norm: nn.MNISTNormalization,
-					Schedule: r.sched, Optimizer: r.opt,
+					Schedule: r.sched, Optimizer: r.opt, ReplaySteps: m.chunk,
+				}
+				if m.augment {
+					cfg.Augment = nn.DefaultAugmentation
 				}
 				var params [2][]float32
 				var stats [2]emuStats
@@ -93,8 +105,25 @@ func TestReplayMatchesKernelByKernel(t *testing.T) {
 					return // on the GPU: the weights are what can be compared
 				}
 				steps := (m.train + m.batch - 1) / m.batch
-				if got := stats[1]; got.captures != 1 || got.replays != epochs {
-					t.Errorf("replayed run: %d recordings and %d replays, want 1 and %d", got.captures, got.replays, epochs)
+				k := m.chunk
+				if k == 0 {
+					k = nn.DefaultReplaySteps
+				}
+				full := m.train / m.batch
+				k = min(k, full)
+				chunks := full / k
+				tail := steps - chunks*k
+				captures, replays := 0, chunks
+				if chunks > 0 {
+					captures++
+				}
+				if tail > 0 {
+					captures++
+					replays++
+				}
+				if got := stats[1]; got.captures != captures || got.replays != epochs*replays {
+					t.Errorf("replayed run: %d recordings and %d replays, want %d and %d (%d chunks of %d steps and %d more a epoch)",
+						got.captures, got.replays, captures, epochs*replays, chunks, k, tail)
 				}
 				if got := stats[0]; got.replays != 0 {
 					t.Errorf("kernel-by-kernel run replayed %d times", got.replays)
@@ -110,7 +139,7 @@ func TestReplayMatchesKernelByKernel(t *testing.T) {
 				if limit := 5 * epochs; stats[1].syncs > limit {
 					t.Errorf("%d host syncs in %d epochs, more than %d", stats[1].syncs, epochs, limit)
 				}
-				t.Logf("%d steps per epoch: %.1f kernels per training step, %d graph launch per epoch, %d host syncs in %d epochs (evaluation included)",
+				t.Logf("%d steps per epoch: %.1f kernels per training step, %d graph launches per epoch, %d host syncs in %d epochs (evaluation included)",
 					steps, float64(stats[1].replayed)/float64(epochs*steps), stats[1].replays/epochs, stats[1].syncs, epochs)
 			})
 		}

@@ -7,6 +7,7 @@
 // by exactly one thread, which sums its terms in a fixed order, so the
 // results are deterministic.
 #include "params.h"
+#include "replay.h"
 
 // im2col_f32: for r < batch·out_h·out_w (r = (n·out_h + oy)·out_w + ox) and
 // col < c·kh·kw (col = (ch·kh + i)·kw + j):
@@ -157,11 +158,12 @@ extern "C" __global__ void gather_affine_f32(const gather_affine_params p)
 	const int r = blockIdx.y;
 	const int pixels = p.height * p.width;
 	const size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-	const int i = ((const int32_t *)p.order)[p.start + r];
+	const int start = replay_start(p.hyper, p.start);
+	const int i = ((const int32_t *)p.order)[start + r];
 	const bool ok = i >= 0 && i < p.count;
 	if (e < (size_t)pixels) {
 		const uint8_t *img = (const uint8_t *)p.images + (size_t)(ok ? i : 0) * pixels;
-		const float *a = (const float *)p.affine + (size_t)(p.start + r) * 6;
+		const float *a = (const float *)p.affine + (size_t)(start + r) * 6;
 		const float fx = (float)(e % p.width), fy = (float)(e / p.width);
 		const float sx = a[0] * fx + a[1] * fy + a[2];
 		const float sy = a[3] * fx + a[4] * fy + a[5];

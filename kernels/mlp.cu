@@ -34,6 +34,7 @@
 //	dW_l = D_lᵀ·A_{l-1};  db_l = Σ_rows D_l
 #include "params.h"
 #include "optim.h"
+#include "replay.h"
 
 // mlp_widths copies the widths out of the parameter struct.
 __device__ __forceinline__ void mlp_widths(const mlp_params &p, int w[MLP_MAX_LAYERS + 1])
@@ -108,7 +109,7 @@ __device__ __forceinline__ long long mlp_image(const mlp_params &p, int r)
 {
 	if (!p.images)
 		return (long long)r * p.w0;
-	const int i = ((const int32_t *)p.order)[p.start + r];
+	const int i = ((const int32_t *)p.order)[replay_start(p.hyper, p.start) + r];
 	if (i < 0 || i >= p.count)
 		return -1;
 	return (long long)i * p.w0;
@@ -496,7 +497,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 				part[tid] += part[tid + half];
 		}
 		if (tid == 0)
-			((float *)p.loss)[0] = part[0] * (1.0f / (float)p.rows);
+			*replay_loss(p.hyper, p.loss) = part[0] * (1.0f / (float)p.rows);
 	}
 	int tiles_k, tiles;
 	mlp_update_tiles(w, tiles_k, tiles);

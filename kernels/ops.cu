@@ -3,6 +3,7 @@
 // package gpu (gpu/ops.go) and stated here.
 #include "params.h"
 #include "optim.h"
+#include "replay.h"
 
 // relu_f32: for i < n: x[i] = x[i] < 0 ? 0 : x[i]  (NaN stays NaN, as in PyTorch).
 // Any 1-D grid of any block size; grid-stride loop over n, as the other
@@ -110,7 +111,7 @@ extern "C" __global__ void __launch_bounds__(XENT_THREADS) softmax_xent_f32(cons
 		float sum = 0.0f;
 		for (unsigned b = 0; b < gridDim.x; ++b)
 			sum += partials[b];
-		((float *)p.loss)[0] = p.rows > 0 ? sum * inv_rows : 0.0f;
+		*replay_loss(p.hyper, p.loss) = p.rows > 0 ? sum * inv_rows : 0.0f;
 		*(volatile unsigned int *)p.done = 0; // ready for the next launch
 	}
 }
@@ -177,7 +178,7 @@ extern "C" __global__ void gather_f32(const gather_params p)
 {
 	const int r = blockIdx.y;
 	const size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-	const int i = ((const int32_t *)p.order)[p.start + r];
+	const int i = ((const int32_t *)p.order)[replay_start(p.hyper, p.start) + r];
 	const bool ok = i >= 0 && i < p.count;
 	if (j < (size_t)p.pixels) {
 		const uint8_t *img = (const uint8_t *)p.images + (size_t)(ok ? i : 0) * p.pixels;

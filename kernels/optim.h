@@ -5,19 +5,7 @@
 #define MNIST_KERNELS_OPTIM_H
 
 #include "params.h"
-
-// optim_lr_t returns the learning rate and the update number of an
-// optimiser step: as given, or from the device (hyper) for a replay.
-__device__ __forceinline__ void optim_lr_t(uint64_t hyper, float lr_given, int t_given, float &lr, int &t)
-{
-	lr = lr_given;
-	t = t_given;
-	if (hyper) {
-		const optim_hyper *h = (const optim_hyper *)hyper;
-		lr = h->lr;
-		t += h->update_base;
-	}
-}
+#include "replay.h"
 
 // sgd_update is one parameter's torch.optim.SGD update:
 //

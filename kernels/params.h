@@ -82,6 +82,7 @@ typedef struct {
 	uint64_t status;   // uint32*, STATUS_LABEL is set on a bad label
 	uint64_t partials; // float*, gridDim.x: each block's sum of its rows' losses
 	uint64_t done;     // uint32*: blocks finished; 0 before and after every launch
+	uint64_t hyper;    // replay_hyper*, or 0: the loss goes to loss[0]
 	int32_t rows, cols;
 } xent_params;
 
@@ -110,25 +111,30 @@ typedef struct {
 	uint64_t labels; // uint8*, count
 	uint64_t order;  // int32*
 	uint64_t status; // uint32*, STATUS_GATHER_INDEX is set on a bad index
+	uint64_t hyper;  // replay_hyper*, or 0: start as given
 	int32_t start, rows, pixels;
 	int32_t count; // number of images: valid indices are [0, count)
 	float scale, shift;
 } gather_params;
 
-// optim_hyper: what changes between replays of one recorded epoch, read
-// from device memory by sgd_f32 and adam_f32 when optim_params.hyper is not
-// 0; one small copy before each replay updates it (gpu.Recording.ReplayAt).
+// replay_hyper: what changes between replays of one recording of training
+// steps, read from device memory by every kernel whose parameter block has
+// a hyper pointer that is not 0 (kernels/replay.h); one small copy before
+// each replay sets it (gpu.Recording.ReplayAt). A recording of a few steps
+// then serves every stretch of an epoch, at every learning rate.
 typedef struct {
-	float lr;            // replaces optim_params.lr
-	int32_t update_base; // added to optim_params.t
-} optim_hyper;
+	float lr;            // replaces optim_params.lr and mlp_params.lr
+	int32_t update_base; // added to optim_params.t and mlp_params.t
+	int32_t row_base;    // added to the start of gathers (gather_params, gather_affine_params, mlp_params)
+	int32_t loss_base;   // the loss goes to loss[loss_base] (xent_params, mlp_params)
+} replay_hyper;
 
 // sgd_f32 and adam_f32: one update of n parameters (nn.Backend.SGD, .Adam).
 typedef struct {
 	uint64_t params, grads; // float*
 	uint64_t m;             // float*: velocity (SGD, 0 when momentum is 0) or first moment (Adam)
 	uint64_t v;             // float*: second moment (Adam only)
-	uint64_t hyper;         // optim_hyper*, or 0: lr and t as given here
+	uint64_t hyper;         // replay_hyper*, or 0: lr and t as given here
 	int32_t n;
 	int32_t nesterov;  // SGD
 	int32_t t;         // Adam: the update number, from 1 (plus hyper->update_base)
@@ -170,6 +176,7 @@ typedef struct {
 	uint64_t order;  // int32*
 	uint64_t affine; // float*, 6 per position of order
 	uint64_t status; // uint32*, STATUS_AFFINE_INDEX is set on a bad index
+	uint64_t hyper;  // replay_hyper*, or 0: start as given
 	int32_t start, rows, height, width;
 	int32_t count; // number of images: valid indices are [0, count)
 	float scale, shift;
@@ -201,7 +208,7 @@ enum {
 typedef struct {
 	uint64_t params, grads; // float*: every parameter and its gradient (nn's layout)
 	uint64_t m, v;          // float*: optimiser state as in optim_params (0 when unused)
-	uint64_t hyper;         // optim_hyper*, or 0: lr and t as given here
+	uint64_t hyper;         // replay_hyper*, or 0: lr and t as given here
 	uint64_t images;        // uint8*, count×w0: the data set; 0 when x holds the batch
 	uint64_t labels;        // uint8*, count
 	uint64_t order;         // int32*: the visiting order; row r is image order[start+r]

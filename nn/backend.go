@@ -227,11 +227,12 @@ type Recording interface {
 	Close() error
 }
 
-// HyperRecorder is a Recorder whose recordings read the optimiser's
-// learning rate and update number from the device when they replay, so
-// that one recorded epoch serves every epoch of a run, for every optimiser
-// and schedule. The optimiser steps inside one recording must share one
-// learning rate.
+// HyperRecorder is a Recorder whose recordings read, when they replay, the
+// optimiser's learning rate and update number, the position of the batch in
+// the visiting order and the slot of the step's loss from the device (see
+// Replay), so that a recording of a few training steps serves every stretch
+// of every epoch of a run, for every optimiser and schedule. The optimiser
+// steps inside one recording must share one learning rate.
 type HyperRecorder interface {
 	Recorder
 	RecordHyper(ops func()) (HyperRecording, error)
@@ -240,10 +241,24 @@ type HyperRecorder interface {
 // HyperRecording is a Recording of a HyperRecorder.
 type HyperRecording interface {
 	Recording
-	// ReplayAt queues the recorded ops again with every optimiser step in
-	// them at learning rate lr and update number updateBase+t, where t is
-	// the update number it was recorded with.
-	ReplayAt(lr float32, updateBase int) error
+	// ReplayAt queues the recorded ops again as Replay says.
+	ReplayAt(r Replay) error
+}
+
+// Replay is what changes from one replay of a HyperRecording to the next.
+type Replay struct {
+	// LR is the learning rate of every optimiser step in the recording.
+	LR float32
+	// UpdateBase is added to the update number each optimiser step was
+	// recorded with (Adam's t).
+	UpdateBase int
+	// RowBase is added to the start of every Gather and GatherAffine (and
+	// MLPStep): the recorded batches are taken RowBase positions further on
+	// in the visiting order.
+	RowBase int
+	// LossBase moves the loss of every SoftmaxCrossEntropy (and MLPStep)
+	// LossBase elements past the loss buffer it was recorded with.
+	LossBase int
 }
 
 // HostWrapper is implemented by backends whose buffers are host memory (the

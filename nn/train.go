@@ -29,7 +29,16 @@ type TrainConfig struct {
 	// NoFuse keeps an MLPStepper backend from running each MLP step fused
 	// (for comparisons: the op-by-op steps are the reference).
 	NoFuse bool `json:"-"`
+	// ReplaySteps is how many training steps a HyperRecorder backend
+	// records once and replays over and over through an epoch (0:
+	// DefaultReplaySteps). Recording costs about as much as running, for
+	// every step recorded: a few steps, replayed at moving positions,
+	// cost a few steps; a whole epoch recorded costs an epoch.
+	ReplaySteps int `json:"-"`
 }
+
+// DefaultReplaySteps is TrainConfig.ReplaySteps's default.
+const DefaultReplaySteps = 64
 
 // Validate reports nonsense before anything is allocated.
 func (c TrainConfig) Validate(trainSamples int) error {
@@ -114,8 +123,9 @@ type Trainer struct {
 	History   []EpochResult
 
 	eval       *Evaluator
-	epochRec   Recording // one recorded epoch of steps, see replayable
+	epochRec   Recording // recorded steps, see replayable: a whole epoch, or with a HyperRecorder a chunk of full batches
 	epochRecLR float32   // the learning rate baked into epochRec
+	tailRec    Recording // with a HyperRecorder: the epoch's steps after the last whole chunk
 	order      Buffer    // int32 visiting order of the current epoch
 	affine     Buffer    // with Augment: the current epoch's GatherAffine maps, one per position
 	maps       []float32 // their host copy
@@ -238,8 +248,10 @@ func (t *Trainer) Close() {
 			d.Close()
 		}
 	}
-	if t.epochRec != nil {
-		t.epochRec.Close()
+	for _, r := range []Recording{t.epochRec, t.tailRec} {
+		if r != nil {
+			r.Close()
+		}
 	}
 	if t.Optimizer != nil {
 		t.Optimizer.Close()
@@ -468,12 +480,14 @@ func (t *Trainer) queueStepAt(s, update int, lr float32) {
 	t.Optimizer.Step(m.Params, m.Grads, lr, update)
 }
 
-// replayable reports whether a whole epoch can run as one recorded
-// sequence: from its first step, with nothing in it that changes from one
-// step to the next but buffer contents. A HyperRecorder's recordings take
-// the learning rate and the update number at each replay, so with one every
-// epoch of every recipe replays the one recording. Other recordings bake in
-// both: Adam's bias correction depends on the update number, so only SGD
+// replayable reports whether a whole epoch can run from recordings: from
+// its first step, with nothing in them that changes from one replay to the
+// next but buffer contents. A HyperRecorder's recordings take the learning
+// rate, the update number, the batches' position and the losses' slot at
+// each replay, so with one every epoch of every recipe replays a chunk of
+// ReplaySteps steps over and over, and the epoch's last steps. Other
+// recordings hold a whole epoch and bake in the learning rate and update
+// number: Adam's bias correction depends on the update number, so only SGD
 // replays, at a learning rate the recording has or that will stay for the
 // next epoch too (re-recording every epoch would cost more than it saves).
 func (t *Trainer) replayable(rec Recorder, lr float32) bool {
@@ -490,27 +504,69 @@ func (t *Trainer) replayable(rec Recorder, lr float32) bool {
 	return (t.epochRec != nil && t.epochRecLR == lr) || cfg.Schedule.At(t.Pos.Epoch+1) == lr
 }
 
-// replayEpoch runs every step of the epoch in progress as one recorded
-// sequence (recording it first when needed), moves Pos to the epoch's end
-// and reads the losses back.
+// replayChunks says how a HyperRecorder replays an epoch: chunks replays
+// of one recording of k steps (the first k, all of full batches), then the
+// remaining steps (tail, the short last batch among them) from a second
+// recording made at their own positions.
+func (t *Trainer) replayChunks() (k, chunks, tail int) {
+	steps, full := t.StepsPerEpoch(), t.Train.Len()/t.Config.Batch
+	k = t.Config.ReplaySteps
+	if k <= 0 {
+		k = DefaultReplaySteps
+	}
+	k = min(k, full)
+	if k > 0 {
+		chunks = full / k
+	}
+	return k, chunks, steps - chunks*k
+}
+
+// replayEpoch runs every step of the epoch in progress from recordings
+// (recording them first when needed), moves Pos to the epoch's end and
+// reads the losses back.
 func (t *Trainer) replayEpoch(rec Recorder, lr float32) error {
 	steps := t.StepsPerEpoch()
 	if hr, ok := rec.(HyperRecorder); ok {
-		if t.epochRec == nil {
-			// Update numbers are recorded as 1..steps; ReplayAt adds
-			// the updates taken before the epoch.
+		k, chunks, tail := t.replayChunks()
+		record := func(from, to int) (HyperRecording, error) {
+			// Update numbers are recorded as from+1..to; ReplayAt adds
+			// the updates taken before.
 			r, err := hr.RecordHyper(func() {
-				for s := 0; s < steps; s++ {
+				for s := from; s < to; s++ {
 					t.queueStepAt(s, s+1, lr)
 				}
 			})
 			if err != nil {
-				return fmt.Errorf("record an epoch: %w", err)
+				return nil, fmt.Errorf("record training steps %d to %d: %w", from+1, to, err)
+			}
+			return r, nil
+		}
+		if t.epochRec == nil && chunks > 0 {
+			r, err := record(0, k)
+			if err != nil {
+				return err
 			}
 			t.epochRec, t.epochRecLR = r, lr
 		}
-		if err := t.epochRec.(HyperRecording).ReplayAt(lr, t.Pos.Updates); err != nil {
-			return err
+		if t.tailRec == nil && tail > 0 {
+			r, err := record(chunks*k, steps)
+			if err != nil {
+				return err
+			}
+			t.tailRec = r
+		}
+		// Chunk c takes steps c·k to (c+1)·k: its batches c·k·Batch rows
+		// further on in the order, its losses c·k slots further on.
+		for c := 0; c < chunks; c++ {
+			r := Replay{LR: lr, UpdateBase: t.Pos.Updates + c*k, RowBase: c * k * t.Config.Batch, LossBase: c * k}
+			if err := t.epochRec.(HyperRecording).ReplayAt(r); err != nil {
+				return err
+			}
+		}
+		if tail > 0 {
+			if err := t.tailRec.(HyperRecording).ReplayAt(Replay{LR: lr, UpdateBase: t.Pos.Updates}); err != nil {
+				return err
+			}
 		}
 		t.Pos.Step = steps
 		t.Pos.Updates += steps

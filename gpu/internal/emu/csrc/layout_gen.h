@@ -46,6 +46,7 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(xent_params, status);
 		OFF(xent_params, partials);
 		OFF(xent_params, done);
+		OFF(xent_params, hyper);
 		OFF(xent_params, rows);
 		OFF(xent_params, cols);
 		return sizeof(xent_params);
@@ -73,6 +74,7 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(gather_params, labels);
 		OFF(gather_params, order);
 		OFF(gather_params, status);
+		OFF(gather_params, hyper);
 		OFF(gather_params, start);
 		OFF(gather_params, rows);
 		OFF(gather_params, pixels);
@@ -81,10 +83,12 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(gather_params, shift);
 		return sizeof(gather_params);
 	}
-	if (strcmp(which, "optim_hyper") == 0) {
-		OFF(optim_hyper, lr);
-		OFF(optim_hyper, update_base);
-		return sizeof(optim_hyper);
+	if (strcmp(which, "replay_hyper") == 0) {
+		OFF(replay_hyper, lr);
+		OFF(replay_hyper, update_base);
+		OFF(replay_hyper, row_base);
+		OFF(replay_hyper, loss_base);
+		return sizeof(replay_hyper);
 	}
 	if (strcmp(which, "optim_params") == 0) {
 		OFF(optim_params, params);
@@ -142,6 +146,7 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(gather_affine_params, order);
 		OFF(gather_affine_params, affine);
 		OFF(gather_affine_params, status);
+		OFF(gather_affine_params, hyper);
 		OFF(gather_affine_params, start);
 		OFF(gather_affine_params, rows);
 		OFF(gather_affine_params, height);
