@@ -77,12 +77,14 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	if !b.ready(op) {
 		return
 	}
-	work, err := b.MLPWorkspace(s.Widths, s.Rows)
-	if err != nil {
-		b.failf(op, "%v", err)
+	// The contract first (its messages name the operand); then whether
+	// this MLP can be fused at all.
+	work, fuseErr := b.MLPWorkspace(s.Widths, s.Rows)
+	if !b.check(s.Check(b.operands(), work)) {
 		return
 	}
-	if !b.check(s.Check(b.operands(), work)) {
+	if fuseErr != nil {
+		b.failf(op, "%v", fuseErr)
 		return
 	}
 	if s.Update > math.MaxInt32 {

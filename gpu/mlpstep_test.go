@@ -224,3 +224,67 @@ func relDiff(a, b []float32) float64 {
 	}
 	return math.Sqrt(num / den)
 }
+
+// TestMLPStepContract checks that MLPStep refuses operands that do not fit
+// the widths (nn.MLPStep.Check), with an error naming the operand, before
+// anything is launched.
+func TestMLPStepContract(t *testing.T) {
+	g, d := openEmu(t)
+	widths := []int{16, 8, 10}
+	nparams := 8*17 + 10*9
+	work, err := g.MLPWorkspace(widths, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := func(dt nn.DType, n int) nn.Buffer {
+		b, err := g.Alloc(dt, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	good := func() nn.MLPStep {
+		return nn.MLPStep{
+			Widths: widths, Rows: 4, Images: alloc(nn.Uint8, 4*16), Labels: alloc(nn.Uint8, 4), Order: alloc(nn.Int32, 4), Scale: 1,
+			Params: alloc(nn.Float32, nparams), Grads: alloc(nn.Float32, nparams), Optimizer: nn.OptimizerConfig{Name: "sgd"},
+			LR: 0.1, Update: 1, Loss: alloc(nn.Float32, 1), Work: alloc(nn.Float32, work),
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		mod   func(*nn.MLPStep)
+		inErr string
+	}{
+		{"short params", func(s *nn.MLPStep) { s.Params = alloc(nn.Float32, nparams-1) }, "params holds"},
+		{"grads type", func(s *nn.MLPStep) { s.Grads = alloc(nn.Int32, nparams) }, "grads holds int32"},
+		{"short order", func(s *nn.MLPStep) { s.Start = 1 }, "order holds 4 elements"},
+		{"no rows", func(s *nn.MLPStep) { s.Rows = 0 }, "rows is 0"},
+		{"small work", func(s *nn.MLPStep) { s.Work = alloc(nn.Float32, work-1) }, "work holds"},
+		{"momentum without state", func(s *nn.MLPStep) { s.Optimizer.Momentum = 0.9 }, "0 optimizer state buffers"},
+		{"adam update 0", func(s *nn.MLPStep) { s.Optimizer = nn.OptimizerConfig{Name: "adam"}; s.Update = 0 }, "update number 0"},
+		{"zero width", func(s *nn.MLPStep) { s.Widths = []int{16, 0, 10} }, "at least one unit"},
+		{"too wide", func(s *nn.MLPStep) {
+			s.Widths = []int{16, 300, 10}
+			s.Params, s.Grads = alloc(nn.Float32, 300*17+10*301), alloc(nn.Float32, 300*17+10*301)
+		}, "a layer of 300 units"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g.err = nil
+			s := good()
+			c.mod(&s)
+			before := 0
+			if d != nil {
+				before = d.launches
+			}
+			g.MLPStep(s)
+			err := g.Sync()
+			if err == nil || !strings.Contains(err.Error(), c.inErr) {
+				t.Fatalf("MLPStep = %v, want an error containing %q", err, c.inErr)
+			}
+			if d != nil && d.launches != before {
+				t.Errorf("%d kernels launched for a refused step", d.launches-before)
+			}
+		})
+	}
+	g.err = nil
+}
