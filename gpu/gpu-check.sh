@@ -10,6 +10,7 @@
 #   tests-*       the gpu package's kernel tests and the nn conformance suite
 #                 on the GPU, four groups, each in a process of its own so a
 #                 sticky fault in one cannot hide the others' results
+#                 (tests-misc also the bench harness's runner against the reference)
 #   memcheck,     compute-sanitizer on one short training run of each model
 #   racecheck     (MLP and CNN), when the tool is there
 #   mlp-default   the default recipe (momentum + cosine), cuda, 3 epochs
@@ -48,7 +49,7 @@ START=$(date +%s)
 # Time limits in seconds, by step.
 declare -A LIMIT=(
 	[device]=5 [probe]=10
-	[tests-ops]=20 [tests-training]=25 [tests-conformance]=30 [tests-misc]=10
+	[tests-ops]=15 [tests-training]=25 [tests-conformance]=30 [tests-misc]=15
 	[memcheck]=40 [racecheck]=30
 	[mlp-default]=30 [mlp-cpu]=20 [mlp-tutorial]=25 [mlp-adam]=15 [cnn-99]=45
 	[pytorch]=40 [formats]=15
@@ -152,7 +153,11 @@ if [ -x "$T" ]; then
 	gotest tests-ops "$T" -test.v -test.run 'TestCUDA/^(Gemm|GemmBetaZero|SplitK|SplitKReplay|SoftmaxLastBlock|Elementwise|SoftmaxCrossEntropy|BadLabel|ColumnSumsArgmax|Gather|Optimisers)$'
 	gotest tests-training "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|RecordReplay|RecordRejectsHostOps|ReplayEveryRecipe|MLPStep|MLPStepBadData|StepProfile)$'
 	gotest tests-conformance "$T" -test.v -test.run 'TestCUDA/^Conformance$'
-	gotest tests-misc "$T" -test.v -test.run '^(TestOutOfMemory|TestParamLayout|TestPlanGemm|TestNoDeviceIsAnError)$'
+	# and the bench harness's runner on the cuda backend: same losses as
+	# the reference, and a Reset that restores the start exactly.
+	export GPU_TEST=$T BENCH_TEST=$BIN/bench.test
+	gotest tests-misc bash -c '"$GPU_TEST" -test.v -test.run "^(TestOutOfMemory|TestParamLayout|TestPlanGemm|TestNoDeviceIsAnError)$" &&
+		"$BENCH_TEST" -test.v -test.run "^(TestEntriesAgree|TestBackendRunnerMatchesTrainer)$"'
 	# One short training run of each model under compute-sanitizer: the
 	# op-by-op MLP, the CNN, and one recipe of the fused MLP step.
 	if [ "$DRY" != 1 ] && command -v compute-sanitizer >/dev/null; then
