@@ -35,6 +35,8 @@ func TestMLPStepMatchesReference(t *testing.T) {
 		{"wide-256", nn.MLP(8, 8, []int{256, 20}, 10), 20, 10, 20, false, "momentum-cosine"},
 		{"augmented", nn.MLP(12, 12, []int{16}, 10), 30, 10, 8, true, "sgd-constant adam-cosine"},
 		{"batch-300", nn.MLP(6, 6, []int{12}, 10), 610, 10, 300, false, "adam-cosine"}, // more rows than a block has threads
+		{"batch-1", nn.MLP(6, 6, []int{12, 7}, 10), 5, 10, 1, false, "momentum-cosine"},
+		{"wide-inputs", nn.MLP(40, 40, []int{20}, 10), 12, 10, 6, false, "sgd-constant"}, // 1,600 inputs: more slices and tiles
 	}
 	for _, sh := range shapes {
 		for _, r := range replayRecipes {
