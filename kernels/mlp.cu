@@ -9,8 +9,9 @@
 //	mlp_rows_f32    one block per row: sums the partials, adds the bias,
 //	                runs the other layers, the loss and its gradient, and
 //	                the backward pass down to the first layer's output
-//	mlp_update_f32  one thread per parameter: its gradient (a sum over the
-//	                rows) and the optimiser's update of it; and the step's
+//	mlp_update_f32  every parameter's gradient (a sum over the rows; the
+//	                first layer's weights in tiles, the others a thread
+//	                each) and the optimiser's update of it; and the step's
 //	                mean loss
 //
 // Nothing is accumulated with atomics: every sum runs in a fixed order, so
@@ -222,10 +223,12 @@ __device__ __forceinline__ float mlp_group_sum(float s, int g)
 //	D_{l-1}[r,k] = A_{l-1}[r,k] > 0 ? Σ_j D_l[r,j]·W_l[j,k] : 0     l = L..2
 //
 // The row's activations stay in shared memory; A_l and D_l are also written
-// to the scratch for mlp_update_f32. Each output of a product is summed by
-// a group of lanes (mlp_group), each lane a strided part, then the group's
-// lanes are added pairwise. A label outside [0, w[L]) sets STATUS_LABEL and
-// makes the row's loss and gradient NaN.
+// to the scratch for mlp_update_f32. The parameters of layers 2..L are
+// copied to shared memory first when there are at most MLP_ROWS_SMEM of
+// them. Each output of a product is summed by a group of lanes (mlp_group),
+// each lane a strided part, then the group's lanes are added pairwise. A
+// label outside [0, w[L]) sets STATUS_LABEL and makes the row's loss and
+// gradient NaN.
 extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const mlp_params p)
 {
 	__shared__ float act[MLP_MAX_LAYERS][MLP_MAX_WIDTH];
