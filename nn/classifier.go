@@ -31,7 +31,7 @@ type Classifier struct {
 	open   Opener       // nil: the Go loops
 
 	mu     sync.Mutex
-	idle   []*classifierRunner // runners not in use, at most maxIdle
+	idle   []*classifierRunner // runners not in use, at most GOMAXPROCS
 	closed bool
 }
 
