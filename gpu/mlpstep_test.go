@@ -178,19 +178,7 @@ func TestMLPStepBadData(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g, _ := openEmu(t)
-			widths := []int{16, 8, 10}
-			nparams := 8*17 + 10*9
-			work, err := g.MLPWorkspace(widths, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			alloc := func(dt nn.DType, n int) nn.Buffer {
-				b, err := g.Alloc(dt, n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return b
-			}
+			widths, nparams, work, alloc := smallMLP(t, g, 2)
 			images, labels, order := alloc(nn.Uint8, 2*16), alloc(nn.Uint8, 2), alloc(nn.Int32, 2)
 			params, grads, loss, ws := alloc(nn.Float32, nparams), alloc(nn.Float32, nparams), alloc(nn.Float32, 1), alloc(nn.Float32, work)
 			if err := g.Upload(labels, []uint8{c.label, 3}); err != nil {
@@ -204,13 +192,33 @@ func TestMLPStepBadData(t *testing.T) {
 				Params: params, Grads: grads, Optimizer: nn.OptimizerConfig{Name: "sgd"}, LR: 0.1, Update: 1,
 				Loss: loss, Work: ws,
 			})
-			err = g.Sync()
+			err := g.Sync()
 			if err == nil || !strings.Contains(err.Error(), c.wantInError) {
 				t.Fatalf("Sync = %v, want an error mentioning %q", err, c.wantInError)
 			}
 			t.Log(err)
 		})
 	}
+}
+
+// smallMLP is the 16-8-10 MLP of the fused step's error tests: its widths,
+// parameter count, scratch for batches of rows, and an allocator on g that
+// fails the test when an allocation does.
+func smallMLP(t *testing.T, g *Backend, rows int) ([]int, int, int, func(nn.DType, int) nn.Buffer) {
+	t.Helper()
+	widths := []int{16, 8, 10}
+	work, err := g.MLPWorkspace(widths, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := func(dt nn.DType, n int) nn.Buffer {
+		b, err := g.Alloc(dt, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	return widths, 8*17 + 10*9, work, alloc
 }
 
 // relDiff returns ‖a − b‖ / ‖b‖ (‖a − b‖ when b is 0).
@@ -232,19 +240,7 @@ func relDiff(a, b []float32) float64 {
 // anything is launched.
 func TestMLPStepContract(t *testing.T) {
 	g, d := openEmu(t)
-	widths := []int{16, 8, 10}
-	nparams := 8*17 + 10*9
-	work, err := g.MLPWorkspace(widths, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc := func(dt nn.DType, n int) nn.Buffer {
-		b, err := g.Alloc(dt, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	widths, nparams, work, alloc := smallMLP(t, g, 4)
 	good := func() nn.MLPStep {
 		return nn.MLPStep{
 			Widths: widths, Rows: 4, Images: alloc(nn.Uint8, 4*16), Labels: alloc(nn.Uint8, 4), Order: alloc(nn.Int32, 4), Scale: 1,
