@@ -279,38 +279,76 @@ func (b *Backend) Upload(dst nn.Buffer, src any) error {
 
 // Download waits for the queued ops and copies the start of src into dst.
 func (b *Backend) Download(dst any, src nn.Buffer) error {
-	if !b.ready("Download") {
+	return b.download("Download", nn.Transfer{Dst: dst, Src: src})
+}
+
+// DownloadAll copies every transfer's Src into its Dst as Download does,
+// waiting for the device once (nn.BatchDownloader).
+func (b *Backend) DownloadAll(ts ...nn.Transfer) error {
+	return b.download("DownloadAll", ts...)
+}
+
+var _ nn.BatchDownloader = (*Backend)(nil)
+
+// download checks the transfers, then copies them, and the kernels' status
+// word when a kernel ran since it was last read, after one wait for the
+// device (fewer host synchronisations: an epoch's losses and its status
+// word come back together).
+func (b *Backend) download(op string, ts ...nn.Transfer) error {
+	if !b.ready(op) {
 		return b.err
 	}
-	if err := b.hostOnly("Download"); err != nil {
+	if err := b.hostOnly(op); err != nil {
 		return err
 	}
-	data, t, n, err := hostBytes(dst)
-	if err != nil {
-		return fmt.Errorf("cuda Download: %w", err)
-	}
-	s, ok := src.(*buffer)
-	switch {
-	case !ok || s.owner != b:
-		return errors.New("cuda Download: src is not a buffer of this cuda backend")
-	case s.alloc.freed:
-		return errors.New("cuda Download: src was freed")
-	case s.dtype != t:
-		return fmt.Errorf("cuda Download: src is %v, dst is %v", s.dtype, t)
-	case n > s.n:
-		return fmt.Errorf("cuda Download: dst has %d elements, src only %d", n, s.n)
-	}
-	if n > 0 {
-		if err := b.dev.download(data, s.ptr); err != nil {
-			b.fail(fmt.Errorf("cuda Download %d bytes: %w", len(data), err))
-			return b.err
+	parts := make([]hostCopy, 0, len(ts)+1)
+	for i, tr := range ts {
+		data, t, n, err := hostBytes(tr.Dst)
+		if err != nil {
+			return fmt.Errorf("cuda %s: %w", op, err)
 		}
-		b.queued = false
-	} else if err := b.waitQueued(); err != nil {
-		b.fail(fmt.Errorf("cuda Download: %w", err))
+		what := "src"
+		if len(ts) > 1 {
+			what = fmt.Sprintf("transfer %d's src", i)
+		}
+		s, ok := tr.Src.(*buffer)
+		switch {
+		case !ok || s.owner != b:
+			return fmt.Errorf("cuda %s: %s is not a buffer of this cuda backend", op, what)
+		case s.alloc.freed:
+			return fmt.Errorf("cuda %s: %s was freed", op, what)
+		case s.dtype != t:
+			return fmt.Errorf("cuda %s: %s is %v, dst is %v", op, what, s.dtype, t)
+		case n > s.n:
+			return fmt.Errorf("cuda %s: dst has %d elements, %s only %d", op, n, what, s.n)
+		}
+		if n > 0 {
+			parts = append(parts, hostCopy{dst: data, src: s.ptr})
+		}
+	}
+	var status [4]byte
+	if b.unchecked {
+		parts = append(parts, hostCopy{dst: status[:], src: b.status})
+	}
+	if len(parts) == 0 {
+		if err := b.waitQueued(); err != nil {
+			b.fail(fmt.Errorf("cuda %s: %w", op, err))
+		}
 		return b.err
 	}
-	b.checkStatus()
+	if err := b.dev.download(parts...); err != nil {
+		bytes := 0
+		for _, p := range parts {
+			bytes += len(p.dst)
+		}
+		b.fail(fmt.Errorf("cuda %s %d bytes: %w", op, bytes, err))
+		return b.err
+	}
+	b.queued = false
+	if b.unchecked {
+		b.unchecked = false
+		b.readStatus(binary.LittleEndian.Uint32(status[:]))
+	}
 	return b.err
 }
 
@@ -321,11 +359,16 @@ func (b *Backend) checkStatus() {
 	}
 	b.unchecked = false
 	var w [4]byte
-	if err := b.dev.download(w[:], b.status); err != nil {
+	if err := b.dev.download(hostCopy{dst: w[:], src: b.status}); err != nil {
 		b.fail(fmt.Errorf("cuda: read the kernels' status word: %w", err))
 		return
 	}
-	s := binary.LittleEndian.Uint32(w[:])
+	b.readStatus(binary.LittleEndian.Uint32(w[:]))
+}
+
+// readStatus fails the backend for each bad-data flag the kernels set in
+// the status word s.
+func (b *Backend) readStatus(s uint32) {
 	if s&statusGatherIndex != 0 {
 		b.failf("Gather", "an index in order is outside the data set (images.Len()/pixels images)")
 	}

@@ -37,11 +37,9 @@ static CUresult mnist_htod(CUcontext ctx, CUdeviceptr dst, const void *src, size
 	return r != CUDA_SUCCESS ? r : cuMemcpyHtoDAsync(dst, src, n, s);
 }
 
-static CUresult mnist_dtoh_sync(CUcontext ctx, void *dst, CUdeviceptr src, size_t n, CUstream s) {
+static CUresult mnist_dtoh(CUcontext ctx, void *dst, CUdeviceptr src, size_t n, CUstream s) {
 	CUresult r = use_ctx(ctx);
-	if (r == CUDA_SUCCESS)
-		r = cuMemcpyDtoHAsync(dst, src, n, s);
-	return r != CUDA_SUCCESS ? r : cuStreamSynchronize(s);
+	return r != CUDA_SUCCESS ? r : cuMemcpyDtoHAsync(dst, src, n, s);
 }
 
 static CUresult mnist_memset0(CUcontext ctx, CUdeviceptr dst, size_t n, CUstream s) {
@@ -534,15 +532,48 @@ func (d *cudaDevice) upload(dst uint64, src []byte) error {
 	return nil
 }
 
-// download waits for the queued work and copies through the staging buffer.
-func (d *cudaDevice) download(dst []byte, src uint64) error {
+// download waits for the queued work and copies through the staging buffer:
+// the parts' copies are queued one after the other into it (each at a
+// 16-byte boundary) and the stream is waited for once when they fit, once
+// per 4 MiB otherwise. (Uploads queued before used the staging buffer too:
+// the same stream runs their copies first.)
+func (d *cudaDevice) download(parts ...hostCopy) error {
 	staging := unsafe.Slice((*byte)(d.staging), stagingBytes)
-	for off := 0; off < len(dst); off += stagingBytes {
-		n := min(stagingBytes, len(dst)-off)
-		if err := driverError("cuMemcpyDtoHAsync", C.mnist_dtoh_sync(d.cctx, d.staging, C.CUdeviceptr(src+uint64(off)), C.size_t(n), d.stream)); err != nil {
+	type pending struct {
+		dst []byte
+		at  int
+	}
+	var queued []pending
+	used, waited := 0, false
+	drain := func() error { // wait, then copy what is queued out
+		waited = true
+		if err := driverError("cuStreamSynchronize", C.mnist_stream_sync(d.cctx, d.stream)); err != nil {
 			return err
 		}
-		copy(dst[off:off+n], staging[:n])
+		for _, q := range queued {
+			copy(q.dst, staging[q.at:q.at+len(q.dst)])
+		}
+		queued, used = queued[:0], 0
+		return nil
+	}
+	for _, c := range parts {
+		for off := 0; off < len(c.dst); {
+			if used == stagingBytes {
+				if err := drain(); err != nil {
+					return err
+				}
+			}
+			n := min(stagingBytes-used, len(c.dst)-off)
+			if err := driverError("cuMemcpyDtoHAsync", C.mnist_dtoh(d.cctx, unsafe.Add(d.staging, used), C.CUdeviceptr(c.src+uint64(off)), C.size_t(n), d.stream)); err != nil {
+				return err
+			}
+			queued = append(queued, pending{dst: c.dst[off : off+n], at: used})
+			used = min(stagingBytes, (used+n+15)&^15)
+			off += n
+		}
+	}
+	if len(queued) > 0 || !waited {
+		return drain()
 	}
 	return nil
 }

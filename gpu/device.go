@@ -14,8 +14,9 @@ type device interface {
 	zero(ptr uint64, n int) error
 	// upload queues a copy of src to dst; src may be reused when it returns.
 	upload(dst uint64, src []byte) error
-	// download waits for queued work and copies from src into dst.
-	download(dst []byte, src uint64) error
+	// download waits for queued work, once for all of them where it can,
+	// and copies each part's src into its dst.
+	download(parts ...hostCopy) error
 	// launch queues kernel k with one parameter struct of size bytes.
 	launch(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error
 	// sync waits for queued work.
@@ -31,6 +32,12 @@ type device interface {
 	fault() error
 	// close releases the device; the backend is done with it.
 	close() error
+}
+
+// hostCopy is one part of a download: len(dst) bytes from device address src.
+type hostCopy struct {
+	dst []byte
+	src uint64
 }
 
 // graph is a recorded sequence of launches (a CUDA graph).

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/mnist-go/mnist/gpu/internal/emu"
+	"github.com/mnist-go/mnist/nn"
 )
 
 // emuDevice is the device interface over the CPU emulator of the kernels:
@@ -129,11 +130,16 @@ func (d *emuDevice) upload(dst uint64, src []byte) error {
 	return err
 }
 
-func (d *emuDevice) download(dst []byte, src uint64) error {
+func (d *emuDevice) download(parts ...hostCopy) error {
 	d.stats.syncs++
-	mem, err := d.lib.Bytes(src, len(dst))
-	copy(dst, mem)
-	return err
+	for _, c := range parts {
+		mem, err := d.lib.Bytes(c.src, len(c.dst))
+		if err != nil {
+			return err
+		}
+		copy(c.dst, mem)
+	}
+	return nil
 }
 
 func (d *emuDevice) launch(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error {
@@ -306,4 +312,43 @@ func TestEmulatorFindsReadsPastTheEnd(t *testing.T) {
 		var np *int
 		_ = *np
 	}()
+}
+
+// TestDownloadAllWaitsOnce: DownloadAll copies every transfer, and the
+// status word a kernel set, after one wait for the device; a bad transfer
+// is named by its index and nothing is copied.
+func TestDownloadAllWaitsOnce(t *testing.T) {
+	b, d := openEmu(t)
+	x := upload(t, b, []float32{1, 2, 3})
+	idx := uploadI32(t, b, []int32{7, 8})
+	b.ReLU(x, 3) // a kernel ran: the status word is due
+	syncs := func() int { return 0 }
+	if d != nil { // on the emulator: count the waits
+		d.resetStats()
+		syncs = func() int { return d.stats.syncs }
+	}
+	gotX, gotIdx := make([]float32, 3), make([]int32, 2)
+	if err := b.DownloadAll(nn.Transfer{Dst: gotX, Src: x}, nn.Transfer{Dst: gotIdx, Src: idx}); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs(); d != nil && n != 1 {
+		t.Errorf("DownloadAll of two buffers and the status word waited %d times, want 1", n)
+	}
+	if gotX[2] != 3 || gotIdx[1] != 8 {
+		t.Errorf("DownloadAll copied %v and %v", gotX, gotIdx)
+	}
+	if err := b.Download(gotX, x); err != nil || (d != nil && syncs() != 2) {
+		t.Errorf("Download after it: %v, %d waits in all (want 2: no kernel ran, so no status word)", err, syncs())
+	}
+	untouched := []int32{-1, -1}
+	err := b.DownloadAll(nn.Transfer{Dst: gotX, Src: x}, nn.Transfer{Dst: untouched, Src: x})
+	if err == nil || !strings.Contains(err.Error(), "transfer 1's src is float32, dst is int32") {
+		t.Errorf("DownloadAll into the wrong type: %v", err)
+	}
+	if untouched[0] != -1 {
+		t.Errorf("a refused DownloadAll copied into its destination")
+	}
+	if err := b.err; err != nil {
+		t.Errorf("a refused DownloadAll left the backend failed: %v", err)
+	}
 }

@@ -48,7 +48,7 @@ func TestSoftmaxCrossEntropyLastBlock(t *testing.T) {
 			closeTo(t, fmt.Sprintf("%s: loss of %d rows", how, x.rows), download(t, b, x.loss), download(t, ref, x.refLoss), 1e-5, 1e-5)
 		}
 		var done [4]byte
-		if err := b.dev.download(done[:], b.status+xentDoneOffset); err != nil {
+		if err := b.dev.download(hostCopy{dst: done[:], src: b.status + xentDoneOffset}); err != nil {
 			t.Fatal(err)
 		}
 		if n := binary.LittleEndian.Uint32(done[:]); n != 0 {

@@ -269,3 +269,32 @@ type Replay struct {
 type HostWrapper interface {
 	Wrap(src any) (Buffer, error)
 }
+
+// Transfer is one copy of a DownloadAll: the start of Src into Dst, as
+// Backend.Download takes them.
+type Transfer struct {
+	Dst any
+	Src Buffer
+}
+
+// BatchDownloader is implemented by backends whose Download waits for the
+// device (the CUDA backend): DownloadAll copies every transfer after one
+// wait, where as many Downloads would wait once each.
+type BatchDownloader interface {
+	DownloadAll(ts ...Transfer) error
+}
+
+// DownloadAll copies each transfer's Src into its Dst: in one wait where b
+// is a BatchDownloader, by one Download each otherwise. It stops at the
+// first error.
+func DownloadAll(b Backend, ts ...Transfer) error {
+	if d, ok := b.(BatchDownloader); ok {
+		return d.DownloadAll(ts...)
+	}
+	for _, t := range ts {
+		if err := b.Download(t.Dst, t.Src); err != nil {
+			return err
+		}
+	}
+	return nil
+}

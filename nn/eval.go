@@ -83,10 +83,7 @@ func (e *Evaluator) Run() (*Evaluation, error) {
 		b.Argmax(e.preds.Slice(start, rows), logits, rows, classes)
 	}
 	preds := make([]int32, n)
-	if err := b.Download(preds, e.preds); err != nil {
-		return nil, fmt.Errorf("evaluate on %s: %w", d.Source.Name, err)
-	}
-	if err := b.Download(e.host, e.losses); err != nil {
+	if err := DownloadAll(b, Transfer{preds, e.preds}, Transfer{e.host, e.losses}); err != nil {
 		return nil, fmt.Errorf("evaluate on %s: %w", d.Source.Name, err)
 	}
 	ev := &Evaluation{Samples: n, Predictions: preds}
