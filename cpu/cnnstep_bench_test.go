@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -249,4 +250,106 @@ func cpuLoop(b *testing.B, f func()) {
 		f()
 	}
 	b.ReportMetric(float64(threadClock()-t)/1e3/float64(b.N), "cpu-µs/op")
+}
+
+// gemmCapture is an nn.Backend that keeps a copy of the operands of the
+// first call of every large GEMM shape (M·N·K ≥ 1M) once armed.
+type gemmCapture struct {
+	nn.Backend
+	armed bool
+	calls map[string]capturedGemm
+	names []string
+}
+
+type capturedGemm struct {
+	g                nn.Gemm
+	a, b, bias, mask []float32
+	cLen             int
+}
+
+func (c *gemmCapture) Gemm(g nn.Gemm) {
+	name := gemmName(g)
+	if _, ok := c.calls[name]; c.armed && !ok && g.M*g.N*g.K >= 1<<20 {
+		get := func(buf nn.Buffer) []float32 {
+			if buf == nil {
+				return nil
+			}
+			v := make([]float32, buf.Len())
+			if err := c.Backend.Download(v, buf); err != nil {
+				panic(err)
+			}
+			return v
+		}
+		c.calls[name] = capturedGemm{g: g, a: get(g.A), b: get(g.B), bias: get(g.Bias), mask: get(g.Mask), cLen: g.C.Len()}
+		c.names = append(c.names, name)
+	}
+	c.Backend.Gemm(g)
+}
+
+// BenchmarkCNNGemms times the cnn's large GEMMs on one thread (thread CPU
+// time, cpu-µs/op) on the operands of a real training step (the default
+// recipe on real MNIST, after 20 steps), with the cost model's way ("auto")
+// and with each way forced.
+func BenchmarkCNNGemms(b *testing.B) {
+	train, err := mnist.Load(mnisttest.RealDataDir(b), mnist.Train)
+	if err != nil {
+		b.Fatal(err)
+	}
+	test, err := mnist.Load(mnisttest.RealDataDir(b), mnist.Test)
+	if err != nil {
+		b.Fatal(err)
+	}
+	capture := &gemmCapture{Backend: New(WithThreads(1)), calls: map[string]capturedGemm{}}
+	defer capture.Backend.Close()
+	tr, err := nn.NewTrainer(capture, nn.CNN(train.Rows, train.Cols, 10), nn.CNNRecipe(), train, test)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 21 {
+		capture.armed = i == 20
+		if err := tr.Step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tr.Close()
+	for _, name := range capture.names {
+		cg := capture.calls[name]
+		ways := []*gemmWay{nil}
+		for _, p := range gemmWays {
+			ways = append(ways, &p)
+		}
+		for _, way := range ways {
+			wname := "auto"
+			if way != nil {
+				wname = way.String()
+			}
+			b.Run(strings.ReplaceAll(name, " ", "_")+"/"+wname, func(b *testing.B) {
+				back := New(WithThreads(1))
+				defer back.Close()
+				g := cg.g
+				if way != nil {
+					if !(&gemmJob{}).allowed(*way, g.TransA, g.TransB) || (*way == waySparseT && g.Beta != 0) {
+						b.Skip("way not allowed")
+					}
+					back.forceWay = way
+				}
+				up := func(v []float32) nn.Buffer {
+					if v == nil {
+						return nil
+					}
+					buf, err := back.Wrap(v)
+					if err != nil {
+						b.Fatal(err)
+					}
+					return buf
+				}
+				g.A, g.B, g.Bias, g.Mask = up(cg.a), up(cg.b), up(cg.bias), up(cg.mask)
+				g.C = up(make([]float32, cg.cLen))
+				cpuLoop(b, func() { back.Gemm(g) })
+				if err := back.Sync(); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
 }

@@ -41,7 +41,8 @@ import (
 // of the tutorial's second and third layers takes a microsecond or two,
 // the cost of handing it to another thread. Large ones are split into
 // chunks of rows (dense, sparse), of strips of T (sparseT) or of column
-// blocks (listed) on the pool.
+// blocks (listed) on the pool; a dense product with a small C and a long K
+// (a convolution's weight gradient) into parts of K (see splitK).
 
 // Gemm computes g.C as nn.Gemm describes, on the backend's kernel set.
 func (b *Backend) Gemm(g nn.Gemm) {
@@ -121,11 +122,25 @@ type gemmJob struct {
 	blocksChunk int // column blocks per chunk (listed)
 	n0, n1      int // chunks of phase 0 (packing) and phase 1
 	parallel    bool
-	blockPack   bool // sparse: each chunk packs D a K block at a time
+	blockPack   bool // sparse, split K: each chunk packs D a K block at a time
+
+	// The dense way's chunks are row tiles, or parts of K of partK when
+	// parts > 0 (see plan), each computing every tile into its partial
+	// product, parts × m × npad, that reduceParts sums into C.
+	parts   int
+	partK   int
+	partial []float32
 
 	packd []float32 // D packed
 	ws    []gemmScratch
 }
+
+// The dense way's split of K (see plan).
+const (
+	splitKMinK    = 8192    // the least K split into parts
+	splitKPart    = 4096    // about the K of a part
+	splitKMaxSize = 64 * 64 // the largest M·N split
+)
 
 // gemmScratch is a worker's buffers, grown only.
 type gemmScratch struct {
@@ -171,7 +186,7 @@ const (
 func (b *Backend) runGemm(ks *kernelSet, e epilogue, a, bm []float32, m, n, k int, transA, transB bool) {
 	g := &b.gemmJob
 	*g = gemmJob{b: b, ks: ks, e: e, m: m, n: n, k: k, lanes: ks.lanes,
-		packd: g.packd, ws: g.ws}
+		packd: g.packd, ws: g.ws, partial: g.partial}
 	W := ks.lanes
 	g.s, g.rs, g.kst = a, k, 1
 	if transA {
@@ -216,6 +231,9 @@ func (b *Backend) runGemm(ks *kernelSet, e epilogue, a, bm []float32, m, n, k in
 		b.pool.run(g)
 	} else {
 		runInline(g)
+	}
+	if g.parts > 0 {
+		g.reduceParts()
 	}
 }
 
@@ -347,10 +365,19 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 			g.pack = packPad
 			g.n0 = chunkCount(g.k, 64)
 		}
-		if g.pack != packNone {
-			g.packd = grow(g.packd, g.k*g.npad)
-			g.d, g.dd = g.packd, g.npad
+		if g.pack == packNone {
+			break
 		}
+		if g.splitK() {
+			// Each part packs D a K block at a time into its worker's
+			// scratch, where it stays while the tiles use it, rather
+			// than all of D in phase 0.
+			g.blockPack, g.n0 = true, 0
+			g.d, g.dd = nil, g.npad
+			break
+		}
+		g.packd = grow(g.packd, g.k*g.npad)
+		g.d, g.dd = g.packd, g.npad
 	case waySparse:
 		// D is packed whole in phase 0 when it is small enough to stay in
 		// L2; a larger one is packed a K block at a time by each chunk into
@@ -395,6 +422,13 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 		g.mr = len(ks.tiles[g.colNV]) - 1
 		g.rowsChunk = g.mr
 		g.n1 = chunkCount(g.m, g.rowsChunk)
+		if g.splitK() {
+			g.parts = chunkCount(blocks, chunkCount(splitKPart, g.kc))
+			g.partK = g.kc * chunkCount(blocks, g.parts)
+			g.parts = chunkCount(g.k, g.partK)
+			g.partial = grow(g.partial, g.parts*g.m*g.npad)
+			g.n1 = g.parts
+		}
 	case waySparse:
 		// K blocks whose rows of D (all npad columns) stay in L1 while the
 		// chunk's rows use them: each nonzero reads a row of the block.
@@ -451,6 +485,10 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 				ws.t = grow(ws.t, W*g.mpad)
 				ws.sblk = grow(ws.sblk, W*g.k)
 			}
+		case wayDense:
+			if g.blockPack {
+				ws.dblk = grow(ws.dblk, g.kc*g.npad)
+			}
 		case wayListed:
 			ws.list = growI32(ws.list, g.k)
 			if g.n%W != 0 {
@@ -458,6 +496,18 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 			}
 		}
 	}
+}
+
+// splitK reports whether the dense way splits K into parts: a plain
+// product (β = 0, no bias, ReLU or mask) with a small C, too few tiles to
+// share between threads, each over a long K, such as a convolution's
+// weight and bias gradients. Each part computes every tile over its share of K into
+// its own partial product (densePart), reading its share of the operands
+// once, and reduceParts sums the parts in order. The parts depend on the
+// shape alone, not on the threads, so that the sums do too; they are not
+// bitwise those of one pass over K.
+func (g *gemmJob) splitK() bool {
+	return g.add0 == 0 && g.epi == 0 && g.k >= splitKMinK && g.m*g.n <= splitKMaxSize
 }
 
 // growI32 is grow for int32s.
@@ -477,6 +527,11 @@ func (g *gemmJob) do(w, phase, c int) {
 	}
 	switch g.path {
 	case wayDense:
+		if g.parts > 0 {
+			lo, hi := chunkRange(c, g.k, g.partK)
+			g.densePart(&g.ws[w], c, lo, hi)
+			break
+		}
 		lo, hi := chunkRange(c, g.m, g.rowsChunk)
 		g.denseRows(lo, hi)
 	case waySparse:
@@ -593,6 +648,55 @@ func (g *gemmJob) denseRows(r0, r1 int) {
 				rows := min(g.mr, r1-i)
 				tiles[rows](&g.s[i*g.rs+k0*g.kst], g.rs, g.kst, d, g.dd, kn,
 					&e.c[i*e.ldc+j0], e.ldc, e.alpha, f, tail, bias, g.maskAt(f, i, j0))
+			}
+		}
+	}
+}
+
+// densePart computes part p of a product split along K, the K range
+// [k0, k1), into its partial product: every tile, a K block at a time
+// (packed into the worker's scratch first when D needs packing).
+func (g *gemmJob) densePart(ws *gemmScratch, p, k0, k1 int) {
+	e, ld := &g.e, g.npad
+	out := g.partial[p*g.m*ld : (p+1)*g.m*ld]
+	for kb := k0; kb < k1; kb += g.kc {
+		kn := min(g.kc, k1-kb)
+		f := flagAdd
+		if kb == k0 {
+			f = 0
+		}
+		var d []float32
+		if g.blockPack {
+			g.packRows(ws.dblk, kb, kb+kn)
+			d = ws.dblk
+		} else {
+			d = g.d[kb*g.dd:]
+		}
+		dd := g.dd
+		for v0 := 0; v0 < g.nvec; v0 += g.colNV {
+			nv := min(g.colNV, g.nvec-v0)
+			j0, tail, _ := g.column(v0, nv, f)
+			tiles := g.ks.tiles[nv]
+			for i := 0; i < g.m; i += g.mr {
+				rows := min(g.mr, g.m-i)
+				tiles[rows](&g.s[i*g.rs+kb*g.kst], g.rs, g.kst, &d[j0], dd, kn,
+					&out[i*ld+j0], ld, e.alpha, f, tail, nil, nil)
+			}
+		}
+	}
+}
+
+// reduceParts sets C to the sum of the partial products of a product
+// split along K, part after part.
+func (g *gemmJob) reduceParts() {
+	e, ld, size := &g.e, g.npad, g.m*g.npad
+	for i := 0; i < g.m; i++ {
+		c := e.c[i*e.ldc : i*e.ldc+g.n]
+		copy(c, g.partial[i*ld:i*ld+g.n])
+		for p := 1; p < g.parts; p++ {
+			src := g.partial[p*size+i*ld : p*size+i*ld+g.n]
+			for j, v := range src {
+				c[j] += v
 			}
 		}
 	}

@@ -118,6 +118,56 @@ func TestGemmWays(t *testing.T) {
 	}
 }
 
+// TestGemmSplitK checks the dense way's split of a long K into parts
+// (gemmJob.splitK): on the shapes of a convolution's weight and bias
+// gradients and others with every transpose (D padded or transposed a K
+// block at a time by each part), on every kernel set, it is used, agrees
+// with the reference, and gives the same bits on one thread and three; a
+// product with β or an epilogue is not split.
+func TestGemmSplitK(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 20))
+	dense := wayDense
+	cases := []struct {
+		g     nn.Gemm
+		split bool
+	}{
+		{nn.Gemm{TransA: true, M: 32, N: 25, K: 36864, Alpha: 1}, true},  // conv1's weight gradient
+		{nn.Gemm{M: 1, N: 32, K: 36864, Alpha: 1}, true},                 // its bias gradient
+		{nn.Gemm{TransB: true, M: 5, N: 20, K: 9000, Alpha: -0.5}, true}, // D transposed by each part
+		{nn.Gemm{TransA: true, TransB: true, M: 17, N: 9, K: 2*splitKPart + 517, Alpha: 2}, true},
+		{nn.Gemm{M: 3, N: 7, K: splitKMinK - 1, Alpha: 1}, false},
+		{nn.Gemm{M: 3, N: 7, K: splitKMinK, Alpha: 1, Beta: 0.5}, false},
+		{nn.Gemm{M: 3, N: 7, K: splitKMinK, Alpha: 1, ReLU: true}, false},
+	}
+	for _, ks := range allPaths() {
+		ref := naive.New()
+		for _, c := range cases {
+			g := c.g
+			a, bm, c0 := randSparse(r, g.M*g.K), randSparse(r, g.K*g.N), randSparse(r, g.M*g.N)
+			var runs [][]float32
+			for _, threads := range []int{1, 3} {
+				b := newForced(ks, WithThreads(threads))
+				b.forceWay = &dense
+				got := runOne(t, b, g, a, bm, c0, nil, nil, false, false)
+				if split := b.gemmJob.parts > 0; split != c.split {
+					t.Errorf("%s %dx%dx%d β %g: split into %d parts, want split %v", ks.name, g.M, g.N, g.K, g.Beta, b.gemmJob.parts, c.split)
+				}
+				b.Close()
+				runs = append(runs, got)
+			}
+			want := runOne(t, ref, g, a, bm, c0, nil, nil, false, false)
+			for i := range want {
+				if d := math.Abs(float64(runs[0][i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i])))*math.Sqrt(float64(g.K)) {
+					t.Fatalf("%s %dx%dx%d: C[%d] = %g, want %g", ks.name, g.M, g.N, g.K, i, runs[0][i], want[i])
+				}
+				if math.Float32bits(runs[0][i]) != math.Float32bits(runs[1][i]) {
+					t.Fatalf("%s %dx%dx%d: C[%d] = %g on one thread, %g on three", ks.name, g.M, g.N, g.K, i, runs[0][i], runs[1][i])
+				}
+			}
+		}
+	}
+}
+
 // TestGemmChoice checks that the cost model sends the tutorial network's
 // first layer to the sparse ways on MNIST-like operands, and dense products
 // to the dense way.
