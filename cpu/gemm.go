@@ -153,6 +153,7 @@ type gemmScratch struct {
 	t     []float32 // sparseT: a strip of W rows of T (W × mpad)
 	sblk  []float32 // sparseT: a strip of W rows of S' (W × K)
 	dblk  []float32 // sparse: a K block of D, packed (kc × npad)
+	st    []float32 // sparse, S = Aᵀ in K blocks: the chunk's rows of a block of S (rows × kc)
 	_     [64]byte
 }
 
@@ -445,7 +446,12 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 			g.n1 = chunkCount(g.m, g.rowsChunk)
 			break
 		}
-		blocks := max(1, (g.k*g.npad*4+sparseTileBytes-1)/sparseTileBytes)
+		// The kernels take one column tile at a time over the chunk's
+		// rows: its share of the block, colNV vectors a row, is what L1
+		// holds (a K block of all npad columns would be a few rows when
+		// N is wide, a conv layer's weight gradient: a few nonzeros per
+		// kernel call).
+		blocks := max(1, (g.k*g.colNV*W*4+sparseTileBytes-1)/sparseTileBytes)
 		g.kc = (g.k + blocks - 1) / blocks
 		g.blockPack = g.pack != packNone
 		g.n1 = 1
@@ -477,6 +483,9 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 			if g.path == waySparse {
 				if g.kst != 1 {
 					ws.row = grow(ws.row, g.kc)
+					if g.kc < g.k {
+						ws.st = grow(ws.st, g.rowsChunk*g.kc)
+					}
 				}
 				if g.blockPack {
 					ws.dblk = grow(ws.dblk, g.kc*g.npad)
@@ -716,21 +725,37 @@ func (g *gemmJob) sparseRows(ws *gemmScratch, r0, r1 int) {
 			g.packRows(ws.dblk, k0, k0+kn)
 			d, dd = ws.dblk, g.npad
 		}
-		if g.kst == 1 && g.ks.maskRows != nil {
+		// The chunk's rows of S in this block, row after row: in place
+		// when S = A, transposed into the worker's scratch when S = Aᵀ is
+		// in K blocks (whole rows are gathered one at a time below).
+		var s []float32
+		rs := g.rs
+		switch {
+		case g.kst == 1:
+			s = g.s[r0*g.rs+k0:]
+		case g.kc < g.k:
+			W := g.lanes
+			for kk := 0; kk < kn; kk += W {
+				w := min(W, kn-kk)
+				g.transposeBlock(ws.st[kk:], kn, g.s[(k0+kk)*g.kst+r0:], g.kst, w, r1-r0, w)
+			}
+			s, rs = ws.st, kn
+		}
+		if s != nil && g.ks.maskRows != nil {
 			// Rows found nonzero 64 elements at a time by bit masks: no
 			// compaction pass (with AVX-512; see sparseMaskRows).
 			for v0 := 0; v0 < g.nvec; v0 += g.colNV {
 				nv := min(g.colNV, g.nvec-v0)
 				j0, tail, bias := g.column(v0, nv, f)
-				g.ks.maskRows[nv](&g.s[r0*g.rs+k0], g.rs, kn, r1-r0, &d[j0], dd,
+				g.ks.maskRows[nv](&s[0], rs, kn, r1-r0, &d[j0], dd,
 					&e.c[r0*e.ldc+j0], e.ldc, e.alpha, f, tail, bias, g.maskAt(f, r0, j0))
 			}
 			continue
 		}
 		for i0 := r0; i0 < r1; i0 += sparseRowsChunk {
 			rows := min(sparseRowsChunk, r1-i0)
-			if g.kst == 1 {
-				g.ks.compactRows(&g.s[i0*g.rs+k0], g.rs, kn, rows, &ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, 4*dd)
+			if s != nil {
+				g.ks.compactRows(&s[(i0-r0)*rs], rs, kn, rows, &ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, 4*dd)
 			} else {
 				for i := i0; i < i0+rows; i++ {
 					row := gatherRow(ws.row, g.s[i*g.rs+k0*g.kst:], kn, g.kst)
