@@ -685,13 +685,19 @@ func (g *gemmJob) densePart(ws *gemmScratch, p, k0, k1 int) {
 			f = 0
 		}
 		var d []float32
-		if g.blockPack {
+		dd := g.dd
+		switch {
+		case g.pack == packPad && (kb+kn-1)*g.n+g.npad <= len(g.bsrc):
+			// B's rows read in place, unpadded: a row's last vector
+			// reads the next row's first columns into lanes of the tile
+			// that are never stored (the kernels store N columns).
+			d, dd = g.bsrc[kb*g.n:], g.n
+		case g.blockPack:
 			g.packRows(ws.dblk, kb, kb+kn)
 			d = ws.dblk
-		} else {
+		default:
 			d = g.d[kb*g.dd:]
 		}
-		dd := g.dd
 		for v0 := 0; v0 < g.nvec; v0 += g.colNV {
 			nv := min(g.colNV, g.nvec-v0)
 			j0, tail, _ := g.column(v0, nv, f)
