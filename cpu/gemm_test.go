@@ -88,9 +88,10 @@ func TestConformanceWaysForced(t *testing.T) {
 // reference.
 func TestGemmWays(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 9))
-	// {9, 300, 900}: D over sparseWholeBytes, so that the sparse way takes
-	// K in blocks (and transposes S = Aᵀ a block at a time).
-	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {13, 40, 2*denseKC + 3}, {7, 70, 16}, {64, 64, 784}, {64, 784, 64}, {40, 20, 3}, {9, 300, 900}}
+	// {9, 300, 900} and {5, 304, 870}: D over sparseWholeBytes, so that
+	// the sparse way takes K in blocks (and transposes S = Aᵀ a block at a
+	// time, or whole on three threads when D needs no padding).
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {13, 40, 2*denseKC + 3}, {7, 70, 16}, {64, 64, 784}, {64, 784, 64}, {40, 20, 3}, {9, 300, 900}, {5, 304, 870}}
 	for _, ks := range allPaths() {
 		for _, p := range gemmWays {
 			for _, threads := range []int{1, 3} {
