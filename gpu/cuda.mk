@@ -8,7 +8,8 @@
 #                       registers and spills per kernel for sm_80 and sm_90
 #   make gpu-bins       build, here, what `make gpu-check` runs on a GPU
 #                       machine without Go: .gpu/mnist-cuda, .gpu/gpu.test,
-#                       .gpu/bench.test (stripped, -tags cuda), and the MNIST
+#                       .gpu/bench.test (stripped, -tags cuda), .gpu/mlpstep
+#                       (bench/cuda/mlpstep.cu, nvcc), and the MNIST
 #                       files in .gpu/data (from MNIST_DATA, DATA or the test
 #                       cache); under 64 MiB: carry .gpu to the device
 #   make gpu-check      run on the GPU machine: gpu/gpu-check.sh (at most
@@ -57,6 +58,8 @@ gpu-bins:
 	CGO_ENABLED=1 $(GO) build -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/mnist-cuda ./cmd/mnist
 	CGO_ENABLED=1 $(GO) test -c -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/gpu.test ./gpu
 	CGO_ENABLED=1 $(GO) test -c -tags cuda -trimpath -ldflags='-s -w' -o $(GPU_DIR)/bench.test ./bench
+	$(NVCC) -O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+		-gencode arch=compute_80,code=compute_80 -I kernels -o $(GPU_DIR)/mlpstep bench/cuda/mlpstep.cu
 	@for d in $(GPU_DATA_DIRS); do \
 		for f in $(MNIST_FILES); do \
 			if [ -f $$d/$$f.gz ]; then src=$$d/$$f.gz; elif [ -f $$d/$$f ]; then src=$$d/$$f; else continue 2; fi; \
@@ -77,7 +80,7 @@ gpu-check-dry:
 	@$(MAKE) --no-print-directory gpu-bins GPU_DIR=$(DRY_DIR)
 	@rm -rf $(DRY_DIR)/report
 	GPU_DIR=$(DRY_DIR) OUT=$(DRY_DIR)/report GPU_CHECK_DRY=1 bash gpu/gpu-check.sh
-	@python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["dry_run"] and r["status"] == "pass" and len(r["steps"]) == 15, r' $(DRY_DIR)/report/report.json
+	@python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["dry_run"] and r["status"] == "pass" and len(r["steps"]) == 16, r' $(DRY_DIR)/report/report.json
 	@test $$(ls $(DRY_DIR)/report | wc -l) -le 6 && echo "gpu-check-dry: the script ran and wrote $$(ls $(DRY_DIR)/report | tr '\n' ' ')"
 
 cuda-toolkit:

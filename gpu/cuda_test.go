@@ -95,6 +95,8 @@ func TestCUDA(t *testing.T) {
 		{"ReplayEveryRecipe", TestReplayMatchesKernelByKernel},
 		{"MLPStep", TestMLPStepMatchesReference},
 		{"MLPStepBadData", TestMLPStepBadData},
+		{"MLPStepChained", TestMLPStepChained},
+		{"DownloadAll", TestDownloadAllWaitsOnce},
 		{"StepProfile", TestStepProfile},    // per launch: the GPU's time, or the emulator's work
 		{"Conformance", TestConformanceEmu}, // the nn/backendtest suite, on the GPU
 	} {

@@ -17,6 +17,8 @@
 #   mlp-cpu       the same on our cpu backend, for the loss curves
 #   mlp-tutorial  the PyTorch tutorial's recipe (--preset tutorial), 3 epochs
 #   mlp-adam      Adam with the cosine schedule (--optimizer adam), 3 epochs
+#   mlp-kernels   bench/cuda/mlpstep.cu (no Go): an epoch of the fused MLP
+#                 step's kernels replayed as one graph, and each kernel alone
 #   cnn-99        BenchmarkTimeToAccuracy/cuda/cnn: seconds to 99.0% test accuracy
 #   pytorch       bench/pytorch/tutorial.py on the same GPU and files
 #   formats       gpu/check_outputs.py: TensorBoard's own reader on the cuda and
@@ -50,12 +52,12 @@ START=$(date +%s)
 declare -A LIMIT=(
 	[device]=5 [probe]=10
 	[tests-ops]=15 [tests-training]=25 [tests-conformance]=30 [tests-misc]=15
-	[memcheck]=40 [racecheck]=30
-	[mlp-default]=30 [mlp-cpu]=20 [mlp-tutorial]=25 [mlp-adam]=15 [cnn-99]=45
+	[memcheck]=30 [racecheck]=30
+	[mlp-default]=30 [mlp-cpu]=20 [mlp-tutorial]=25 [mlp-adam]=15 [mlp-kernels]=10 [cnn-99]=45
 	[pytorch]=40 [formats]=15
 )
 ORDER=(device probe tests-ops tests-training tests-conformance tests-misc memcheck racecheck
-	mlp-default mlp-cpu mlp-tutorial mlp-adam cnn-99 pytorch formats)
+	mlp-default mlp-cpu mlp-tutorial mlp-adam mlp-kernels cnn-99 pytorch formats)
 total=0
 for s in "${ORDER[@]}"; do total=$((total + LIMIT[$s])); done
 if [ $total -gt 360 ]; then
@@ -151,7 +153,7 @@ fi
 T=$BIN/gpu.test
 if [ -x "$T" ]; then
 	gotest tests-ops "$T" -test.v -test.run 'TestCUDA/^(Gemm|GemmBetaZero|SplitK|SplitKReplay|SoftmaxLastBlock|Elementwise|SoftmaxCrossEntropy|BadLabel|ColumnSumsArgmax|Gather|Optimisers)$'
-	gotest tests-training "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|RecordReplay|RecordRejectsHostOps|ReplayEveryRecipe|MLPStep|MLPStepBadData|StepProfile)$'
+	gotest tests-training "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|RecordReplay|RecordRejectsHostOps|ReplayEveryRecipe|MLPStep|MLPStepBadData|MLPStepChained|DownloadAll|StepProfile)$'
 	gotest tests-conformance "$T" -test.v -test.run 'TestCUDA/^Conformance$'
 	# and the bench harness's runner on the cuda backend: same losses as
 	# the reference, and a Reset that restores the start exactly.
@@ -162,7 +164,7 @@ if [ -x "$T" ]; then
 	# op-by-op MLP, the CNN, and one recipe of the fused MLP step.
 	if [ "$DRY" != 1 ] && command -v compute-sanitizer >/dev/null; then
 		for tool in memcheck racecheck; do
-			run $tool compute-sanitizer --tool $tool --error-exitcode 9 --print-limit 20 "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|MLPStep)$/^(tutorial-like)$/^(adam-cosine)$'
+			run $tool compute-sanitizer --tool $tool --error-exitcode 9 --print-limit 20 "$T" -test.v -test.run 'TestCUDA/^(Training|CNNTraining|MLPStep|MLPStepChained)$/^(tutorial-like)$/^(adam-cosine)$'
 			verdict $tool "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|Error:' "$WORK/$tool.log" | head -2 | tr '\n' ' ' | cut -c1-200)"
 		done
 	else
@@ -202,6 +204,17 @@ if [ -x "$M" ] && [ -n "$MNIST_DATA" ]; then
 	train mlp-adam $CUDA --optimizer adam
 else
 	for s in mlp-default mlp-cpu mlp-tutorial mlp-adam; do skip $s "no $M or no MNIST data (MNIST_DATA, data/ or $BIN/data)"; done
+fi
+
+# --- the fused MLP step's kernels alone (no Go, no data: synthetic images)
+if [ "$DRY" = 1 ]; then
+	skip mlp-kernels "needs a GPU"
+elif [ -x "$BIN/mlpstep" ]; then
+	run mlp-kernels "$BIN/mlpstep" 5
+	verdict mlp-kernels "$(grep -E '^(step|chained|rows alone|update alone|update preparing|first alone)' "$WORK/mlp-kernels.log" |
+		awk '{ for (i = 1; i <= NF; i++) if ($(i+1) == "µs" && $(i+3) == "step") v = $i; sub(/ +[0-9.]+ ms per epoch.*/, ""); printf "%s%s %s µs", (n++ ? "; " : ""), $0, v }')"
+else
+	skip mlp-kernels "no $BIN/mlpstep: run make gpu-bins (needs nvcc)"
 fi
 
 # --- the CNN's time to 99.0%

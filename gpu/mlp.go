@@ -16,21 +16,19 @@ var _ nn.MLPStepper = (*Backend)(nil)
 const mlpMaxBatch = maxGridY * mlpTile
 
 // mlpSplit returns how mlp_first_f32 cuts the inputs of the first layer:
-// into ksplit slices of kslice inputs, so that its grid (the output tiles of
-// a 64-row batch times ksplit) has about two blocks per SM, with at least
-// 32 inputs a slice. The tutorial's 784×64 layer on 132 SMs: 17 slices of 47.
-func mlpSplit(inputs, outputs, sms int) (ksplit, kslice int) {
-	tiles := ceilDiv(outputs, mlpTile) * ceilDiv(64, mlpTile)
-	ksplit = max(1, min(ceilDiv(2*sms, tiles), ceilDiv(inputs, 32), 64))
-	kslice = ceilDiv(inputs, ksplit)
-	return ceilDiv(inputs, kslice), kslice
+// into ksplit slices of kslice = MLP_CHUNK inputs, the columns of
+// mlp_update_f32's tiles, so that the update kernel can compute the next
+// batch's partial sums in the same slices (mlp_params.prepare). The
+// tutorial's 784×64 layer: 13 slices, a grid of 4×4×13 blocks.
+func mlpSplit(inputs int) (ksplit, kslice int) {
+	return ceilDiv(inputs, mlpChunk), mlpChunk
 }
 
-// mlpUpdateBlocks is mlp_update_f32's grid: the MLP_TILE×MLP_CHUNK tiles of
+// mlpUpdateBlocks is mlp_update_f32's grid: the MLP_UPDATE_TILE×MLP_CHUNK tiles of
 // the first layer's weights, then a block per MLP_THREADS of the other
 // parameters.
 func mlpUpdateBlocks(widths []int, params int) int {
-	tiles := ceilDiv(widths[1], mlpTile) * ceilDiv(widths[0], mlpChunk)
+	tiles := ceilDiv(widths[1], mlpUpdateTile) * ceilDiv(widths[0], mlpChunk)
 	return tiles + ceilDiv(params-widths[1]*widths[0], mlpThreads)
 }
 
@@ -58,7 +56,7 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 		}
 		sum += w
 	}
-	ksplit, _ := mlpSplit(widths[0], widths[1], b.sms)
+	ksplit, _ := mlpSplit(widths[0])
 	n := batch * (ksplit*widths[1] + 2*sum + 1)
 	if n > math.MaxInt32 {
 		return 0, errors.New("the fused step's scratch would pass 2^31 elements")
@@ -71,7 +69,9 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 // first layer's weights, in slices), mlp_rows_f32 (a block per row: the
 // other layers, the loss, the backward pass) and mlp_update_f32 (every
 // parameter's gradient, the first layer's in tiles, and the optimiser's
-// update).
+// update). A Prepared step skips the first: the previous step's update
+// kernel computed its partial sums (PrepareNext), so a run of chained
+// steps is two kernels a step.
 func (b *Backend) MLPStep(s nn.MLPStep) {
 	const op = "MLPStep"
 	if !b.ready(op) {
@@ -93,7 +93,7 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	}
 	cfg := s.Optimizer.WithDefaults()
 	inputs, rows, layers := s.Widths[0], s.Rows, len(s.Widths)-1
-	ksplit, kslice := mlpSplit(inputs, s.Widths[1], b.sms)
+	ksplit, kslice := mlpSplit(inputs)
 	p := mlpParams{
 		params: dev(s.Params).ptr, grads: dev(s.Grads).ptr, work: dev(s.Work).ptr, loss: dev(s.Loss).ptr, status: b.status,
 		layers: int32(layers), rows: int32(rows), ksplit: int32(ksplit), kslice: int32(kslice),
@@ -121,7 +121,10 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	p.hyper = b.recordHyper(op, s.LR)
 	params := s.Params.Len()
 	block := [3]uint32{mlpThreads, 1, 1}
-	b.launch(op, kMLPFirst, [3]uint32{uint32(ceilDiv(s.Widths[1], mlpTile)), uint32(ceilDiv(rows, mlpTile)), uint32(ksplit)}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	p.prepare = b2i(s.PrepareNext)
+	if !s.Prepared {
+		b.launch(op, kMLPFirst, [3]uint32{uint32(ceilDiv(s.Widths[1], mlpTile)), uint32(ceilDiv(rows, mlpTile)), uint32(ksplit)}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	}
 	b.launch(op, kMLPRows, [3]uint32{uint32(rows), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 	b.launch(op, kMLPUpdate, [3]uint32{uint32(mlpUpdateBlocks(s.Widths, params)), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }

@@ -261,6 +261,11 @@ func TestMLPStepContract(t *testing.T) {
 		{"momentum without state", func(s *nn.MLPStep) { s.Optimizer.Momentum = 0.9 }, "0 optimizer state buffers"},
 		{"adam update 0", func(s *nn.MLPStep) { s.Optimizer = nn.OptimizerConfig{Name: "adam"}; s.Update = 0 }, "update number 0"},
 		{"zero width", func(s *nn.MLPStep) { s.Widths = []int{16, 0, 10} }, "at least one unit"},
+		{"prepare past the order", func(s *nn.MLPStep) { s.PrepareNext = true }, "start+2·rows"},
+		{"prepare from x", func(s *nn.MLPStep) {
+			s.Images, s.X, s.Y = nil, alloc(nn.Float32, 4*16), alloc(nn.Int32, 4)
+			s.Prepared = true
+		}, "set neither"},
 		{"too wide", func(s *nn.MLPStep) {
 			s.Widths = []int{16, 300, 10}
 			s.Params, s.Grads = alloc(nn.Float32, 300*17+10*301), alloc(nn.Float32, 300*17+10*301)
@@ -285,4 +290,99 @@ func TestMLPStepContract(t *testing.T) {
 		})
 	}
 	g.err = nil
+}
+
+// TestMLPStepChained checks nn.MLPStep's chaining: two steps where the
+// first prepares the second's first-layer products (mlp_update_f32 with
+// prepare) end with the same bits, weights, gradients and losses, as the
+// two steps run alone (mlp_first_f32 each). The shapes take the update
+// kernel's every edge: a part tile of inputs, more rows than one chunk of
+// MLP_CHUNK, momentum state. A bad order entry in the prepared batch is
+// reported as the step's would be.
+func TestMLPStepChained(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		widths []int
+		rows   int
+	}{
+		{"tutorial-like", []int{144, 16, 8, 10}, 8},
+		{"part-tile-two-chunks", []int{100, 24, 10}, 70},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, d := openEmu(t)
+			work, err := g.MLPWorkspace(c.widths, c.rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nparams := 0
+			for l := 1; l < len(c.widths); l++ {
+				nparams += c.widths[l] * (c.widths[l-1] + 1)
+			}
+			count := 2*c.rows + 3
+			images, labels := make([]uint8, count*c.widths[0]), make([]uint8, count)
+			for i := range images {
+				images[i] = uint8((i*131 + i/7) % 256)
+			}
+			for i := range labels {
+				labels[i] = uint8((i * 3) % c.widths[len(c.widths)-1])
+			}
+			order := make([]int32, 2*c.rows)
+			for i := range order {
+				order[i] = int32((i*7 + 3) % count)
+			}
+			init := make([]float32, nparams)
+			for i := range init {
+				init[i] = float32((i*37)%101-50) * 0.004
+			}
+			run := func(chained bool, order []int32) (params, grads, loss []float32, err error) {
+				bImages, bLabels, bOrder := uploadU8(t, g, images), uploadU8(t, g, labels), uploadI32(t, g, order)
+				p, gr, m := upload(t, g, init), upload(t, g, make([]float32, nparams)), upload(t, g, make([]float32, nparams))
+				l, ws := upload(t, g, make([]float32, 2)), upload(t, g, make([]float32, work))
+				for s := 0; s < 2; s++ {
+					g.MLPStep(nn.MLPStep{
+						Widths: c.widths, Rows: c.rows, Images: bImages, Labels: bLabels, Order: bOrder, Start: s * c.rows,
+						Scale: 1.0 / 255, Shift: -0.1, Params: p, Grads: gr, State: []nn.Buffer{m},
+						Optimizer: nn.OptimizerConfig{Name: "sgd", Momentum: 0.9}, LR: 0.05, Update: s + 1,
+						Loss: l.Slice(s, 1), Work: ws, Prepared: chained && s == 1, PrepareNext: chained && s == 0,
+					})
+				}
+				if err := g.Sync(); err != nil {
+					return nil, nil, nil, err
+				}
+				return download(t, g, p), download(t, g, gr), download(t, g, l), nil
+			}
+			var launches [2]int
+			var res [2][3][]float32
+			for i, chained := range []bool{false, true} {
+				if d != nil {
+					d.launches = 0
+				}
+				p, gr, l, err := run(chained, order)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res[i] = [3][]float32{p, gr, l}
+				if d != nil {
+					launches[i] = d.launches
+				}
+			}
+			for k, what := range []string{"weights", "gradients", "losses"} {
+				for i := range res[0][k] {
+					if math.Float32bits(res[0][k][i]) != math.Float32bits(res[1][k][i]) {
+						t.Fatalf("%s[%d]: %v alone, %v chained", what, i, res[0][k][i], res[1][k][i])
+					}
+				}
+			}
+			if d != nil && launches[1] != launches[0]-1 {
+				t.Errorf("chained: %d launches, alone %d: want one mlp_first_f32 fewer", launches[1], launches[0])
+			}
+			bad := append([]int32(nil), order...)
+			bad[c.rows+1] = int32(count + 5)
+			g.err = nil
+			if _, _, _, err := run(true, bad); err == nil || !strings.Contains(err.Error(), "outside") {
+				t.Errorf("a bad order entry in the prepared batch: %v, want an error saying it is outside the data set", err)
+			}
+			g.err = nil
+		})
+	}
 }

@@ -22,6 +22,7 @@ const (
 	mlpThreads        = 256  // MLP_THREADS: Threads per block of every mlp kernel.
 	mlpTile           = 16   // MLP_TILE: mlp_first_f32's output tile (MLP_TILE rows × MLP_TILE columns, one per thread) and the slice of the input dimension it stages in shared memory.
 	mlpChunk          = 64   // MLP_CHUNK
+	mlpUpdateTile     = 8    // MLP_UPDATE_TILE: mlp_update_f32's tiles of the first layer's weights: MLP_UPDATE_TILE rows × MLP_CHUNK columns (the tutorial's 64×784 in 8×13 = 104 blocks: one per SM on most GPUs, each with a small share of the step's longest work).
 	mlpSgd            = 0    // MLP_SGD
 	mlpAdam           = 1    // MLP_ADAM
 )
@@ -267,4 +268,6 @@ type mlpParams struct {
 	beta1       float32
 	beta2       float32
 	eps         float32
+	prepare     int32
+	unused      int32 // keeps the size a multiple of 8 without hidden padding
 }

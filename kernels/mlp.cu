@@ -37,9 +37,19 @@
 #include "optim.h"
 #include "replay.h"
 
-// mlp_widths copies the widths out of the parameter struct.
+// mlp_widths copies the widths out of the parameter struct. (The timing
+// harness bench/cuda/mlpstep.cu can define MLP_FIXED_WIDTHS, the layers
+// and then the widths, to measure what general widths cost against
+// compile-time ones.)
 __device__ __forceinline__ void mlp_widths(const mlp_params &p, int w[MLP_MAX_LAYERS + 1])
 {
+#ifdef MLP_FIXED_WIDTHS
+	const int fixed[] = {MLP_FIXED_WIDTHS, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+#pragma unroll
+	for (int i = 0; i <= MLP_MAX_LAYERS; ++i)
+		w[i] = fixed[i + 1];
+	return;
+#endif
 	w[0] = p.w0;
 	w[1] = p.w1;
 	w[2] = p.w2;
@@ -49,6 +59,16 @@ __device__ __forceinline__ void mlp_widths(const mlp_params &p, int w[MLP_MAX_LA
 	w[6] = p.w6;
 	w[7] = p.w7;
 	w[8] = p.w8;
+}
+
+// mlp_layers returns the number of linear layers.
+__device__ __forceinline__ int mlp_layers(const mlp_params &p)
+{
+#ifdef MLP_FIXED_WIDTHS
+	const int fixed[] = {MLP_FIXED_WIDTHS};
+	return fixed[0];
+#endif
+	return p.layers;
 }
 
 // The scratch, in floats from p.work, for B rows (the host sizes it the
@@ -84,12 +104,12 @@ __device__ __forceinline__ int mlp_width(const int w[], int l)
 
 __device__ __forceinline__ size_t mlp_grads_offset(const mlp_params &p, const int w[], int l)
 {
-	return mlp_acts_offset(p, w, p.layers + 1) + mlp_acts_offset(p, w, l) - mlp_acts_offset(p, w, 1);
+	return mlp_acts_offset(p, w, mlp_layers(p) + 1) + mlp_acts_offset(p, w, l) - mlp_acts_offset(p, w, 1);
 }
 
 __device__ __forceinline__ size_t mlp_rowloss_offset(const mlp_params &p, const int w[])
 {
-	return mlp_grads_offset(p, w, p.layers + 1);
+	return mlp_grads_offset(p, w, mlp_layers(p) + 1);
 }
 
 // mlp_weights_offset returns where W_l starts in params; b_l follows it.
@@ -101,6 +121,34 @@ __device__ __forceinline__ size_t mlp_weights_offset(const int w[], int l)
 		if (i < l)
 			off += (size_t)w[i] * w[i - 1] + w[i];
 	return off;
+}
+
+// mlp_layer is where layer l's operands are, for a loop over the layers
+// with a run-time l: computed once per block by mlp_layer_table, read from
+// shared memory in each phase (from the widths in registers, every offset
+// is a loop over the layers, some hundred instructions).
+struct mlp_layer {
+	int in, n;        // w[l-1], w[l]
+	long long woff;   // W_l in params (b_l follows it)
+	long long aoff;   // A_l in the scratch
+	long long goff;   // D_l in the scratch
+};
+
+// mlp_layer_table fills t[l] for l = 1..L, thread l doing layer l, and
+// t[0].aoff with the row losses' offset; the caller syncs the block before
+// reading it.
+__device__ __forceinline__ void mlp_layer_table(const mlp_params &p, const int w[], mlp_layer *t)
+{
+	const int l = threadIdx.x;
+	if (l == 0)
+		t[0].aoff = (long long)mlp_rowloss_offset(p, w);
+	else if (l <= mlp_layers(p)) {
+		t[l].in = mlp_width(w, l - 1);
+		t[l].n = mlp_width(w, l);
+		t[l].woff = (long long)mlp_weights_offset(w, l);
+		t[l].aoff = (long long)mlp_acts_offset(p, w, l);
+		t[l].goff = (long long)mlp_grads_offset(p, w, l);
+	}
 }
 
 // mlp_image returns where row r's image starts in p.images (or in p.x when
@@ -116,8 +164,13 @@ __device__ __forceinline__ long long mlp_image(const mlp_params &p, int r)
 	return (long long)i * p.w0;
 }
 
-// Loads issued together before their values are used (see above).
+// Loads issued together before their values are used (see above); the
+// update kernel's sums over the rows take twice as many at a time.
 #define MLP_BATCH 16
+#define MLP_UPDATE_BATCH 32
+// mlp_rows_f32's loads of the first layer's partial sums: a group of lanes
+// shares the slices, a few each (the tutorial's 13 slices, 4 lanes).
+#define MLP_PART_BATCH 4
 // mlp_rows_f32 copies the parameters of layers 2..L to shared memory when
 // there are at most this many (the tutorial's: 2,410).
 #define MLP_ROWS_SMEM 4096
@@ -237,9 +290,12 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	mlp_widths(p, w);
 	__shared__ int label_s;
 	__shared__ long long image_s;
-	const int L = p.layers, r = blockIdx.x, tid = threadIdx.x;
+	const int L = mlp_layers(p), r = blockIdx.x, tid = threadIdx.x;
 	const float *params = (const float *)p.params;
 	float *work = (float *)p.work;
+
+	__shared__ mlp_layer lt[MLP_MAX_LAYERS + 1];
+	mlp_layer_table(p, w, lt);
 
 	// The row's label, read early: its loads overlap the forward pass.
 	if (tid == 0) {
@@ -275,15 +331,15 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 			const int j = j0 + tid / g;
 			float s = 0.0f;
 			if (j < n) {
-				for (int z0 = lane; z0 < p.ksplit; z0 += MLP_BATCH * g) {
-					float v[MLP_BATCH];
+				for (int z0 = lane; z0 < p.ksplit; z0 += MLP_PART_BATCH * g) {
+					float v[MLP_PART_BATCH];
 #pragma unroll
-					for (int q = 0; q < MLP_BATCH; ++q) {
+					for (int q = 0; q < MLP_PART_BATCH; ++q) {
 						const int z = z0 + q * g;
 						v[q] = work[((size_t)(z < p.ksplit ? z : 0) * p.rows + r) * n + j];
 					}
 #pragma unroll
-					for (int q = 0; q < MLP_BATCH; ++q)
+					for (int q = 0; q < MLP_PART_BATCH; ++q)
 						if (z0 + q * g < p.ksplit)
 							s += v[q];
 				}
@@ -306,18 +362,25 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	}
 	__syncthreads();
 
-	// The other layers, forward.
+	// The other layers, forward. Weights in shared memory are read by a
+	// plain loop (no load waits long there); from global memory, in
+	// batches of MLP_BATCH loads. Both add the products in the same order.
 	for (int l = 2; l <= L; ++l) {
-		const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
-		const size_t woff = mlp_weights_offset(w, l);
-		const float *W = staged ? tail_s + (woff - tail0) : params + woff;
-		const float *bias = W + (size_t)n * in;
-		float *out = work + mlp_acts_offset(p, w, l) + (size_t)r * n;
+		const int in = lt[l].in, n = lt[l].n;
+		const size_t woff = lt[l].woff;
+		const float *a = act[l - 2];
+		float *out = work + lt[l].aoff + (size_t)r * n;
 		const int g = mlp_group(n), lane = tid % g, per = MLP_THREADS / g;
 		for (int j0 = 0; j0 < n; j0 += per) {
 			const int j = j0 + tid / g;
 			float s = 0.0f;
-			if (j < n) {
+			if (j < n && staged) {
+				const float *Wj = tail_s + (int)(woff - tail0) + j * in;
+#pragma unroll 4
+				for (int k = lane; k < in; k += g)
+					s = fmaf(a[k], Wj[k], s);
+			} else if (j < n) {
+				const float *W = params + woff;
 				for (int k0 = lane; k0 < in; k0 += MLP_BATCH * g) {
 					float v[MLP_BATCH];
 #pragma unroll
@@ -328,12 +391,12 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 #pragma unroll
 					for (int q = 0; q < MLP_BATCH; ++q)
 						if (k0 + q * g < in)
-							s = fmaf(act[l - 2][k0 + q * g], v[q], s);
+							s = fmaf(a[k0 + q * g], v[q], s);
 				}
 			}
 			s = mlp_group_sum(s, g);
 			if (j < n && lane == 0) {
-				s += bias[j];
+				s += staged ? tail_s[(int)(woff - tail0) + n * in + j] : params[woff + (size_t)n * in + j];
 				if (l < L && s < 0.0f)
 					s = 0.0f;
 				act[l - 1][j] = s;
@@ -346,9 +409,9 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	// The loss and its gradient: one warp, as softmax_xent_f32 does a row.
 	int cur = 0; // grad[cur] holds D_l[r,:] of the layer being differentiated
 	{
-		const int n = mlp_width(w, L);
+		const int n = lt[L].n;
 		const float *logits = act[L - 1];
-		float *dout = work + mlp_grads_offset(p, w, L) + (size_t)r * n;
+		float *dout = work + lt[L].goff + (size_t)r * n;
 		if (tid < 32) {
 			const int lane = tid;
 			float mx = -INFINITY;
@@ -367,7 +430,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 			const long long img = image_s;
 			const bool ok = label >= 0 && label < n;
 			if (lane == 0) {
-				work[mlp_rowloss_offset(p, w) + r] = ok ? logf(s) + mx - logits[label] : NAN;
+				work[lt[0].aoff + r] = ok ? logf(s) + mx - logits[label] : NAN;
 				if (!ok && img >= 0)
 					atomicOr((unsigned int *)p.status, (unsigned int)STATUS_LABEL);
 			}
@@ -384,17 +447,24 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	}
 	__syncthreads();
 
-	// Backward: D_{l-1} = (D_l·W_l) masked by A_{l-1} > 0.
+	// Backward: D_{l-1} = (D_l·W_l) masked by A_{l-1} > 0 (weights read
+	// as in the forward pass).
 	for (int l = L; l >= 2; --l) {
-		const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
-		const size_t woff = mlp_weights_offset(w, l);
-		const float *W = staged ? tail_s + (woff - tail0) : params + woff;
-		float *dout = work + mlp_grads_offset(p, w, l - 1) + (size_t)r * in;
+		const int in = lt[l].in, n = lt[l].n;
+		const size_t woff = lt[l].woff;
+		const float *d = grad[cur];
+		float *dout = work + lt[l - 1].goff + (size_t)r * in;
 		const int g = mlp_group(in), lane = tid % g, per = MLP_THREADS / g;
 		for (int k0 = 0; k0 < in; k0 += per) {
 			const int k = k0 + tid / g;
 			float s = 0.0f;
-			if (k < in) {
+			if (k < in && staged) {
+				const float *Wk = tail_s + (int)(woff - tail0) + k;
+#pragma unroll 4
+				for (int j = lane; j < n; j += g)
+					s = fmaf(d[j], Wk[j * in], s);
+			} else if (k < in) {
+				const float *W = params + woff;
 				for (int j0 = lane; j0 < n; j0 += MLP_BATCH * g) {
 					float v[MLP_BATCH];
 #pragma unroll
@@ -405,7 +475,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 #pragma unroll
 					for (int q = 0; q < MLP_BATCH; ++q)
 						if (j0 + q * g < n)
-							s = fmaf(grad[cur][j0 + q * g], v[q], s);
+							s = fmaf(d[j0 + q * g], v[q], s);
 				}
 			}
 			s = mlp_group_sum(s, g);
@@ -421,19 +491,19 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	}
 }
 
-// mlp_update_blocks: the first MLP_TILE×MLP_CHUNK tiles of W_1 (tiles_k of
+// mlp_update_blocks: the first MLP_UPDATE_TILE×MLP_CHUNK tiles of W_1 (tiles_k of
 // them across a row of tiles), then one block per MLP_THREADS of the other
 // parameters (gpu/mlp.go launches as many).
 __device__ __forceinline__ void mlp_update_tiles(const int w[], int &tiles_k, int &tiles)
 {
 	tiles_k = (w[0] + MLP_CHUNK - 1) / MLP_CHUNK;
-	tiles = (w[1] + MLP_TILE - 1) / MLP_TILE * tiles_k;
+	tiles = (w[1] + MLP_UPDATE_TILE - 1) / MLP_UPDATE_TILE * tiles_k;
 }
 
 // mlp_optimise applies the optimiser to parameter i, whose gradient is g,
 // with the parameter and its state already loaded (pv, mv, vv): it writes
-// grads[i], params[i] and the state.
-__device__ __forceinline__ void mlp_optimise(const mlp_params &p, size_t i, float g, float pv, float mv, float vv, float lr, int t)
+// grads[i], params[i] and the state, and returns the new parameter.
+__device__ __forceinline__ float mlp_optimise(const mlp_params &p, size_t i, float g, float pv, float mv, float vv, float lr, int t)
 {
 	((float *)p.grads)[i] = g;
 	if (p.optimizer == MLP_ADAM) {
@@ -448,6 +518,7 @@ __device__ __forceinline__ void mlp_optimise(const mlp_params &p, size_t i, floa
 			((float *)p.m)[i] = mv;
 	}
 	((float *)p.params)[i] = pv;
+	return pv;
 }
 
 // mlp_state loads parameter i and its optimiser state (0 where absent).
@@ -458,6 +529,32 @@ __device__ __forceinline__ void mlp_state(const mlp_params &p, size_t i, float &
 	vv = p.v ? ((const float *)p.v)[i] : 0.0f;
 }
 
+// mlp_next_image is mlp_image for row r of the next batch (mlp_params
+// .prepare), setting STATUS_GATHER_INDEX for a bad order entry when flag.
+__device__ __forceinline__ long long mlp_next_image(const mlp_params &p, int r, bool flag)
+{
+	const long long img = mlp_image(p, p.rows + r);
+	if (img < 0 && flag)
+		atomicOr((unsigned int *)p.status, (unsigned int)STATUS_GATHER_INDEX);
+	return img;
+}
+
+// mlp_tile_inputs loads this thread's share of a tile of the batch: rows
+// [0, chunk) of image (their images' starts), the MLP_CHUNK inputs from
+// k0; element q is row e / MLP_CHUNK, input k0 + e % MLP_CHUNK for e = tid
+// + q·MLP_THREADS, 0 outside the rows and the inputs.
+__device__ __forceinline__ void mlp_tile_inputs(const mlp_params &p, const long long image[], int chunk, int k0,
+                                                float xv[MLP_CHUNK * MLP_CHUNK / MLP_THREADS])
+{
+#pragma unroll
+	for (int q = 0; q < MLP_CHUNK * MLP_CHUNK / MLP_THREADS; ++q) {
+		const int e = threadIdx.x + q * MLP_THREADS, rr = e / MLP_CHUNK, kk = k0 + e % MLP_CHUNK;
+		const bool ok = rr < chunk && kk < p.w0;
+		xv[q] = mlp_input(p, ok ? image[rr] : 0, ok ? kk : 0);
+		xv[q] = ok ? xv[q] : 0.0f;
+	}
+}
+
 // mlp_update_f32: every parameter's gradient and the optimiser's update of
 // it; and the step's mean loss. For W_l[j,k] and b_l[j]:
 //
@@ -466,18 +563,21 @@ __device__ __forceinline__ void mlp_state(const mlp_params &p, size_t i, float &
 //
 // then the optimiser's update (optim.h) of the parameter from its gradient.
 // W_1, the product of the batch with D_1, is computed in tiles: block b <
-// tiles covers MLP_TILE rows j and MLP_CHUNK columns k of it, staging
-// MLP_CHUNK rows of the batch's pixels and of D_1 in shared memory at a
-// time, each thread 4 rows j of one column k. The blocks after the tiles
+// tiles covers MLP_UPDATE_TILE rows j and MLP_CHUNK columns k of it,
+// staging MLP_CHUNK rows of the batch's pixels and of D_1 in shared memory
+// at a time, each thread MLP_UPDATE_TILE·MLP_CHUNK/MLP_THREADS rows j of
+// one column k. The blocks after the tiles
 // take the other parameters (b_1, then the layers after the first), one
 // thread each. Each thread loads its parameters and their optimiser state
 // first, so that those loads overlap the sums. Block 0 also writes the mean
 // loss, Σ_r loss[r] / B.
 extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(const mlp_params p)
 {
-	__shared__ long long image[MLP_CHUNK];
-	__shared__ float xs[MLP_CHUNK][MLP_CHUNK + 1]; // [row][k]
-	__shared__ float ds[MLP_CHUNK][MLP_TILE + 1];  // [row][j]
+	__shared__ long long image[MLP_CHUNK], image_next[MLP_CHUNK];
+	// Rows of MLP_CHUNK + 4 floats: 16-byte aligned for float4 reads, and
+	// the next row 4 banks on.
+	alignas(16) __shared__ float xs[MLP_CHUNK][MLP_CHUNK + 4]; // [row][k]
+	__shared__ float ds[MLP_CHUNK][MLP_UPDATE_TILE + 1];        // [row][j]
 	__shared__ float part[MLP_THREADS];
 	int w[MLP_MAX_LAYERS + 1];
 	mlp_widths(p, w);
@@ -507,25 +607,31 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 	const int inputs = w[0], n1 = w[1];
 	if ((int)blockIdx.x < tiles) {
 		// A tile of W_1: thread (kx, jy) sums column k0+kx of rows
-		// j0+4·jy .. j0+4·jy+3.
-		const int j0 = blockIdx.x / tiles_k * MLP_TILE, k0 = blockIdx.x % tiles_k * MLP_CHUNK;
+		// j0+JT·jy .. j0+JT·jy+JT-1.
+		constexpr int JT = MLP_UPDATE_TILE * MLP_CHUNK / MLP_THREADS; // rows j a thread
+		const int j0 = blockIdx.x / tiles_k * MLP_UPDATE_TILE, k0 = blockIdx.x % tiles_k * MLP_CHUNK;
 		const int kx = tid % MLP_CHUNK, jy = tid / MLP_CHUNK;
 		const int k = k0 + kx;
-		float pv[4], mv[4], vv[4], acc[4];
+		float pv[JT], mv[JT], vv[JT], acc[JT];
 #pragma unroll
-		for (int q = 0; q < 4; ++q) {
-			const int j = j0 + 4 * jy + q;
+		for (int q = 0; q < JT; ++q) {
+			const int j = j0 + JT * jy + q;
 			const bool ok = j < n1 && k < inputs;
 			mlp_state(p, ok ? (size_t)j * inputs + k : 0, pv[q], mv[q], vv[q]);
 			acc[q] = 0.0f;
 		}
 		const float *D = work + mlp_grads_offset(p, w, 1);
+		// With prepare: the next batch's first chunk of rows, its pixels
+		// of this tile's columns loaded with this batch's (their round
+		// trips overlap the gradient's).
+		const int next0 = p.rows < MLP_CHUNK ? p.rows : MLP_CHUNK;
+		float xnext[MLP_CHUNK * MLP_CHUNK / MLP_THREADS];
 		for (int r0 = 0; r0 < p.rows; r0 += MLP_CHUNK) {
 			const int chunk = p.rows - r0 < MLP_CHUNK ? p.rows - r0 : MLP_CHUNK;
-			float dv[MLP_CHUNK * MLP_TILE / MLP_THREADS];
+			float dv[MLP_CHUNK * MLP_UPDATE_TILE / MLP_THREADS];
 #pragma unroll
-			for (int q = 0; q < MLP_CHUNK * MLP_TILE / MLP_THREADS; ++q) {
-				const int e = tid + q * MLP_THREADS, rr = e / MLP_TILE, j = j0 + e % MLP_TILE;
+			for (int q = 0; q < MLP_CHUNK * MLP_UPDATE_TILE / MLP_THREADS; ++q) {
+				const int e = tid + q * MLP_THREADS, rr = e / MLP_UPDATE_TILE, j = j0 + e % MLP_UPDATE_TILE;
 				const bool ok = rr < chunk && j < n1;
 				dv[q] = D[ok ? (size_t)(r0 + rr) * n1 + j : 0];
 				dv[q] = ok ? dv[q] : 0.0f;
@@ -533,19 +639,17 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 			__syncthreads(); // the previous chunk's readers are done
 			if (tid < chunk)
 				image[tid] = mlp_image(p, r0 + tid);
+			if (r0 == 0 && p.prepare && tid < next0)
+				image_next[tid] = mlp_next_image(p, tid, j0 == 0);
 			__syncthreads();
 			float xv[MLP_CHUNK * MLP_CHUNK / MLP_THREADS];
+			mlp_tile_inputs(p, image, chunk, k0, xv);
+			if (r0 == 0 && p.prepare)
+				mlp_tile_inputs(p, image_next, next0, k0, xnext);
 #pragma unroll
-			for (int q = 0; q < MLP_CHUNK * MLP_CHUNK / MLP_THREADS; ++q) {
-				const int e = tid + q * MLP_THREADS, rr = e / MLP_CHUNK, kk = k0 + e % MLP_CHUNK;
-				const bool ok = rr < chunk && kk < inputs;
-				xv[q] = mlp_input(p, ok ? image[rr] : 0, ok ? kk : 0);
-				xv[q] = ok ? xv[q] : 0.0f;
-			}
-#pragma unroll
-			for (int q = 0; q < MLP_CHUNK * MLP_TILE / MLP_THREADS; ++q) {
+			for (int q = 0; q < MLP_CHUNK * MLP_UPDATE_TILE / MLP_THREADS; ++q) {
 				const int e = tid + q * MLP_THREADS;
-				ds[e / MLP_TILE][e % MLP_TILE] = dv[q];
+				ds[e / MLP_UPDATE_TILE][e % MLP_UPDATE_TILE] = dv[q];
 			}
 #pragma unroll
 			for (int q = 0; q < MLP_CHUNK * MLP_CHUNK / MLP_THREADS; ++q) {
@@ -553,61 +657,123 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 				xs[e / MLP_CHUNK][e % MLP_CHUNK] = xv[q];
 			}
 			__syncthreads();
+#pragma unroll 4
 			for (int rr = 0; rr < chunk; ++rr) {
 				const float x = xs[rr][kx];
 #pragma unroll
-				for (int q = 0; q < 4; ++q)
-					acc[q] = fmaf(ds[rr][4 * jy + q], x, acc[q]);
+				for (int q = 0; q < JT; ++q)
+					acc[q] = fmaf(ds[rr][JT * jy + q], x, acc[q]);
 			}
 		}
+		float nv[JT]; // the updated weights (0 outside W_1)
 #pragma unroll
-		for (int q = 0; q < 4; ++q) {
-			const int j = j0 + 4 * jy + q;
+		for (int q = 0; q < JT; ++q) {
+			const int j = j0 + JT * jy + q;
+			nv[q] = 0.0f;
 			if (j < n1 && k < inputs)
-				mlp_optimise(p, (size_t)j * inputs + k, acc[q], pv[q], mv[q], vv[q], lr, t);
+				nv[q] = mlp_optimise(p, (size_t)j * inputs + k, acc[q], pv[q], mv[q], vv[q], lr, t);
+		}
+		if (!p.prepare)
+			return;
+		// The next batch's first-layer products with this tile's updated
+		// weights (see mlp_params.prepare): part[z][r][j] for the tile's
+		// column z of tiles, its MLP_UPDATE_TILE rows j and every row r of
+		// the batch at start+rows, summed as mlp_first_f32 sums them with
+		// kslice = MLP_CHUNK (the same products, in the same order, from
+		// zero: the same bits). Thread (rr, jq) sums row rr, columns jq,
+		// jq+4, ... (a quarter-warp's float4 reads of wn then fall in
+		// distinct banks).
+		constexpr int OUT = MLP_UPDATE_TILE / 4; // outputs a thread
+		alignas(16) __shared__ float wn[MLP_UPDATE_TILE][MLP_CHUNK + 4]; // [j][k]
+		const int z = blockIdx.x % tiles_k, rr = tid / 4, jq = tid % 4;
+		float *part = (float *)p.work + (size_t)z * p.rows * n1;
+		__syncthreads(); // the gradient's readers of xs and image are done
+#pragma unroll
+		for (int q = 0; q < JT; ++q)
+			wn[JT * jy + q][kx] = nv[q];
+		for (int r0 = 0; r0 < p.rows; r0 += MLP_CHUNK) {
+			const int chunk = p.rows - r0 < MLP_CHUNK ? p.rows - r0 : MLP_CHUNK;
+			if (r0 > 0) { // the first chunk's pixels are in xnext already
+				if (tid < chunk)
+					image_next[tid] = mlp_next_image(p, r0 + tid, j0 == 0);
+				__syncthreads();
+				mlp_tile_inputs(p, image_next, chunk, k0, xnext);
+			}
+#pragma unroll
+			for (int q = 0; q < MLP_CHUNK * MLP_CHUNK / MLP_THREADS; ++q) {
+				const int e = tid + q * MLP_THREADS;
+				xs[e / MLP_CHUNK][e % MLP_CHUNK] = xnext[q];
+			}
+			__syncthreads();
+			float out[OUT];
+#pragma unroll
+			for (int q = 0; q < OUT; ++q)
+				out[q] = 0.0f;
+#pragma unroll 4
+			for (int kk = 0; kk < MLP_CHUNK; kk += 4) {
+				const float4 x = *(const float4 *)&xs[rr][kk];
+#pragma unroll
+				for (int q = 0; q < OUT; ++q) {
+					const float4 v = *(const float4 *)&wn[jq + 4 * q][kk];
+					out[q] = fmaf(x.x, v.x, out[q]);
+					out[q] = fmaf(x.y, v.y, out[q]);
+					out[q] = fmaf(x.z, v.z, out[q]);
+					out[q] = fmaf(x.w, v.w, out[q]);
+				}
+			}
+#pragma unroll
+			for (int q = 0; q < OUT; ++q)
+				if (rr < chunk && j0 + jq + 4 * q < n1)
+					part[(size_t)(r0 + rr) * n1 + j0 + jq + 4 * q] = out[q];
+			__syncthreads(); // before the next chunk's rows replace xs
 		}
 		return;
 	}
 
-	// One of the other parameters: b_1, or a weight or bias of layer l ≥ 2.
-	const size_t first = (size_t)n1 * inputs;
+	// One of the other parameters: b_1, or a weight or bias of layer l ≥ 2;
+	// its state's loads are issued before the layer table is waited for.
+	__shared__ mlp_layer lt[MLP_MAX_LAYERS + 1];
+	mlp_layer_table(p, w, lt);
+	const int L = mlp_layers(p);
+	const size_t first = (size_t)n1 * inputs, total = mlp_weights_offset(w, L + 1);
 	const size_t i = first + (size_t)(blockIdx.x - tiles) * MLP_THREADS + tid;
-	if (i >= mlp_weights_offset(w, p.layers + 1))
-		return;
 	float pv, mv, vv;
-	mlp_state(p, i, pv, mv, vv);
+	mlp_state(p, i < total ? i : 0, pv, mv, vv);
+	__syncthreads();
+	if (i >= total)
+		return;
 	int l = 1;
-	while (i >= mlp_weights_offset(w, l + 1))
+	while (l < L && (long long)i >= lt[l + 1].woff)
 		++l;
-	const int in = mlp_width(w, l - 1), n = mlp_width(w, l);
-	const size_t woff = mlp_weights_offset(w, l), boff = woff + (size_t)n * in;
-	const float *D = work + mlp_grads_offset(p, w, l);
+	const int in = lt[l].in, n = lt[l].n;
+	const size_t woff = lt[l].woff, boff = woff + (size_t)n * in;
+	const float *D = work + lt[l].goff;
 	float g = 0.0f;
 	if (i >= boff) {
 		const int j = (int)(i - boff);
-		for (int b = 0; b < p.rows; b += MLP_BATCH) {
-			float d[MLP_BATCH];
+		for (int b = 0; b < p.rows; b += MLP_UPDATE_BATCH) {
+			float d[MLP_UPDATE_BATCH];
 #pragma unroll
-			for (int q = 0; q < MLP_BATCH; ++q)
+			for (int q = 0; q < MLP_UPDATE_BATCH; ++q)
 				d[q] = D[(size_t)(b + q < p.rows ? b + q : 0) * n + j];
 #pragma unroll
-			for (int q = 0; q < MLP_BATCH; ++q)
+			for (int q = 0; q < MLP_UPDATE_BATCH; ++q)
 				if (b + q < p.rows)
 					g += d[q];
 		}
 	} else {
 		const int j = (int)((i - woff) / in), k = (int)((i - woff) % in);
-		const float *A = work + mlp_acts_offset(p, w, l - 1);
-		for (int b = 0; b < p.rows; b += MLP_BATCH) {
-			float d[MLP_BATCH], a[MLP_BATCH];
+		const float *A = work + lt[l - 1].aoff;
+		for (int b = 0; b < p.rows; b += MLP_UPDATE_BATCH) {
+			float d[MLP_UPDATE_BATCH], a[MLP_UPDATE_BATCH];
 #pragma unroll
-			for (int q = 0; q < MLP_BATCH; ++q) {
+			for (int q = 0; q < MLP_UPDATE_BATCH; ++q) {
 				const int r = b + q < p.rows ? b + q : 0;
 				d[q] = D[(size_t)r * n + j];
 				a[q] = A[(size_t)r * in + k];
 			}
 #pragma unroll
-			for (int q = 0; q < MLP_BATCH; ++q)
+			for (int q = 0; q < MLP_UPDATE_BATCH; ++q)
 				if (b + q < p.rows)
 					g = fmaf(d[q], a[q], g);
 		}

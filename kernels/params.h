@@ -193,6 +193,10 @@ typedef struct {
 // thread) and the slice of the input dimension it stages in shared memory.
 #define MLP_TILE 16
 #define MLP_CHUNK 64
+// mlp_update_f32's tiles of the first layer's weights: MLP_UPDATE_TILE rows
+// × MLP_CHUNK columns (the tutorial's 64×784 in 8×13 = 104 blocks: one per
+// SM on most GPUs, each with a small share of the step's longest work).
+#define MLP_UPDATE_TILE 8
 
 // The optimisers of the fused MLP step (mlp_params.optimizer).
 enum {
@@ -225,6 +229,13 @@ typedef struct {
 	int32_t nesterov, t;    // as in optim_params
 	float scale, shift;     // as in gather_params
 	float lr, momentum, weight_decay, beta1, beta2, eps; // as in optim_params
+	// prepare: mlp_update_f32 also computes the first layer's partial sums
+	// (as mlp_first_f32 does, with kslice = MLP_CHUNK) of the next batch,
+	// the rows rows at start+rows of order, with the weights it has just
+	// updated, so that the next step starts at mlp_rows_f32 (nn.MLPStep's
+	// PrepareNext). Only with images.
+	int32_t prepare;
+	int32_t unused; // keeps the size a multiple of 8 without hidden padding
 } mlp_params;
 
 #endif

@@ -51,6 +51,17 @@ type MLPStep struct {
 
 	Loss Buffer // float32, 1 element: the step's mean loss
 	Work Buffer // float32 scratch of MLPStepper.MLPWorkspace elements
+
+	// Chaining, for a run of steps over one Order (Images, not X): with
+	// PrepareNext the step also computes, from the weights it has just
+	// updated, the first layer's products for the next batch, the Rows
+	// rows at Start+Rows, into Work; the next step, at that Start with
+	// the same Rows, Work and data, then has Prepared set and starts from
+	// them. Nothing may write Params or Work between the two. This is how
+	// the CUDA backend runs a step in two kernels instead of three. A
+	// backend may ignore both flags: each step then computes its own
+	// products, with the same result up to the order of float32 sums.
+	Prepared, PrepareNext bool
 }
 
 // Check checks an MLPStep's operands: at least one layer, positive widths,
@@ -89,9 +100,15 @@ func (s MLPStep) Check(o Operands, work int) error {
 		if c.err == nil && s.Images.Len() < inputs {
 			c.fail("images holds %d bytes, less than one image of %d pixels", s.Images.Len(), inputs)
 		}
+		if s.PrepareNext {
+			c.buf("order", s.Order, Int32, 1, s.Start+2*s.Rows, "start+2·rows (PrepareNext: the next batch too)")
+		}
 	} else {
 		c.buf("x", s.X, Float32, s.Rows, inputs, "rows×inputs")
 		c.buf("y", s.Y, Int32, 1, s.Rows, "rows")
+		if c.err == nil && (s.Prepared || s.PrepareNext) {
+			c.fail("Prepared and PrepareNext chain steps over images and order; this step's batch is in x: set neither")
+		}
 	}
 	c.equal("params", s.Params, params, "the MLP's parameter count")
 	c.equal("grads", s.Grads, params, "the MLP's parameter count")

@@ -439,15 +439,35 @@ func (t *Trainer) beginEpoch() error {
 // queueStep queues training step Pos.Step of the epoch in progress at
 // learning rate lr and advances Pos.
 func (t *Trainer) queueStep(lr float32) {
-	t.queueStepAt(t.Pos.Step, t.Pos.Updates+1, lr)
+	t.queueStepAt(t.Pos.Step, t.Pos.Updates+1, lr, chain{})
 	t.Pos.Step++
 	t.Pos.Updates++
 }
 
+// chain says whether a fused step continues from the previous one and
+// prepares the next (MLPStep's Prepared and PrepareNext).
+type chain struct{ prepared, prepareNext bool }
+
+// chainIn returns the chain of step s in a run of steps [from, to) queued
+// one after the other: every step but the first starts from what the one
+// before prepared, and every step but the last prepares the next when
+// that next batch is as large (the epoch's short last batch is not).
+func (t *Trainer) chainIn(s, from, to int) chain {
+	if t.fused == nil || t.affine != nil {
+		return chain{}
+	}
+	full := func(s int) bool { return (s+1)*t.Config.Batch <= t.Train.Len() }
+	return chain{
+		prepared:    s > from && full(s-1) && full(s),
+		prepareNext: s+1 < to && full(s) && full(s+1),
+	}
+}
+
 // queueStepAt queues training step s of the epoch in progress (batch s of
-// the order buffer) as optimiser update number update. It only queues ops,
-// touching no host state, so that a recording of it replays faithfully.
-func (t *Trainer) queueStepAt(s, update int, lr float32) {
+// the order buffer) as optimiser update number update, chained to its
+// neighbours as c says. It only queues ops, touching no host state, so
+// that a recording of it replays faithfully.
+func (t *Trainer) queueStepAt(s, update int, lr float32, c chain) {
 	b, m, cfg := t.Model.Backend, t.Model, t.Config
 	scale, shift := cfg.Norm.ScaleShift()
 	first := s * cfg.Batch
@@ -457,6 +477,7 @@ func (t *Trainer) queueStepAt(s, update int, lr float32) {
 			Widths: t.widths, Rows: rows, Params: m.Params, Grads: m.Grads,
 			Optimizer: t.Optimizer.Config, State: t.Optimizer.State(), LR: lr, Update: update,
 			Loss: t.losses.Slice(s, 1), Work: t.work,
+			Prepared: c.prepared, PrepareNext: c.prepareNext,
 		}
 		if t.affine != nil {
 			src := t.Train.Source
@@ -533,7 +554,7 @@ func (t *Trainer) replayEpoch(rec Recorder, lr float32) error {
 			// the updates taken before.
 			r, err := hr.RecordHyper(func() {
 				for s := from; s < to; s++ {
-					t.queueStepAt(s, s+1, lr)
+					t.queueStepAt(s, s+1, lr, t.chainIn(s, from, to))
 				}
 			})
 			if err != nil {
@@ -580,7 +601,7 @@ func (t *Trainer) replayEpoch(rec Recorder, lr float32) error {
 		// SGD does not use the update number, so one recording serves every epoch.
 		r, err := rec.Record(func() {
 			for s := 0; s < steps; s++ {
-				t.queueStepAt(s, s+1, lr)
+				t.queueStepAt(s, s+1, lr, t.chainIn(s, 0, steps))
 			}
 		})
 		if err != nil {

@@ -21,6 +21,11 @@ struct dim3 {
 	unsigned x, y, z;
 };
 
+// CUDA's vector type for 16-byte loads (its alignment included).
+struct alignas(16) float4 {
+	float x, y, z, w;
+};
+
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 

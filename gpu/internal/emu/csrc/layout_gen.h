@@ -197,6 +197,8 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(mlp_params, beta1);
 		OFF(mlp_params, beta2);
 		OFF(mlp_params, eps);
+		OFF(mlp_params, prepare);
+		OFF(mlp_params, unused);
 		return sizeof(mlp_params);
 	}
 #undef OFF

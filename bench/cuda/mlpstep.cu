@@ -1,0 +1,157 @@
+// mlpstep.cu times the fused MLP step's kernels (kernels/mlp.cu) on a GPU
+// without Go: an epoch of the tutorial MLP (784-64-32-10, batch 64, plain
+// SGD) recorded as one CUDA graph of every step's launches and replayed,
+// and each kernel alone the same number of times, on synthetic MNIST-like
+// data (a fifth of the pixels lit). It is the quick loop for trying kernel
+// variants on a lent GPU: build it here for sm_90 (bench/cuda/build.sh),
+// carry the binary, run it there.
+//
+//	mlpstep [epochs]   prints ms per epoch and µs per launch, per variant
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include <algorithm>
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+// -DFIXED_TUTORIAL: the kernels with the tutorial's widths fixed at compile
+// time (what the general widths cost).
+#ifdef FIXED_TUTORIAL
+#define MLP_FIXED_WIDTHS 3, 784, 64, 32, 10
+#endif
+#include "../../kernels/mlp.cu"
+
+#define CHECK(x)                                                                        \
+	do {                                                                                \
+		cudaError_t e_ = (x);                                                           \
+		if (e_ != cudaSuccess) {                                                        \
+			fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+			exit(1);                                                                    \
+		}                                                                               \
+	} while (0)
+
+__global__ void empty_kernel(const mlp_params p) {}
+
+static unsigned rnd(unsigned long long &s)
+{
+	s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned)(s >> 33);
+}
+
+template <typename T> static T *upload(const std::vector<T> &h)
+{
+	T *d;
+	CHECK(cudaMalloc(&d, h.size() * sizeof(T)));
+	CHECK(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+	return d;
+}
+
+int main(int argc, char **argv)
+{
+	const int epochs = argc > 1 ? atoi(argv[1]) : 5;
+	const int count = 60000, batch = 64, w[4] = {784, 64, 32, 10}, L = 3;
+	int sms;
+	CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+	cudaDeviceProp prop;
+	CHECK(cudaGetDeviceProperties(&prop, 0));
+	unsigned long long seed = 1;
+	std::vector<uint8_t> images((size_t)count * w[0]), labels(count);
+	for (auto &v : images)
+		v = rnd(seed) % 5 == 0 ? rnd(seed) % 256 : 0;
+	for (auto &v : labels)
+		v = rnd(seed) % 10;
+	std::vector<int32_t> order(count);
+	for (int i = 0; i < count; ++i)
+		order[i] = i;
+	for (int i = count - 1; i > 0; --i)
+		std::swap(order[i], order[rnd(seed) % (i + 1)]);
+	size_t nparams = 0, sum = 0;
+	for (int l = 1; l <= L; ++l)
+		nparams += (size_t)w[l] * w[l - 1] + w[l], sum += w[l];
+	std::vector<float> params(nparams);
+	for (auto &v : params)
+		v = ((int)(rnd(seed) % 2001) - 1000) * 5e-5f;
+	// mlpSplit (gpu/mlp.go)
+	const int kslice = MLP_CHUNK, ksplit = (w[0] + kslice - 1) / kslice;
+	const size_t work = (size_t)batch * (ksplit * w[1] + 2 * sum + 1);
+
+	mlp_params p = {};
+	p.images = (uint64_t)upload(images);
+	p.labels = (uint64_t)upload(labels);
+	p.order = (uint64_t)upload(order);
+	p.params = (uint64_t)upload(params);
+	p.grads = (uint64_t)upload(std::vector<float>(nparams));
+	p.work = (uint64_t)upload(std::vector<float>(work));
+	p.loss = (uint64_t)upload(std::vector<float>(1));
+	p.status = (uint64_t)upload(std::vector<uint32_t>(1));
+	p.layers = L;
+	p.w0 = w[0], p.w1 = w[1], p.w2 = w[2], p.w3 = w[3];
+	p.count = count, p.ksplit = ksplit, p.kslice = kslice;
+	p.optimizer = MLP_SGD, p.t = 1;
+	p.scale = 1.0f / 255, p.shift = 0;
+	p.lr = 0.005f, p.beta1 = 0.9f, p.beta2 = 0.999f, p.eps = 1e-8f;
+	const int update_blocks = (w[1] + MLP_UPDATE_TILE - 1) / MLP_UPDATE_TILE * ((w[0] + MLP_CHUNK - 1) / MLP_CHUNK) +
+	                          (int)((nparams - (size_t)w[1] * w[0] + MLP_THREADS - 1) / MLP_THREADS);
+	const int steps = count / batch; // full batches only
+	printf("%s (%d SMs), %d steps of %d rows, ksplit %d × %d, %d update blocks, MLP_THREADS %d\n",
+	       prop.name, sms, steps, batch, ksplit, kslice, update_blocks, MLP_THREADS);
+
+	cudaStream_t s;
+	CHECK(cudaStreamCreate(&s));
+	const dim3 block(MLP_THREADS);
+	const dim3 gfirst((w[1] + MLP_TILE - 1) / MLP_TILE, (batch + MLP_TILE - 1) / MLP_TILE, ksplit);
+	struct variant {
+		const char *name;
+		unsigned kernels; // bit 0 first, 1 rows, 2 update, 3 empty×3, 4 chained (first only at step 0, update prepares the next)
+	} variants[] = {
+		{"step (first, rows, update)", 7}, {"chained (rows, update)", 16 | 6}, {"first alone", 1},
+		{"rows alone", 2}, {"update alone", 4}, {"update preparing alone", 16 | 4}, {"3 empty kernels", 8},
+	};
+	for (const variant &v : variants) {
+		CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+		for (int st = 0; st < steps; ++st) {
+			p.rows = batch, p.start = st * batch;
+			p.prepare = (v.kernels & 16) && st + 1 < steps;
+			if ((v.kernels & 1) || ((v.kernels & 16) && (v.kernels & 2) && st == 0))
+				mlp_first_f32<<<gfirst, block, 0, s>>>(p);
+			if (v.kernels & 2)
+				mlp_rows_f32<<<batch, block, 0, s>>>(p);
+			if (v.kernels & 4)
+				mlp_update_f32<<<update_blocks, block, 0, s>>>(p);
+			if (v.kernels & 8)
+				for (int i = 0; i < 3; ++i)
+					empty_kernel<<<64, block, 0, s>>>(p);
+		}
+		cudaGraph_t g;
+		cudaGraphExec_t exec;
+		CHECK(cudaStreamEndCapture(s, &g));
+		CHECK(cudaGraphInstantiate(&exec, g, nullptr, nullptr, 0));
+		cudaEvent_t a, b;
+		CHECK(cudaEventCreate(&a));
+		CHECK(cudaEventCreate(&b));
+		std::vector<float> ms;
+		for (int e = 0; e < epochs + 1; ++e) {
+			CHECK(cudaEventRecord(a, s));
+			CHECK(cudaGraphLaunch(exec, s));
+			CHECK(cudaEventRecord(b, s));
+			CHECK(cudaEventSynchronize(b));
+			float t;
+			CHECK(cudaEventElapsedTime(&t, a, b));
+			if (e > 0)
+				ms.push_back(t); // the first is warm-up
+		}
+		std::sort(ms.begin(), ms.end());
+		const int launches = __builtin_popcount(v.kernels & 7) + (v.kernels & 8 ? 3 : 0);
+		printf("%-28s %7.2f ms per epoch (min %.2f, max %.2f)  %5.2f µs per step  %5.2f µs per launch\n", v.name,
+		       ms[ms.size() / 2], ms.front(), ms.back(), 1000 * ms[ms.size() / 2] / steps,
+		       1000 * ms[ms.size() / 2] / steps / launches);
+		CHECK(cudaGraphExecDestroy(exec));
+		CHECK(cudaGraphDestroy(g));
+	}
+	uint32_t status;
+	CHECK(cudaMemcpy(&status, (void *)p.status, 4, cudaMemcpyDeviceToHost));
+	float loss;
+	CHECK(cudaMemcpy(&loss, (void *)p.loss, 4, cudaMemcpyDeviceToHost));
+	printf("status %u, last loss %.4f\n", status, loss);
+	return status != 0;
+}
