@@ -555,7 +555,18 @@ func (j *poolJob) backwardImage(n int) {
 	if vec < g.C || g.Stride != g.Size || oh*g.Size != g.H || ow*g.Size != g.W {
 		clear(in)
 	}
+	// The rows of in that the windows of a row write, asked for one row
+	// of windows ahead (the first two at once): the stores then find their
+	// lines in cache rather than each waiting for its own.
+	rowBytes := min(g.Size, g.H) * g.W * g.C * 4
+	prefetchRows := func(oy int) {
+		if j.ks != nil && oy < oh {
+			j.ks.prefetch((*uint8)(unsafe.Pointer(&in[oy*g.Stride*g.W*g.C])), min(rowBytes, 4*(len(in)-oy*g.Stride*g.W*g.C)))
+		}
+	}
+	prefetchRows(0)
 	for oy := 0; oy < oh; oy++ {
+		prefetchRows(oy + 1)
 		for ox := 0; ox < ow; ox++ {
 			o := (oy*ow + ox) * g.C
 			base := (oy*g.Stride*g.W + ox*g.Stride) * g.C
