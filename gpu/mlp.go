@@ -29,7 +29,7 @@ func mlpSplit(inputs int) (ksplit, kslice int) {
 // parameters.
 func mlpUpdateBlocks(widths []int, params int) int {
 	tiles := ceilDiv(widths[1], mlpUpdateTile) * ceilDiv(widths[0], mlpChunk)
-	return tiles + ceilDiv(params-widths[1]*widths[0], mlpThreads)
+	return tiles + ceilDiv(params-widths[1]*widths[0], mlpThreads) + 1 // the last: the mean loss
 }
 
 // MLPWorkspace returns the float32 scratch of a fused training step
@@ -57,7 +57,7 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 		sum += w
 	}
 	ksplit, _ := mlpSplit(widths[0])
-	n := batch * (ksplit*widths[1] + 2*sum + 1)
+	n := batch * (ksplit*widths[1] + 2*sum + 2) // + each row's loss and order entry
 	if n > math.MaxInt32 {
 		return 0, errors.New("the fused step's scratch would pass 2^31 elements")
 	}
@@ -125,6 +125,6 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	if !s.Prepared {
 		b.launch(op, kMLPFirst, [3]uint32{uint32(ceilDiv(s.Widths[1], mlpTile)), uint32(ceilDiv(rows, mlpTile)), uint32(ksplit)}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 	}
-	b.launch(op, kMLPRows, [3]uint32{uint32(rows), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	b.launch(op, kMLPRows, [3]uint32{uint32(rows), 1, 1}, [3]uint32{mlpRowsThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
 	b.launch(op, kMLPUpdate, [3]uint32{uint32(mlpUpdateBlocks(s.Widths, params)), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }

@@ -19,7 +19,8 @@ const (
 	xentMaxBlocks     = 256  // XENT_MAX_BLOCKS
 	mlpMaxLayers      = 8    // MLP_MAX_LAYERS: The fused MLP step (mlp.cu): the most linear layers and the widest layer (hidden or output) it takes; wider or deeper MLPs train op by op.
 	mlpMaxWidth       = 256  // MLP_MAX_WIDTH
-	mlpThreads        = 256  // MLP_THREADS: Threads per block of every mlp kernel.
+	mlpThreads        = 256  // MLP_THREADS: Threads per block of every mlp kernel; mlp_rows_f32 has a warp more, which reads the row's label.
+	mlpRowsThreads    = 288  // MLP_ROWS_THREADS
 	mlpTile           = 16   // MLP_TILE: mlp_first_f32's output tile (MLP_TILE rows × MLP_TILE columns, one per thread) and the slice of the input dimension it stages in shared memory.
 	mlpChunk          = 64   // MLP_CHUNK
 	mlpUpdateTile     = 8    // MLP_UPDATE_TILE: mlp_update_f32's tiles of the first layer's weights: MLP_UPDATE_TILE rows × MLP_CHUNK columns (the tutorial's 64×784 in 8×13 = 104 blocks: one per SM on most GPUs, each with a small share of the step's longest work).

@@ -1,30 +1,38 @@
 // The fused training step of an MLP (nn.MLPStep): the same computation as
 // the op sequence gather, (linear, ReLU)*, linear, softmax cross-entropy,
 // the backward pass and the optimiser's update (ops.cu, gemm.cu), in three
-// launches instead of about fourteen:
+// launches instead of about fourteen, two when steps chain:
 //
 //	mlp_first_f32   gathers the batch and multiplies it by the first
-//	                layer's weights: partial sums over ksplit slices of the
-//	                inputs, so that enough blocks share the largest product
+//	                layer's weights: partial sums over ksplit slices of
+//	                MLP_CHUNK inputs, so that enough blocks share the
+//	                largest product
 //	mlp_rows_f32    one block per row: sums the partials, adds the bias,
 //	                runs the other layers, the loss and its gradient, and
 //	                the backward pass down to the first layer's output
 //	mlp_update_f32  every parameter's gradient (a sum over the rows; the
 //	                first layer's weights in tiles, the others a thread
-//	                each) and the optimiser's update of it; and the step's
-//	                mean loss
+//	                each) and the optimiser's update of it; the step's mean
+//	                loss; and with prepare, the next batch's partial sums
+//	                from the updated weights, in mlp_first_f32's slices, so
+//	                that the next step starts at mlp_rows_f32
 //
 // Nothing is accumulated with atomics: every sum runs in a fixed order, so
-// a step gives the same result every time and in every block order.
+// a step gives the same result every time and in every block order, and a
+// chained step the same bits as one that ran mlp_first_f32.
 //
 // Latency, not arithmetic, is what a step of this size costs: a GPU issues
 // a warp's instructions in order, so a loop whose every iteration loads and
 // then uses the value waits one memory round trip (~0.3 µs from L2) per
 // iteration; 64 of them made the first version's update kernel 20 µs on an
-// H200. So every loop over memory here loads MLP_BATCH values into
+// H200. So every loop over global memory here loads a batch of values into
 // registers first (unconditionally, from a clamped address, the unwanted
 // ones then replaced by a select: no branch between the loads), then uses
-// them.
+// them; a chain of dependent loads (the replay's position, the order
+// entry, the label) runs in a warp that nothing else waits for; and what a
+// loop over the layers needs is computed once per block (mlp_layer_table),
+// not per phase: with everything else equal, instructions issued one
+// after another are the time (bench/RESULTS.md, "the fused MLP step, session 3").
 //
 // Shapes, with B = rows, w[0] the inputs and w[l] the outputs of linear
 // layer l = 1..L (W_l is w[l]×w[l-1], row-major, then b_l, in params):
@@ -78,6 +86,10 @@ __device__ __forceinline__ int mlp_layers(const mlp_params &p)
 //	A_l            l = 1..L, B×w[l], one after the other
 //	D_l            l = 1..L, B×w[l], one after the other
 //	loss[r]        r < B: each row's loss
+//	index[r]       r < B: the order entry (int32) of row r, or -1 for one
+//	               outside the data set: mlp_rows_f32's label warp notes
+//	               them, mlp_update_f32 reads them (one round trip where the
+//	               order costs two, the replay's position and the entry)
 //
 // The widths live in registers: every loop over them is unrolled with
 // compile-time indices (a run-time index would put them in local memory).
@@ -110,6 +122,11 @@ __device__ __forceinline__ size_t mlp_grads_offset(const mlp_params &p, const in
 __device__ __forceinline__ size_t mlp_rowloss_offset(const mlp_params &p, const int w[])
 {
 	return mlp_grads_offset(p, w, mlp_layers(p) + 1);
+}
+
+__device__ __forceinline__ size_t mlp_index_offset(const mlp_params &p, const int w[])
+{
+	return mlp_rowloss_offset(p, w) + p.rows;
 }
 
 // mlp_weights_offset returns where W_l starts in params; b_l follows it.
@@ -151,17 +168,34 @@ __device__ __forceinline__ void mlp_layer_table(const mlp_params &p, const int w
 	}
 }
 
+// mlp_order_index returns the order entry of row r of the batch (at
+// start+r; past the batch, the next one's), or -1 when it is outside the
+// data set (STATUS_GATHER_INDEX).
+__device__ __forceinline__ int mlp_order_index(const mlp_params &p, int r)
+{
+	const int i = ((const int32_t *)p.order)[replay_start(p.hyper, p.start) + r];
+	return i < 0 || i >= p.count ? -1 : i;
+}
+
 // mlp_image returns where row r's image starts in p.images (or in p.x when
 // the batch is gathered already), or -1 when its order entry is outside
-// the data set (STATUS_GATHER_INDEX).
+// the data set.
 __device__ __forceinline__ long long mlp_image(const mlp_params &p, int r)
 {
 	if (!p.images)
 		return (long long)r * p.w0;
-	const int i = ((const int32_t *)p.order)[replay_start(p.hyper, p.start) + r];
-	if (i < 0 || i >= p.count)
-		return -1;
-	return (long long)i * p.w0;
+	const int i = mlp_order_index(p, r);
+	return i < 0 ? -1 : (long long)i * p.w0;
+}
+
+// mlp_image_noted is mlp_image for row r < B from the order entries
+// mlp_rows_f32 noted in the scratch.
+__device__ __forceinline__ long long mlp_image_noted(const mlp_params &p, const int w[], int r)
+{
+	if (!p.images)
+		return (long long)r * p.w0;
+	const int i = ((const int32_t *)p.work)[mlp_index_offset(p, w) + r];
+	return i < 0 ? -1 : (long long)i * p.w0;
 }
 
 // Loads issued together before their values are used (see above); the
@@ -267,7 +301,8 @@ __device__ __forceinline__ float mlp_group_sum(float s, int g)
 	return s;
 }
 
-// mlp_rows_f32: for row r = blockIdx.x < B (grid B, MLP_THREADS threads):
+// mlp_rows_f32: for row r = blockIdx.x < B (grid B, MLP_ROWS_THREADS
+// threads: MLP_THREADS that compute and a warp that reads the label):
 //
 //	A_1[r,j] = relu(Σ_z part[z][r][j] + b_1[j])       (no ReLU when L = 1)
 //	A_l[r,:] = relu(A_{l-1}[r,:]·W_lᵀ + b_l)           l = 2..L, no ReLU for l = L
@@ -282,7 +317,7 @@ __device__ __forceinline__ float mlp_group_sum(float s, int g)
 // each lane a strided part, then the group's lanes are added pairwise. A
 // label outside [0, w[L]) sets STATUS_LABEL and makes the row's loss and
 // gradient NaN.
-extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const mlp_params p)
+extern "C" __global__ void __launch_bounds__(MLP_ROWS_THREADS, 2) mlp_rows_f32(const mlp_params p)
 {
 	__shared__ float act[MLP_MAX_LAYERS][MLP_MAX_WIDTH];
 	__shared__ float grad[2][MLP_MAX_WIDTH];
@@ -291,17 +326,24 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	__shared__ int label_s;
 	__shared__ long long image_s;
 	const int L = mlp_layers(p), r = blockIdx.x, tid = threadIdx.x;
+	const bool worker = tid < MLP_THREADS; // the last warp only reads the label
 	const float *params = (const float *)p.params;
 	float *work = (float *)p.work;
 
 	__shared__ mlp_layer lt[MLP_MAX_LAYERS + 1];
 	mlp_layer_table(p, w, lt);
 
-	// The row's label, read early: its loads overlap the forward pass.
-	if (tid == 0) {
+	// The row's label: read by a warp of its own, the last, while the
+	// others run the forward pass (a warp issues in order, so the worker
+	// that waited for these dependent loads, the replay's position, the
+	// order entry, the label, would hold every barrier up). Its order
+	// entry is noted in the scratch for mlp_update_f32.
+	if (tid == MLP_THREADS) {
 		const long long img = mlp_image(p, r);
 		image_s = img;
 		label_s = img < 0 ? -1 : p.images ? (int)((const uint8_t *)p.labels)[img / p.w0] : ((const int32_t *)p.y)[r];
+		if (p.images)
+			((int32_t *)work)[mlp_index_offset(p, w) + r] = img < 0 ? -1 : (int)(img / p.w0);
 	}
 
 	// The parameters of layers 2..L, when they fit, go to shared memory:
@@ -312,7 +354,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 	const int tail = (int)(mlp_weights_offset(w, L + 1) - tail0);
 	const bool staged = L > 1 && tail <= MLP_ROWS_SMEM;
 	float tv[MLP_ROWS_SMEM / MLP_THREADS];
-	if (staged) {
+	if (staged && worker) {
 #pragma unroll
 		for (int q = 0; q < MLP_ROWS_SMEM / MLP_THREADS; ++q) {
 			const int e = tid + q * MLP_THREADS;
@@ -327,7 +369,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 		const float *bias = params + (size_t)w[1] * w[0];
 		float *out = work + mlp_acts_offset(p, w, 1) + (size_t)r * n;
 		const int g = mlp_group(n), lane = tid % g, per = MLP_THREADS / g;
-		for (int j0 = 0; j0 < n; j0 += per) {
+		for (int j0 = 0; worker && j0 < n; j0 += per) {
 			const int j = j0 + tid / g;
 			float s = 0.0f;
 			if (j < n) {
@@ -354,7 +396,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 			}
 		}
 	}
-	if (staged) {
+	if (staged && worker) {
 #pragma unroll
 		for (int q = 0; q < MLP_ROWS_SMEM / MLP_THREADS; ++q)
 			if (tid + q * MLP_THREADS < tail)
@@ -371,7 +413,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 		const float *a = act[l - 2];
 		float *out = work + lt[l].aoff + (size_t)r * n;
 		const int g = mlp_group(n), lane = tid % g, per = MLP_THREADS / g;
-		for (int j0 = 0; j0 < n; j0 += per) {
+		for (int j0 = 0; worker && j0 < n; j0 += per) {
 			const int j = j0 + tid / g;
 			float s = 0.0f;
 			if (j < n && staged) {
@@ -455,7 +497,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 		const float *d = grad[cur];
 		float *dout = work + lt[l - 1].goff + (size_t)r * in;
 		const int g = mlp_group(in), lane = tid % g, per = MLP_THREADS / g;
-		for (int k0 = 0; k0 < in; k0 += per) {
+		for (int k0 = 0; worker && k0 < in; k0 += per) {
 			const int k = k0 + tid / g;
 			float s = 0.0f;
 			if (k < in && staged) {
@@ -493,7 +535,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 2) mlp_rows_f32(const 
 
 // mlp_update_blocks: the first MLP_UPDATE_TILE×MLP_CHUNK tiles of W_1 (tiles_k of
 // them across a row of tiles), then one block per MLP_THREADS of the other
-// parameters (gpu/mlp.go launches as many).
+// parameters, then one for the mean loss (gpu/mlp.go launches as many).
 __device__ __forceinline__ void mlp_update_tiles(const int w[], int &tiles_k, int &tiles)
 {
 	tiles_k = (w[0] + MLP_CHUNK - 1) / MLP_CHUNK;
@@ -569,8 +611,8 @@ __device__ __forceinline__ void mlp_tile_inputs(const mlp_params &p, const long 
 // one column k. The blocks after the tiles
 // take the other parameters (b_1, then the layers after the first), one
 // thread each. Each thread loads its parameters and their optimiser state
-// first, so that those loads overlap the sums. Block 0 also writes the mean
-// loss, Σ_r loss[r] / B.
+// first, so that those loads overlap the sums. The last block writes the
+// mean loss, Σ_r loss[r] / B.
 extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(const mlp_params p)
 {
 	__shared__ long long image[MLP_CHUNK], image_next[MLP_CHUNK];
@@ -586,9 +628,10 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 	float lr;
 	int t;
 	optim_lr_t(p.hyper, p.lr, p.t, lr, t);
-	if (blockIdx.x == 0) {
-		// The mean loss: thread t adds rows t, t+MLP_THREADS, ..., then
-		// the block halves the partial sums (a fixed order) down to one.
+	if (blockIdx.x == gridDim.x - 1) {
+		// The last block: the mean loss (a block of its own, so that no
+		// tile waits for it). Thread t adds rows t, t+MLP_THREADS, ...,
+		// then the block halves the partial sums (a fixed order) to one.
 		const float *rowloss = work + mlp_rowloss_offset(p, w);
 		float s = 0.0f;
 		for (int r = tid; r < p.rows; r += MLP_THREADS)
@@ -601,6 +644,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 		}
 		if (tid == 0)
 			*replay_loss(p.hyper, p.loss) = part[0] * (1.0f / (float)p.rows);
+		return;
 	}
 	int tiles_k, tiles;
 	mlp_update_tiles(w, tiles_k, tiles);
@@ -638,7 +682,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 			}
 			__syncthreads(); // the previous chunk's readers are done
 			if (tid < chunk)
-				image[tid] = mlp_image(p, r0 + tid);
+				image[tid] = mlp_image_noted(p, w, r0 + tid);
 			if (r0 == 0 && p.prepare && tid < next0)
 				image_next[tid] = mlp_next_image(p, tid, j0 == 0);
 			__syncthreads();

@@ -187,8 +187,10 @@ typedef struct {
 // (hidden or output) it takes; wider or deeper MLPs train op by op.
 #define MLP_MAX_LAYERS 8
 #define MLP_MAX_WIDTH 256
-// Threads per block of every mlp kernel.
+// Threads per block of every mlp kernel; mlp_rows_f32 has a warp more,
+// which reads the row's label.
 #define MLP_THREADS 256
+#define MLP_ROWS_THREADS 288
 // mlp_first_f32's output tile (MLP_TILE rows × MLP_TILE columns, one per
 // thread) and the slice of the input dimension it stages in shared memory.
 #define MLP_TILE 16

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 		v = ((int)(rnd(seed) % 2001) - 1000) * 5e-5f;
 	// mlpSplit (gpu/mlp.go)
 	const int kslice = MLP_CHUNK, ksplit = (w[0] + kslice - 1) / kslice;
-	const size_t work = (size_t)batch * (ksplit * w[1] + 2 * sum + 1);
+	const size_t work = (size_t)batch * (ksplit * w[1] + 2 * sum + 2); // MLPWorkspace (gpu/mlp.go)
 
 	mlp_params p = {};
 	p.images = (uint64_t)upload(images);
@@ -91,7 +91,7 @@ int main(int argc, char **argv)
 	p.scale = 1.0f / 255, p.shift = 0;
 	p.lr = 0.005f, p.beta1 = 0.9f, p.beta2 = 0.999f, p.eps = 1e-8f;
 	const int update_blocks = (w[1] + MLP_UPDATE_TILE - 1) / MLP_UPDATE_TILE * ((w[0] + MLP_CHUNK - 1) / MLP_CHUNK) +
-	                          (int)((nparams - (size_t)w[1] * w[0] + MLP_THREADS - 1) / MLP_THREADS);
+	                          (int)((nparams - (size_t)w[1] * w[0] + MLP_THREADS - 1) / MLP_THREADS) + 1;
 	const int steps = count / batch; // full batches only
 	printf("%s (%d SMs), %d steps of %d rows, ksplit %d × %d, %d update blocks, MLP_THREADS %d\n",
 	       prop.name, sms, steps, batch, ksplit, kslice, update_blocks, MLP_THREADS);
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 			if ((v.kernels & 1) || ((v.kernels & 16) && (v.kernels & 2) && st == 0))
 				mlp_first_f32<<<gfirst, block, 0, s>>>(p);
 			if (v.kernels & 2)
-				mlp_rows_f32<<<batch, block, 0, s>>>(p);
+				mlp_rows_f32<<<batch, MLP_ROWS_THREADS, 0, s>>>(p);
 			if (v.kernels & 4)
 				mlp_update_f32<<<update_blocks, block, 0, s>>>(p);
 			if (v.kernels & 8)
