@@ -668,6 +668,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 		// With prepare: the next batch's first chunk of rows, its pixels
 		// of this tile's columns loaded with this batch's (their round
 		// trips overlap the gradient's).
+		static_assert(MLP_THREADS >= 2 * MLP_CHUNK, "a chunk's entries and the next batch's in different threads");
 		const int next0 = p.rows < MLP_CHUNK ? p.rows : MLP_CHUNK;
 		float xnext[MLP_CHUNK * MLP_CHUNK / MLP_THREADS];
 		for (int r0 = 0; r0 < p.rows; r0 += MLP_CHUNK) {
@@ -681,10 +682,13 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 				dv[q] = ok ? dv[q] : 0.0f;
 			}
 			__syncthreads(); // the previous chunk's readers are done
+			// This batch's entries (one round trip) in the first warps,
+			// the next batch's (two: the replay's position, the order)
+			// in the warps after them, so that neither waits for the other.
 			if (tid < chunk)
 				image[tid] = mlp_image_noted(p, w, r0 + tid);
-			if (r0 == 0 && p.prepare && tid < next0)
-				image_next[tid] = mlp_next_image(p, tid, j0 == 0);
+			if (r0 == 0 && p.prepare && tid >= MLP_CHUNK && tid < MLP_CHUNK + next0)
+				image_next[tid - MLP_CHUNK] = mlp_next_image(p, tid - MLP_CHUNK, j0 == 0);
 			__syncthreads();
 			float xv[MLP_CHUNK * MLP_CHUNK / MLP_THREADS];
 			mlp_tile_inputs(p, image, chunk, k0, xv);
