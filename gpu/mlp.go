@@ -24,12 +24,12 @@ func mlpSplit(inputs int) (ksplit, kslice int) {
 	return ceilDiv(inputs, mlpChunk), mlpChunk
 }
 
-// mlpUpdateBlocks is mlp_update_f32's grid: the MLP_UPDATE_TILE×MLP_CHUNK tiles of
-// the first layer's weights, then a block per MLP_THREADS of the other
-// parameters.
+// mlpUpdateBlocks is mlp_update_f32's grid: the MLP_UPDATE_TILE×MLP_CHUNK
+// tiles of the first layer's weights, then a block per MLP_THREADS of the
+// other parameters, then one for the mean loss.
 func mlpUpdateBlocks(widths []int, params int) int {
 	tiles := ceilDiv(widths[1], mlpUpdateTile) * ceilDiv(widths[0], mlpChunk)
-	return tiles + ceilDiv(params-widths[1]*widths[0], mlpThreads) + 1 // the last: the mean loss
+	return tiles + ceilDiv(params-widths[1]*widths[0], mlpThreads) + 1
 }
 
 // MLPWorkspace returns the float32 scratch of a fused training step
