@@ -50,6 +50,7 @@ type Backend struct {
 	colsums  colSumsJob
 	exps     []float64 // one row of softmax exponentials
 	conv     convScratch
+	mlp      mlpScratch
 
 	// Tests and benchmarks: the kernel set of every op (nil: the process's
 	// default, kernels.go), and the way of every GEMM (nil: the cost model's).

@@ -204,6 +204,32 @@ const (
 // runGemm computes the GEMM that Gemm validated, on kernel set ks.
 func (b *Backend) runGemm(ks *kernelSet, e epilogue, a, bm []float32, m, n, k int, transA, transB bool) {
 	g := &b.gemmJob
+	g.prepare(b, ks, e, a, bm, m, n, k, transA, transB, b.pool.workers > 1)
+	if g.parallel {
+		b.pool.run(g)
+	} else {
+		runInline(g)
+	}
+	g.finish()
+}
+
+// runAlone runs a prepared GEMM on the calling goroutine alone (from
+// within another job's chunk).
+func (g *gemmJob) runAlone() {
+	runInline(g)
+	g.finish()
+}
+
+// finish completes the product after its chunks: the sum of its K parts.
+func (g *gemmJob) finish() {
+	if g.parts > 0 {
+		g.reduceParts()
+	}
+}
+
+// prepare sets g up to compute a GEMM (see runGemm), split across the
+// pool's threads when threads allows it and the product is large enough.
+func (g *gemmJob) prepare(b *Backend, ks *kernelSet, e epilogue, a, bm []float32, m, n, k int, transA, transB, threads bool) {
 	*g = gemmJob{b: b, ks: ks, e: e, m: m, n: n, k: k, lanes: ks.lanes,
 		packd: g.packd, ws: g.ws, partial: g.partial, packs: g.packs}
 	W := ks.lanes
@@ -244,16 +270,8 @@ func (b *Backend) runGemm(ks *kernelSet, e epilogue, a, bm []float32, m, n, k in
 	if f := b.forceWay; f != nil && g.allowed(*f, transA, transB) {
 		g.path = *f
 	}
-	g.parallel = cost >= parallelMinCycles && b.pool.workers > 1
+	g.parallel = cost >= parallelMinCycles && threads
 	g.plan(a, transB)
-	if g.parallel {
-		b.pool.run(g)
-	} else {
-		runInline(g)
-	}
-	if g.parts > 0 {
-		g.reduceParts()
-	}
 }
 
 // allowed reports whether way p can compute this product.

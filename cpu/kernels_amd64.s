@@ -17306,6 +17306,135 @@ done:
 	VZEROUPPER
 	RET
 
+// func scatterMaskRowsAVX512_1(s *float32, lds int, k int, rows int, gr *float32, ldg int, t *float32, dt int, tail int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI, BMI2, CMOV
+TEXT ·scatterMaskRowsAVX512_1(SB), NOSPLIT, $0-72
+	MOVQ   rows+24(FP), AX
+	TESTQ  AX, AX
+	JZ     done
+	MOVQ   s+0(FP), CX
+	MOVQ   gr+32(FP), DX
+	MOVQ   t+48(FP), BX
+	MOVQ   dt+56(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   ldg+40(FP), DI
+	SHLQ   $0x02, DI
+	VXORPS Z0, Z0, Z0
+	MOVQ   tail+64(FP), R8
+	MOVL   $0x0000ffff, R9
+	BZHIL  R8, R9, R9
+	KMOVW  R9, K1
+
+row:
+	VMOVUPS.Z (DX), K1, Z1
+	XORQ      R8, R8
+	CMPQ      k+16(FP), $0x00
+	JLE       nextrow
+
+chunk:
+	MOVQ   k+16(FP), R9
+	SUBQ   R8, R9
+	XORQ   R10, R10
+	CMPQ   R9, $0x40
+	JL     partial
+	VCMPPS $0x04, 192(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, 128(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, 64(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, (CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	JMP    bits
+
+partial:
+	LEAQ      -48(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 192(CX)(R8*4), K2, Z2
+	VCMPPS    $0x04, Z0, Z2, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      -32(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 128(CX)(R8*4), K2, Z2
+	VCMPPS    $0x04, Z0, Z2, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      -16(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 64(CX)(R8*4), K2, Z2
+	VCMPPS    $0x04, Z0, Z2, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      (R9), R9
+	XORQ      R11, R11
+	TESTQ     R9, R9
+	CMOVQLT   R11, R9
+	MOVL      $0x0000ffff, R11
+	BZHIL     R9, R11, R11
+	KMOVW     R11, K2
+	VMOVUPS.Z (CX)(R8*4), K2, Z2
+	VCMPPS    $0x04, Z0, Z2, K2
+	KMOVW     K2, R11
+	SHLQ      $0x10, R10
+	ORQ       R11, R10
+
+bits:
+	TESTQ        R10, R10
+	JZ           next
+	TZCNTQ       R10, R9
+	BLSRQ        R10, R10
+	ADDQ         R8, R9
+	VBROADCASTSS (CX)(R9*4), Z2
+	IMULQ        SI, R9
+	ADDQ         BX, R9
+	VMOVUPS.Z    (R9), K1, Z3
+	VFMADD231PS  Z1, Z2, Z3
+	VMOVUPS      Z3, K1, (R9)
+	JMP          bits
+
+next:
+	ADDQ $0x40, R8
+	CMPQ R8, k+16(FP)
+	JL   chunk
+
+nextrow:
+	ADDQ DI, DX
+	MOVQ lds+8(FP), R8
+	LEAQ (CX)(R8*4), CX
+	DECQ AX
+	JNZ  row
+
+done:
+	VZEROUPPER
+	RET
+
 // func sparseRowsAVX512_2(vals *float32, offs *int32, cnt *int32, stride int, rows int, d *float32, c *float32, ldc int, alpha float32, flags int, tail int, bias *float32, mask *float32)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2
 TEXT ·sparseRowsAVX512_2(SB), NOSPLIT, $0-104
@@ -17587,6 +17716,139 @@ nomask_62_0:
 	LEAQ    (CX)(R9*4), CX
 	DECQ    AX
 	JNZ     row
+
+done:
+	VZEROUPPER
+	RET
+
+// func scatterMaskRowsAVX512_2(s *float32, lds int, k int, rows int, gr *float32, ldg int, t *float32, dt int, tail int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI, BMI2, CMOV
+TEXT ·scatterMaskRowsAVX512_2(SB), NOSPLIT, $0-72
+	MOVQ   rows+24(FP), AX
+	TESTQ  AX, AX
+	JZ     done
+	MOVQ   s+0(FP), CX
+	MOVQ   gr+32(FP), DX
+	MOVQ   t+48(FP), BX
+	MOVQ   dt+56(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   ldg+40(FP), DI
+	SHLQ   $0x02, DI
+	VXORPS Z0, Z0, Z0
+	MOVQ   tail+64(FP), R8
+	MOVL   $0x0000ffff, R9
+	BZHIL  R8, R9, R9
+	KMOVW  R9, K1
+
+row:
+	VMOVUPS   (DX), Z1
+	VMOVUPS.Z 64(DX), K1, Z2
+	XORQ      R8, R8
+	CMPQ      k+16(FP), $0x00
+	JLE       nextrow
+
+chunk:
+	MOVQ   k+16(FP), R9
+	SUBQ   R8, R9
+	XORQ   R10, R10
+	CMPQ   R9, $0x40
+	JL     partial
+	VCMPPS $0x04, 192(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, 128(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, 64(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, (CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	JMP    bits
+
+partial:
+	LEAQ      -48(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 192(CX)(R8*4), K2, Z3
+	VCMPPS    $0x04, Z0, Z3, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      -32(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 128(CX)(R8*4), K2, Z3
+	VCMPPS    $0x04, Z0, Z3, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      -16(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 64(CX)(R8*4), K2, Z3
+	VCMPPS    $0x04, Z0, Z3, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      (R9), R9
+	XORQ      R11, R11
+	TESTQ     R9, R9
+	CMOVQLT   R11, R9
+	MOVL      $0x0000ffff, R11
+	BZHIL     R9, R11, R11
+	KMOVW     R11, K2
+	VMOVUPS.Z (CX)(R8*4), K2, Z3
+	VCMPPS    $0x04, Z0, Z3, K2
+	KMOVW     K2, R11
+	SHLQ      $0x10, R10
+	ORQ       R11, R10
+
+bits:
+	TESTQ        R10, R10
+	JZ           next
+	TZCNTQ       R10, R9
+	BLSRQ        R10, R10
+	ADDQ         R8, R9
+	VBROADCASTSS (CX)(R9*4), Z3
+	IMULQ        SI, R9
+	ADDQ         BX, R9
+	VMOVUPS      (R9), Z4
+	VFMADD231PS  Z1, Z3, Z4
+	VMOVUPS      Z4, (R9)
+	VMOVUPS.Z    64(R9), K1, Z4
+	VFMADD231PS  Z2, Z3, Z4
+	VMOVUPS      Z4, K1, 64(R9)
+	JMP          bits
+
+next:
+	ADDQ $0x40, R8
+	CMPQ R8, k+16(FP)
+	JL   chunk
+
+nextrow:
+	ADDQ DI, DX
+	MOVQ lds+8(FP), R8
+	LEAQ (CX)(R8*4), CX
+	DECQ AX
+	JNZ  row
 
 done:
 	VZEROUPPER
@@ -17900,6 +18162,143 @@ nomask_64_0:
 	LEAQ    (CX)(R9*4), CX
 	DECQ    AX
 	JNZ     row
+
+done:
+	VZEROUPPER
+	RET
+
+// func scatterMaskRowsAVX512_3(s *float32, lds int, k int, rows int, gr *float32, ldg int, t *float32, dt int, tail int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI, BMI2, CMOV
+TEXT ·scatterMaskRowsAVX512_3(SB), NOSPLIT, $0-72
+	MOVQ   rows+24(FP), AX
+	TESTQ  AX, AX
+	JZ     done
+	MOVQ   s+0(FP), CX
+	MOVQ   gr+32(FP), DX
+	MOVQ   t+48(FP), BX
+	MOVQ   dt+56(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   ldg+40(FP), DI
+	SHLQ   $0x02, DI
+	VXORPS Z0, Z0, Z0
+	MOVQ   tail+64(FP), R8
+	MOVL   $0x0000ffff, R9
+	BZHIL  R8, R9, R9
+	KMOVW  R9, K1
+
+row:
+	VMOVUPS   (DX), Z1
+	VMOVUPS   64(DX), Z2
+	VMOVUPS.Z 128(DX), K1, Z3
+	XORQ      R8, R8
+	CMPQ      k+16(FP), $0x00
+	JLE       nextrow
+
+chunk:
+	MOVQ   k+16(FP), R9
+	SUBQ   R8, R9
+	XORQ   R10, R10
+	CMPQ   R9, $0x40
+	JL     partial
+	VCMPPS $0x04, 192(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, 128(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, 64(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, (CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	JMP    bits
+
+partial:
+	LEAQ      -48(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 192(CX)(R8*4), K2, Z4
+	VCMPPS    $0x04, Z0, Z4, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      -32(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 128(CX)(R8*4), K2, Z4
+	VCMPPS    $0x04, Z0, Z4, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      -16(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 64(CX)(R8*4), K2, Z4
+	VCMPPS    $0x04, Z0, Z4, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      (R9), R9
+	XORQ      R11, R11
+	TESTQ     R9, R9
+	CMOVQLT   R11, R9
+	MOVL      $0x0000ffff, R11
+	BZHIL     R9, R11, R11
+	KMOVW     R11, K2
+	VMOVUPS.Z (CX)(R8*4), K2, Z4
+	VCMPPS    $0x04, Z0, Z4, K2
+	KMOVW     K2, R11
+	SHLQ      $0x10, R10
+	ORQ       R11, R10
+
+bits:
+	TESTQ        R10, R10
+	JZ           next
+	TZCNTQ       R10, R9
+	BLSRQ        R10, R10
+	ADDQ         R8, R9
+	VBROADCASTSS (CX)(R9*4), Z4
+	IMULQ        SI, R9
+	ADDQ         BX, R9
+	VMOVUPS      (R9), Z5
+	VFMADD231PS  Z1, Z4, Z5
+	VMOVUPS      Z5, (R9)
+	VMOVUPS      64(R9), Z5
+	VFMADD231PS  Z2, Z4, Z5
+	VMOVUPS      Z5, 64(R9)
+	VMOVUPS.Z    128(R9), K1, Z5
+	VFMADD231PS  Z3, Z4, Z5
+	VMOVUPS      Z5, K1, 128(R9)
+	JMP          bits
+
+next:
+	ADDQ $0x40, R8
+	CMPQ R8, k+16(FP)
+	JL   chunk
+
+nextrow:
+	ADDQ DI, DX
+	MOVQ lds+8(FP), R8
+	LEAQ (CX)(R8*4), CX
+	DECQ AX
+	JNZ  row
 
 done:
 	VZEROUPPER
@@ -18240,6 +18639,147 @@ nomask_66_0:
 	LEAQ    (CX)(R9*4), CX
 	DECQ    AX
 	JNZ     row
+
+done:
+	VZEROUPPER
+	RET
+
+// func scatterMaskRowsAVX512_4(s *float32, lds int, k int, rows int, gr *float32, ldg int, t *float32, dt int, tail int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI, BMI2, CMOV
+TEXT ·scatterMaskRowsAVX512_4(SB), NOSPLIT, $0-72
+	MOVQ   rows+24(FP), AX
+	TESTQ  AX, AX
+	JZ     done
+	MOVQ   s+0(FP), CX
+	MOVQ   gr+32(FP), DX
+	MOVQ   t+48(FP), BX
+	MOVQ   dt+56(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   ldg+40(FP), DI
+	SHLQ   $0x02, DI
+	VXORPS Z0, Z0, Z0
+	MOVQ   tail+64(FP), R8
+	MOVL   $0x0000ffff, R9
+	BZHIL  R8, R9, R9
+	KMOVW  R9, K1
+
+row:
+	VMOVUPS   (DX), Z1
+	VMOVUPS   64(DX), Z2
+	VMOVUPS   128(DX), Z3
+	VMOVUPS.Z 192(DX), K1, Z4
+	XORQ      R8, R8
+	CMPQ      k+16(FP), $0x00
+	JLE       nextrow
+
+chunk:
+	MOVQ   k+16(FP), R9
+	SUBQ   R8, R9
+	XORQ   R10, R10
+	CMPQ   R9, $0x40
+	JL     partial
+	VCMPPS $0x04, 192(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, 128(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, 64(CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	VCMPPS $0x04, (CX)(R8*4), Z0, K2
+	KMOVW  K2, R9
+	SHLQ   $0x10, R10
+	ORQ    R9, R10
+	JMP    bits
+
+partial:
+	LEAQ      -48(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 192(CX)(R8*4), K2, Z5
+	VCMPPS    $0x04, Z0, Z5, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      -32(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 128(CX)(R8*4), K2, Z5
+	VCMPPS    $0x04, Z0, Z5, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      -16(R9), R11
+	XORQ      R12, R12
+	TESTQ     R11, R11
+	CMOVQLT   R12, R11
+	MOVL      $0x0000ffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K2
+	VMOVUPS.Z 64(CX)(R8*4), K2, Z5
+	VCMPPS    $0x04, Z0, Z5, K2
+	KMOVW     K2, R12
+	SHLQ      $0x10, R10
+	ORQ       R12, R10
+	LEAQ      (R9), R9
+	XORQ      R11, R11
+	TESTQ     R9, R9
+	CMOVQLT   R11, R9
+	MOVL      $0x0000ffff, R11
+	BZHIL     R9, R11, R11
+	KMOVW     R11, K2
+	VMOVUPS.Z (CX)(R8*4), K2, Z5
+	VCMPPS    $0x04, Z0, Z5, K2
+	KMOVW     K2, R11
+	SHLQ      $0x10, R10
+	ORQ       R11, R10
+
+bits:
+	TESTQ        R10, R10
+	JZ           next
+	TZCNTQ       R10, R9
+	BLSRQ        R10, R10
+	ADDQ         R8, R9
+	VBROADCASTSS (CX)(R9*4), Z5
+	IMULQ        SI, R9
+	ADDQ         BX, R9
+	VMOVUPS      (R9), Z6
+	VFMADD231PS  Z1, Z5, Z6
+	VMOVUPS      Z6, (R9)
+	VMOVUPS      64(R9), Z6
+	VFMADD231PS  Z2, Z5, Z6
+	VMOVUPS      Z6, 64(R9)
+	VMOVUPS      128(R9), Z6
+	VFMADD231PS  Z3, Z5, Z6
+	VMOVUPS      Z6, 128(R9)
+	VMOVUPS.Z    192(R9), K1, Z6
+	VFMADD231PS  Z4, Z5, Z6
+	VMOVUPS      Z6, K1, 192(R9)
+	JMP          bits
+
+next:
+	ADDQ $0x40, R8
+	CMPQ R8, k+16(FP)
+	JL   chunk
+
+nextrow:
+	ADDQ DI, DX
+	MOVQ lds+8(FP), R8
+	LEAQ (CX)(R8*4), CX
+	DECQ AX
+	JNZ  row
 
 done:
 	VZEROUPPER

@@ -582,3 +582,78 @@ func TestExpNonPositive(t *testing.T) {
 		}
 	}
 }
+
+// TestScatterRowKernels checks scatterMaskRows (T += Sᵀ·GR from the rows
+// of S) against float64 sums of its reference loop: rows of fewer, exactly
+// and more than 64 elements, partial last vectors, negative zeros and NaN
+// in S, and guards around T.
+func TestScatterRowKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 8))
+	for _, ks := range testSets() {
+		if ks.scatterRows == nil {
+			continue
+		}
+		W := ks.lanes
+		for nv := 1; nv < len(ks.scatterRows); nv++ {
+			for trial := 0; trial < 7; trial++ {
+				k := []int{1, 64, 17, 65, 130, 64, 200}[trial]
+				rows := []int{1, 3, 0, 2, 5, 16, 64}[trial]
+				tail := []int{W, 1, W, W - 1, W, W, 3}[trial]
+				name := fmt.Sprintf("%s scatterMaskRows %d k=%d rows=%d tail=%d", ks.name, nv, k, rows, tail)
+				w := nv * W
+				ldg := w + 5
+				lds := k + 3
+				dt := w + 7
+				s, _ := guarded(r, max(rows, 1)*lds, 0.7)
+				if trial == 5 {
+					for i := range s {
+						if r.IntN(9) == 0 {
+							s[i] = float32(math.Copysign(0, -1))
+						}
+					}
+				}
+				g, _ := guarded(r, max(rows, 1)*ldg, 0)
+				tm, call := guarded(r, k*dt, 0)
+				t0 := append([]float32(nil), tm...)
+				ks.scatterRows[nv](&s[0], lds, k, rows, &g[0], ldg, &tm[0], dt, tail)
+				for kk := 0; kk < k; kk++ {
+					for j := 0; j < dt; j++ {
+						got := tm[kk*dt+j]
+						if j >= w-W+tail {
+							if got != t0[kk*dt+j] {
+								t.Fatalf("%s: T[%d,%d] beyond the tail changed", name, kk, j)
+							}
+							continue
+						}
+						sum, scale := float64(t0[kk*dt+j]), math.Abs(float64(t0[kk*dt+j]))
+						for i := 0; i < rows; i++ {
+							p := float64(s[i*lds+kk]) * float64(g[i*ldg+j])
+							sum += p
+							scale += math.Abs(p)
+						}
+						if !near(got, sum, scale, rows+1) {
+							t.Fatalf("%s: T[%d,%d] = %g, want %g", name, kk, j, got, sum)
+						}
+					}
+				}
+				checkGuards(t, name, call, 0, len(tm))
+			}
+		}
+	}
+	// NaN in S is a nonzero: its row of T becomes NaN.
+	for _, ks := range testSets() {
+		if ks.scatterRows == nil {
+			continue
+		}
+		W := ks.lanes
+		s := make([]float32, 70)
+		s[66] = float32(math.NaN())
+		g := make([]float32, W)
+		g[0] = 1
+		tm := make([]float32, 70*W)
+		ks.scatterRows[1](&s[0], 70, 70, 1, &g[0], W, &tm[0], W, W)
+		if got := tm[66*W]; got == got {
+			t.Errorf("%s: a NaN in S gave T[66,0] = %g, want NaN", ks.name, got)
+		}
+	}
+}

@@ -127,11 +127,22 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 		return
 	}
 	b.prefetchAhead()
+	b.softmaxXent(ls, gs, xs, ys, rows, cols)
+}
+
+// softmaxXent is SoftmaxCrossEntropy on checked slices (gs may be nil).
+func (b *Backend) softmaxXent(ls, gs, xs []float32, ys []int32, rows, cols int) {
 	if cap(b.exps) < cols {
 		b.exps = make([]float64, cols)
 	}
-	e := b.exps[:cols]
 	inv := 1 / float64(max(rows, 1))
+	ls[0] = float32(softmaxRows(b.exps[:cols], gs, xs, ys, 0, rows, cols, inv) * inv)
+}
+
+// softmaxRows computes rows [r0, r1) of SoftmaxCrossEntropy with e as
+// scratch (cols elements): their gradient (unless gs is nil), each divided
+// by the batch's rows (inv = 1/rows), and returns the sum of their losses.
+func softmaxRows(e []float64, gs, xs []float32, ys []int32, r0, r1, cols int, inv float64) float64 {
 	// The loss is Σ_r (m_r + log(sum_r) − x[r, y_r]): the logarithms of the
 	// sums are taken of their running product, a logarithm per hundred
 	// rows or so instead of one per row (each sum is in [1, cols], so the
@@ -139,7 +150,7 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 	// overflow; a NaN propagates as before).
 	var total, logs float64
 	prod := 1.0
-	for r := 0; r < rows; r++ {
+	for r := r0; r < r1; r++ {
 		x := xs[r*cols : (r+1)*cols]
 		m := x[0]
 		for _, v := range x {
@@ -161,7 +172,7 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 			g[y] = float32(e[y]*scale - inv)
 		}
 	}
-	ls[0] = float32((total + logs + math.Log(prod)) * inv)
+	return total + logs + math.Log(prod)
 }
 
 // expShifted sets e[c] = exp(x[c] − m) in float64 for the max-subtracted

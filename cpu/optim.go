@@ -21,6 +21,20 @@ func (j *optJob) chunks() (int, int) { return chunkCount(len(j.p), elemsPerChunk
 
 func (j *optJob) do(w, phase, c int) {
 	lo, hi := chunkRange(c, len(j.p), elemsPerChunk)
+	j.update(lo, hi)
+}
+
+// update updates the elements [lo, hi): what SGD and Adam compute there,
+// on the same kernels (each element's result does not depend on the range).
+func (j *optJob) update(lo, hi int) {
+	if ks := j.ks; ks != nil && ks.simd() && !j.adam && j.wd == 0 && (j.mom == 0 || !j.nesterov) {
+		if j.mom == 0 {
+			ks.sgdAll(j.p[lo:hi], j.g[lo:hi], j.lr)
+		} else {
+			ks.sgdMomentumAll(j.p[lo:hi], j.g[lo:hi], j.v[lo:hi], j.lr, j.mom)
+		}
+		return
+	}
 	p, g := j.p[lo:hi], j.g[lo:hi]
 	g = g[:len(p)]
 	// The loops read the hyperparameters from locals: through j, the
@@ -97,12 +111,19 @@ func (b *Backend) SGD(params, grads, velocity nn.Buffer, lr, momentum, weightDec
 	if !ok {
 		return
 	}
+	if ks := b.kernels(); ks.simd() && weightDecay == 0 && (momentum == 0 || !nesterov) {
+		b.prefetchAhead()
+	}
+	b.sgd(ps, gs, vs, lr, momentum, weightDecay, nesterov)
+}
+
+// sgd is SGD on checked slices (vs nil without momentum).
+func (b *Backend) sgd(ps, gs, vs []float32, lr, momentum, weightDecay float32, nesterov bool) {
 	n := len(ps)
 	if ks := b.kernels(); ks.simd() && weightDecay == 0 && (momentum == 0 || !nesterov) {
 		// The tutorial's plain SGD and the default recipe's momentum: a few
 		// microseconds in SIMD, on this thread (the parameters stay in its
 		// cache for the next step).
-		b.prefetchAhead()
 		if momentum == 0 {
 			ks.sgdAll(ps, gs, lr)
 		} else {
@@ -112,6 +133,25 @@ func (b *Backend) SGD(params, grads, velocity nn.Buffer, lr, momentum, weightDec
 	}
 	b.optJob = optJob{p: ps, g: gs, v: vs, lr: lr, mom: momentum, wd: weightDecay, nesterov: nesterov}
 	b.runJob(&b.optJob, n)
+}
+
+// optimizer returns the update of an optimiser configuration at learning
+// rate lr and update number t, for optJob.update.
+func (b *Backend) optimizer(cfg nn.OptimizerConfig, lr float32, t int, ps, gs []float32, state []nn.Buffer) optJob {
+	cfg = cfg.WithDefaults()
+	j := optJob{ks: b.kernels(), p: ps, g: gs, lr: lr, mom: cfg.Momentum, wd: cfg.WeightDecay, nesterov: cfg.Nesterov}
+	switch {
+	case cfg.Name == "adam":
+		bc1 := 1 - math.Pow(float64(cfg.Beta1), float64(t))
+		bc2 := 1 - math.Pow(float64(cfg.Beta2), float64(t))
+		j.adam, j.b1, j.b2, j.eps = true, cfg.Beta1, cfg.Beta2, cfg.Eps
+		j.step, j.bc2sqrt = float32(float64(lr)/bc1), float32(math.Sqrt(bc2))
+		j.m, j.v = floats32(state[0]), floats32(state[1])
+		j.mom = 0
+	case cfg.Momentum != 0:
+		j.v = floats32(state[0])
+	}
+	return j
 }
 
 // Adam updates params in place as torch.optim.Adam does (amsgrad off):
@@ -124,6 +164,12 @@ func (b *Backend) Adam(params, grads, m, v nn.Buffer, lr, beta1, beta2, eps, wei
 	if !ok {
 		return
 	}
+	b.adam(ps, gs, ms, vs, beta1, beta2, eps, weightDecay, step, bc2sqrt)
+}
+
+// adam is Adam on checked slices, with step = lr/(1-β1^t) and bc2sqrt =
+// sqrt(1-β2^t) (host.Core.AdamArgs).
+func (b *Backend) adam(ps, gs, ms, vs []float32, beta1, beta2, eps, weightDecay, step, bc2sqrt float32) {
 	b.optJob = optJob{ks: b.kernels(), adam: true, p: ps, g: gs, m: ms, v: vs, wd: weightDecay, b1: beta1, b2: beta2, eps: eps,
 		step: step, bc2sqrt: bc2sqrt}
 	b.runJob(&b.optJob, len(ps))

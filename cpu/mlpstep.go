@@ -1,0 +1,571 @@
+package cpu
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/host"
+)
+
+// The fused MLP training step (nn.MLPStepper). It computes what the op
+// path (Gather, Forward, SoftmaxCrossEntropy, Backward, SGD or Adam)
+// computes, up to the order of float32 sums, in three jobs on the pool
+// instead of about fourteen ops:
+//
+//	first  per group of the first layer's units: the batch gathered, W1's
+//	       rows of the group transposed into W1ᵀ (inputs × units, the
+//	       layout the sparse kernels read) and the group's columns of A1
+//	rows   per block of rows: the other layers, the loss and the backward
+//	       pass down to dA1
+//	grad   per group of units: their columns of dW1ᵀ = Xᵀ·dA1 (the scatter
+//	       kernels, from the rows of the batch as they are), transposed
+//	       into their rows of Grads, and the optimiser's update of their
+//	       rows of W1
+//
+// with the other layers' weight gradients, the biases' and their updates
+// in between, on the calling thread (a few microseconds). A group's data
+// (its rows of W1, W1ᵀ, dW1ᵀ, the optimiser's state) stays on the core
+// that owns the group from one step to the next: moving cache lines from
+// core to core costs more than the second core gives back on ops this
+// small (bench/RESULTS.md, issue 20), so each group gathers its own copy
+// of the batch rather than share one.
+//
+// Pixels are taken raw (p, the byte as a float) when the batch is
+// normalised, and x = scale·p + shift is moved into the epilogues:
+// x·W1ᵀ = scale·(p·W1ᵀ) + shift·Σ_k W1[:,k] and dW1 = scale·(dA1ᵀ·p) +
+// shift·Σ_r dA1[r,:]. A normalised batch (the default recipe: its
+// background is −0.42, not 0) is then as sparse as a raw one. Without a
+// shift (the tutorial: scale 1/255) the batch is scaled as Gather scales
+// it.
+//
+// The results do not depend on the number of threads: groups are whole
+// vectors of units, and no sum is split between them
+// (TestMLPStepMatchesOps, TestMLPStepThreads). Kernel sets without the
+// mask and scatter kernels (AVX2, pure Go) run the first layer's products
+// through the GEMM driver instead, with one group.
+
+// mlpMaxWork is the largest workspace MLPWorkspace accepts, in float32s (1 GiB).
+const mlpMaxWork = 1 << 28
+
+// mlpLayout is where a step's arrays lie in the workspace.
+type mlpLayout struct {
+	groups       int // groups of the first layer's units, each with its copy of the batch
+	h1p          int // the first layer's units rounded up to whole vectors (of 16)
+	w1t, x, xt   int // W1ᵀ (in×h1p), the batch (groups × rows×in), its transpose (in×rows)
+	dw1t         int // dW1ᵀ (in×h1p)
+	g1           int // α·dA1 (rows×h1), the scatter kernels' rows
+	bias1        int // the first layer's bias with the shift folded in (h1p)
+	shiftBias    int // shift·Σ_r dA1[r,:] (h1p)
+	acts, dacts  []int
+	total        int
+	layerOffsets []int // per layer: offset of W_l in the parameters (b_l follows)
+}
+
+// mlpPlan returns the workspace layout of an MLP's step for batches of up
+// to batch rows in groups copies, or an error saying why it cannot be
+// fused.
+func mlpPlan(widths []int, batch, groups int) (mlpLayout, error) {
+	l := mlpLayout{groups: groups}
+	if len(widths) < 2 {
+		return l, fmt.Errorf("%d widths: an MLP has its inputs and at least one layer's outputs", len(widths))
+	}
+	if batch < 1 {
+		return l, fmt.Errorf("batch of %d: a training step has at least one sample", batch)
+	}
+	const limit = mlpMaxWork
+	for i, w := range widths {
+		if w < 1 || w > limit {
+			return l, fmt.Errorf("width %d is %d: the fused step takes layers of 1 to %d units", i, w, limit)
+		}
+	}
+	if batch > limit {
+		return l, fmt.Errorf("batch of %d: the fused step takes at most %d rows", batch, limit)
+	}
+	in, h1 := widths[0], widths[1]
+	l.h1p = (h1 + 15) / 16 * 16
+	n := 0
+	add := func(a, b int) int {
+		off := n
+		if a > limit/b || a*b > limit-n {
+			n = limit + 1
+			return off
+		}
+		n += a * b
+		return off
+	}
+	l.w1t = add(in, l.h1p)
+	l.x = add(batch*groups, in)
+	l.xt = add(in, batch)
+	l.dw1t = add(in, l.h1p)
+	l.g1 = add(batch, h1)
+	l.bias1 = add(l.h1p, 1)
+	l.shiftBias = add(l.h1p, 1)
+	l.acts = make([]int, len(widths))
+	l.dacts = make([]int, len(widths))
+	off := 0
+	for i := 1; i < len(widths); i++ {
+		l.acts[i] = add(batch, widths[i])
+		l.dacts[i] = add(batch, widths[i])
+		l.layerOffsets = append(l.layerOffsets, off)
+		off += widths[i] * (widths[i-1] + 1)
+	}
+	if n > limit {
+		return l, errors.New("the fused step's scratch would pass 2^28 float32s (1 GiB): the step runs op by op")
+	}
+	l.total = n
+	return l, nil
+}
+
+// mlpGroups returns how many groups of units the first layer's h1 units
+// are split into on this backend: one per thread, each of whole vectors.
+func (b *Backend) mlpGroups(h1 int) int {
+	ks := b.kernels()
+	if ks.maskRows == nil || ks.scatterRows == nil {
+		return 1
+	}
+	return max(1, min(b.pool.workers, chunkCount(h1, ks.lanes)))
+}
+
+// MLPWorkspace returns the float32 scratch of a fused training step
+// (nn.MLPStepper): the first layer's weights and gradient transposed, a
+// copy of the batch per thread, and every layer's activations and their
+// gradients; about in·(2·h1 + (threads+1)·batch) elements.
+func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
+	groups := 1
+	if len(widths) >= 2 {
+		groups = b.mlpGroups(widths[1])
+	}
+	l, err := mlpPlan(widths, batch, groups)
+	return l.total, err
+}
+
+var _ nn.MLPStepper = (*Backend)(nil)
+
+// mlpScratch is the fused step's scratch kept between calls.
+type mlpScratch struct {
+	labels []int32
+	job    mlpJob
+}
+
+// mlpJob is a fused step's state and its jobs on the pool (see the top of
+// this file).
+type mlpJob struct {
+	b     *Backend
+	ks    *kernelSet
+	stage int // mlpFirst, mlpRows or mlpGrad
+
+	rows, in, h1, h1p int
+	groups, perGroup  int // groups of units, and units per group (whole vectors)
+	relu1             bool
+	alpha, scale      float32
+	shift             float32
+	w1, b1, w1t       []float32
+	x                 []float32 // the batch, groups copies of rows×in
+	bias1             []float32 // b1, or b1 + shift·Σ_k W1[:,k]
+	a1                []float32 // A1 (rows×h1)
+	g1                []float32 // α·dA1 (rows×h1)
+	shiftBias         []float32 // nil without a shift
+	dw1t, dw1         []float32
+	images            []uint8
+	order             []int32
+	next              []int32 // the next batch's images, to prefetch
+	opt               optJob
+
+	// The rows job.
+	widths       []int
+	params       []float32
+	layerOffsets []int
+	acts, dacts  [][]float32 // per layer (acts[0] = X)
+	labels       []int32
+	lossParts    []float64 // per chunk: the sum of its rows' losses
+	gemms        []gemmJob // per worker
+	exps         [][]float64
+}
+
+const (
+	mlpFirst = iota
+	mlpRows
+	mlpGrad
+)
+
+// Blocking: rows per block of the rows job, and blocks of inputs whose
+// rows of W1ᵀ (forward) and of dW1ᵀ (scatter) stay in L1 while the batch's
+// rows use them.
+const (
+	mlpRowsChunk       = 16
+	mlpForwardInputs   = 128
+	mlpScatterInputs   = 64
+	mlpForwardRowBlock = 32
+)
+
+func (j *mlpJob) chunks() (int, int) {
+	if j.stage == mlpRows {
+		return chunkCount(j.rows, mlpRowsChunk), 0
+	}
+	return j.groups, 0
+}
+
+func (j *mlpJob) do(w, phase, c int) {
+	switch j.stage {
+	case mlpFirst:
+		j.first(c)
+	case mlpRows:
+		j.rowBlock(w, c)
+	default:
+		j.grad(c)
+	}
+}
+
+// units returns group c's units [u0, u1).
+func (j *mlpJob) units(c int) (u0, u1 int) { return chunkRange(c, j.h1, j.perGroup) }
+
+// batch returns group c's copy of the batch.
+func (j *mlpJob) batch(c int) []float32 { return j.x[c*j.rows*j.in : (c+1)*j.rows*j.in] }
+
+// first is group c's part of the first job: its copy of the batch, its
+// units' rows of W1 transposed into W1ᵀ (and their bias with the shift),
+// and their columns of A1 = relu(α·X·W1ᵀ + bias1).
+func (j *mlpJob) first(c int) {
+	u0, u1 := j.units(c)
+	x := j.batch(c)
+	if j.images != nil {
+		for r, i := range j.order {
+			j.ks.bytesToF32All(x[r*j.in:(r+1)*j.in], j.images[int(i)*j.in:(int(i)+1)*j.in], j.scale, 0)
+		}
+	} else if c > 0 {
+		copy(x, j.batch(0))
+	}
+	ks, W := j.ks, j.ks.lanes
+	for s0 := u0; s0 < u1; s0 += W {
+		s1 := min(s0+W, u1)
+		transposeRows(ks, j.w1t[s0:], j.h1p, j.w1[s0*j.in:], j.in, s1-s0, j.in)
+	}
+	if j.shift != 0 {
+		bias := j.bias1[u0:u1]
+		ks.sumRowsAll(bias, j.w1t[u0:], j.in, j.h1p)
+		for i := range bias {
+			bias[i] = j.b1[u0+i] + j.shift*bias[i]
+		}
+	}
+	// Blocks of rows and of inputs: a block's rows of W1ᵀ stay in L1
+	// while the rows take theirs (one row uses a fifth of them, a block
+	// of rows most).
+	for r0 := 0; r0 < j.rows; r0 += mlpForwardRowBlock {
+		r1 := min(r0+mlpForwardRowBlock, j.rows)
+		for k0 := 0; k0 < j.in; k0 += mlpForwardInputs {
+			kn := min(mlpForwardInputs, j.in-k0)
+			flags := flagAdd
+			if k0 == 0 {
+				flags = 0
+			}
+			if k0+kn == j.in {
+				flags |= flagBias
+				if j.relu1 {
+					flags |= flagReLU
+				}
+			}
+			for v0 := u0; v0 < u1; v0 += W * (len(ks.maskRows) - 1) {
+				nv := min(len(ks.maskRows)-1, chunkCount(u1-v0, W))
+				tail := min(W, u1-(v0+(nv-1)*W))
+				ks.maskRows[nv](&x[r0*j.in+k0], j.in, kn, r1-r0, &j.w1t[k0*j.h1p+v0], j.h1p,
+					&j.a1[r0*j.h1+v0], j.h1, j.alpha, flags, tail, &j.bias1[v0], nil)
+			}
+		}
+	}
+}
+
+// grad is group c's part of the grad job: its units' columns of dW1ᵀ =
+// shift·db1 + Xᵀ·(α·dA1), transposed into their rows of Grads, and the
+// optimiser's update of their rows of W1.
+func (j *mlpJob) grad(c int) {
+	ks, W := j.ks, j.ks.lanes
+	// The next batch's images, asked of the cache (this core's next
+	// gather reads them all).
+	for _, i := range j.next {
+		if i >= 0 && (int(i)+1)*j.in <= len(j.images) {
+			ks.prefetch(&j.images[int(i)*j.in], j.in)
+		}
+	}
+	u0, u1 := j.units(c)
+	x := j.batch(c)
+	for k0 := 0; k0 < j.in; k0 += mlpScatterInputs {
+		k1 := min(k0+mlpScatterInputs, j.in)
+		switch {
+		case j.shiftBias != nil:
+			for k := k0; k < k1; k++ {
+				copy(j.dw1t[k*j.h1p+u0:k*j.h1p+u1], j.shiftBias[u0:u1])
+			}
+		case u1-u0 == j.h1p:
+			clear(j.dw1t[k0*j.h1p : k1*j.h1p]) // the whole rows: one call
+		default:
+			for k := k0; k < k1; k++ {
+				clear(j.dw1t[k*j.h1p+u0 : k*j.h1p+u1])
+			}
+		}
+		for v0 := u0; v0 < u1; v0 += W * (len(ks.scatterRows) - 1) {
+			nv := min(len(ks.scatterRows)-1, chunkCount(u1-v0, W))
+			tail := min(W, u1-(v0+(nv-1)*W))
+			ks.scatterRows[nv](&x[k0], j.in, k1-k0, j.rows, &j.g1[v0], j.h1, &j.dw1t[k0*j.h1p+v0], j.h1p, tail)
+		}
+	}
+	j.updateUnits(u0, u1)
+}
+
+// updateUnits transposes units [u0, u1) of dW1ᵀ into their rows of Grads
+// and updates those rows of W1.
+func (j *mlpJob) updateUnits(u0, u1 int) {
+	W := j.ks.lanes
+	for s0 := u0; s0 < u1; s0 += W {
+		s1 := min(s0+W, u1)
+		for k0 := 0; k0 < j.in; k0 += W {
+			k1 := min(k0+W, j.in)
+			transposeRows(j.ks, j.dw1[s0*j.in+k0:], j.in, j.dw1t[k0*j.h1p+s0:], j.h1p, k1-k0, s1-s0)
+		}
+	}
+	j.opt.update(u0*j.in, u1*j.in)
+}
+
+// rowBlock runs rows [16c, 16c+16) of the batch from A1 through the other
+// layers, the loss and the backward pass down to dA1, as worker w: every
+// product of it is one row block's, so blocks are independent.
+func (j *mlpJob) rowBlock(w, c int) {
+	r0, r1 := chunkRange(c, j.rows, mlpRowsChunk)
+	n := r1 - r0
+	L := len(j.widths) - 1
+	g := &j.gemms[w]
+	rows := func(m []float32, l int) []float32 { return m[r0*j.widths[l] : r1*j.widths[l]] }
+	for l := 2; l <= L; l++ {
+		off, wo, wi := j.layerOffsets[l-1], j.widths[l], j.widths[l-1]
+		g.prepare(j.b, j.ks, epilogue{c: rows(j.acts[l], l), ldc: wo, alpha: 1, bias: j.params[off+wo*wi : off+wo*wi+wo], relu: l < L},
+			rows(j.acts[l-1], l-1), j.params[off:off+wo*wi], n, wo, wi, false, true, false)
+		g.runAlone()
+	}
+	classes := j.widths[L]
+	j.lossParts[c] = softmaxRows(j.exps[w][:classes], j.dacts[L], j.acts[L], j.labels, r0, r1, classes, 1/float64(j.rows))
+	for l := L; l >= 2; l-- {
+		off, wo, wi := j.layerOffsets[l-1], j.widths[l], j.widths[l-1]
+		g.prepare(j.b, j.ks, epilogue{c: rows(j.dacts[l-1], l-1), ldc: wi, alpha: 1, mask: rows(j.acts[l-1], l-1)},
+			rows(j.dacts[l], l), j.params[off:off+wo*wi], n, wi, wo, false, false, false)
+		g.runAlone()
+	}
+}
+
+// transposeRows writes dst[c·ldd + r] = src[r·lds + c] for r < rows and
+// c < cols: with the transpose kernel for whole blocks of lanes rows and
+// columns, in Go for the edges.
+func transposeRows(ks *kernelSet, dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	W := ks.lanes
+	r := 0
+	for ; r+W <= rows; r += W {
+		nb := cols / W
+		if nb > 0 {
+			ks.transpose(&src[r*lds], lds, &dst[r], ldd, nb)
+		}
+		for rr := r; rr < r+W; rr++ {
+			for c := nb * W; c < cols; c++ {
+				dst[c*ldd+rr] = src[rr*lds+c]
+			}
+		}
+	}
+	for ; r < rows; r++ {
+		row := src[r*lds : r*lds+cols]
+		for c, v := range row {
+			dst[c*ldd+r] = v
+		}
+	}
+}
+
+// MLPStep runs one training step of an MLP (nn.MLPStep), fused; see the
+// comment at the top of this file.
+func (b *Backend) MLPStep(s nn.MLPStep) {
+	const op = "MLPStep"
+	groups := 1
+	if len(s.Widths) >= 2 {
+		groups = b.mlpGroups(s.Widths[1])
+	}
+	l, planErr := mlpPlan(s.Widths, s.Rows, groups)
+	if !b.core.Check(op, s.Check(&b.core, l.total)) {
+		return
+	}
+	if planErr != nil {
+		b.core.Fail(op, "%v", planErr)
+		return
+	}
+	ks := b.kernels()
+	rows, L := s.Rows, len(s.Widths)-1
+	in, h1, classes := s.Widths[0], s.Widths[1], s.Widths[L]
+	work := floats32(s.Work)
+	params, grads := floats32(s.Params), floats32(s.Grads)
+	act := func(i int) []float32 {
+		if i == 0 {
+			return work[l.x : l.x+rows*in]
+		}
+		return work[l.acts[i] : l.acts[i]+rows*s.Widths[i]]
+	}
+	dact := func(i int) []float32 { return work[l.dacts[i] : l.dacts[i]+rows*s.Widths[i]] }
+	weights := func(p []float32, i int) ([]float32, []float32) {
+		off, w, wIn := l.layerOffsets[i-1], s.Widths[i], s.Widths[i-1]
+		return p[off : off+w*wIn], p[off+w*wIn : off+w*wIn+w]
+	}
+	w1, b1 := weights(params, 1)
+	dw1, db1 := weights(grads, 1)
+	j := &b.mlp.job
+	*j = mlpJob{lossParts: j.lossParts, gemms: j.gemms, exps: j.exps, acts: j.acts[:0], dacts: j.dacts[:0],
+		b: b, ks: ks, stage: mlpFirst, rows: rows, in: in, h1: h1, h1p: l.h1p, relu1: L > 1,
+		groups: groups, perGroup: ks.lanes * chunkCount(chunkCount(h1, ks.lanes), groups),
+		alpha: 1, scale: 1, w1: w1, b1: b1, bias1: b1, w1t: work[l.w1t : l.w1t+in*l.h1p],
+		x: work[l.x : l.x+groups*rows*in], a1: act(1), g1: dact(1),
+		dw1t: work[l.dw1t : l.dw1t+in*l.h1p], dw1: dw1}
+	j.groups = chunkCount(h1, j.perGroup)
+
+	// The batch's labels (its pixels are converted by the first job: as
+	// they are, or scaled when there is no shift).
+	if cap(b.mlp.labels) < rows {
+		b.mlp.labels = make([]int32, rows)
+	}
+	ys := b.mlp.labels[:rows]
+	if s.Images != nil {
+		images, labels := s.Images.(*host.Buffer).Uint8s(), s.Labels.(*host.Buffer).Uint8s()
+		all := s.Order.(*host.Buffer).Int32s()
+		order := all[s.Start : s.Start+rows]
+		for r, i := range order {
+			if i < 0 || int(i) >= len(labels) || (int(i)+1)*in > len(images) {
+				b.core.Fail(op, "order[%d] = %d is outside the data set (%d labels, %d images of %d pixels)",
+					s.Start+r, i, len(labels), len(images)/in, in)
+				return
+			}
+			ys[r] = int32(labels[i])
+		}
+		j.images, j.order, j.scale = images, order, s.Scale
+		if s.Shift != 0 {
+			j.alpha, j.shift, j.scale = s.Scale, s.Shift, 1
+			j.bias1 = work[l.bias1 : l.bias1+h1]
+		}
+		if next := len(all) - (s.Start + rows); next > 0 {
+			j.next = all[s.Start+rows : s.Start+rows+min(rows, next)]
+		}
+	} else {
+		copy(j.batch(0), floats32(s.X)[:rows*in])
+		copy(ys, s.Y.(*host.Buffer).Int32s()[:rows])
+	}
+	for r, y := range ys {
+		if y < 0 || int(y) >= classes {
+			b.core.Fail(op, "the label of row %d is %d, outside the %d classes [0, %d)", r, y, classes, classes)
+			return
+		}
+	}
+	fast := ks.maskRows != nil && ks.scatterRows != nil
+
+	// The batch, W1ᵀ and A1 by groups of units (the fast kernels), or A1
+	// through the GEMM driver.
+	if fast {
+		b.pool.run(j)
+	} else {
+		j.forwardDriver(b)
+	}
+
+	// The other layers, the loss and the backward pass down to dA1, by
+	// blocks of rows; then the other layers' weight gradients.
+	j.stage = mlpRows
+	j.widths, j.params, j.layerOffsets, j.labels = s.Widths, params, l.layerOffsets, ys
+	for i := 0; i <= L; i++ {
+		j.acts = append(j.acts, act(i))
+		if i == 0 {
+			j.dacts = append(j.dacts, nil)
+		} else {
+			j.dacts = append(j.dacts, dact(i))
+		}
+	}
+	blocks := chunkCount(rows, mlpRowsChunk)
+	if cap(j.lossParts) < blocks {
+		j.lossParts = make([]float64, blocks)
+	}
+	j.lossParts = j.lossParts[:blocks]
+	for len(j.gemms) < b.pool.workers {
+		j.gemms = append(j.gemms, gemmJob{})
+	}
+	for len(j.exps) < b.pool.workers {
+		j.exps = append(j.exps, nil)
+	}
+	for w := range j.exps {
+		if len(j.exps[w]) < classes {
+			j.exps[w] = make([]float64, classes)
+		}
+	}
+	b.runJob(j, rows*classes*L*64)
+	var lossSum float64
+	for _, p := range j.lossParts {
+		lossSum += p
+	}
+	floats32(s.Loss)[0] = float32(lossSum / float64(rows))
+	for i := L; i >= 2; i-- {
+		dw, db := weights(grads, i)
+		wi, wo := s.Widths[i-1], s.Widths[i]
+		b.runGemm(ks, epilogue{c: dw, ldc: wi, alpha: 1}, dact(i), act(i-1), wo, wi, rows, true, false)
+		ks.sumRowsAll(db, dact(i), rows, wo)
+	}
+	ks.sumRowsAll(db1, dact(1), rows, h1)
+	if j.shift != 0 {
+		j.shiftBias = work[l.shiftBias : l.shiftBias+l.h1p]
+		for i := range h1 {
+			j.shiftBias[i] = j.shift * db1[i]
+		}
+		clear(j.shiftBias[h1:])
+		if fast {
+			j.g1 = work[l.g1 : l.g1+rows*h1]
+			for i, v := range dact(1) {
+				j.g1[i] = j.alpha * v
+			}
+		}
+	}
+
+	// dW1 and the update of W1 by groups of units (the fast kernels), or
+	// through the GEMM driver; then the update of the other parameters.
+	j.opt = b.optimizer(s.Optimizer, s.LR, s.Update, params, grads, s.State)
+	j.stage = mlpGrad
+	if fast {
+		b.pool.run(j)
+	} else {
+		j.gradDriver(b, work[l.xt:l.xt+in*rows])
+	}
+	j.opt.update(h1*in, len(params))
+}
+
+// forwardDriver is the first job on kernel sets without the mask kernels:
+// the batch, then A1 through the GEMM driver (which transposes W1).
+func (j *mlpJob) forwardDriver(b *Backend) {
+	x := j.batch(0)
+	if j.images != nil {
+		for r, i := range j.order {
+			j.ks.bytesToF32All(x[r*j.in:(r+1)*j.in], j.images[int(i)*j.in:(int(i)+1)*j.in], j.scale, 0)
+		}
+	}
+	if j.shift != 0 {
+		// b1 + shift·Σ_k W1[j,k], summed in k order as sumRows does.
+		for u := range j.h1 {
+			var t float32
+			for _, v := range j.w1[u*j.in : (u+1)*j.in] {
+				t += v
+			}
+			j.bias1[u] = j.b1[u] + j.shift*t
+		}
+	}
+	b.runGemm(j.ks, epilogue{c: j.a1, ldc: j.h1, alpha: j.alpha, bias: j.bias1[:j.h1], relu: j.relu1},
+		x, j.w1, j.rows, j.h1, j.in, false, true)
+}
+
+// gradDriver is the grad job on kernel sets without the scatter kernels:
+// dW1ᵀ = α·Xᵀ·dA1 + shift·db1 through the GEMM driver, then the update.
+func (j *mlpJob) gradDriver(b *Backend, xt []float32) {
+	transposeRows(j.ks, xt, j.rows, j.batch(0), j.in, j.rows, j.in)
+	var bias []float32
+	if j.shiftBias != nil {
+		bias = j.shiftBias[:j.h1]
+	}
+	b.runGemm(j.ks, epilogue{c: j.dw1t, ldc: j.h1p, alpha: j.alpha, bias: bias}, xt, j.g1, j.in, j.h1, j.rows, false, false)
+	j.updateUnits(0, j.h1)
+}
+
+// floats32 returns a checked float32 host buffer's elements.
+func floats32(buf nn.Buffer) []float32 { return buf.(*host.Buffer).Float32s() }

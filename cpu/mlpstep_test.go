@@ -1,0 +1,212 @@
+package cpu_test
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/mnist-go/mnist/cpu"
+	"github.com/mnist-go/mnist/mnist"
+	"github.com/mnist-go/mnist/mnist/mnisttest"
+	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/naive"
+)
+
+// fusedRecipes are the optimisers and schedules the fused step must
+// compute as the op path does: every optimiser, momentum, Nesterov's and
+// weight decay.
+var fusedRecipes = []struct {
+	name  string
+	sched nn.Schedule
+	opt   nn.OptimizerConfig
+}{
+	{"sgd-constant", nn.Schedule{Name: "constant", Base: 0.05}, nn.OptimizerConfig{Name: "sgd"}},
+	{"sgd-wd", nn.Schedule{Name: "constant", Base: 0.05}, nn.OptimizerConfig{Name: "sgd", WeightDecay: 1e-3}},
+	{"momentum-cosine", nn.Schedule{Name: "cosine", Base: 0.05, Epochs: 3}, nn.OptimizerConfig{Name: "sgd", Momentum: 0.9}},
+	{"nesterov-step", nn.Schedule{Name: "step", Base: 0.05, Every: 1, Gamma: 0.5}, nn.OptimizerConfig{Name: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3}},
+	{"adam-cosine", nn.Schedule{Name: "cosine", Base: 0.01, Epochs: 3}, nn.OptimizerConfig{Name: "adam"}},
+	{"adam-constant-wd", nn.Schedule{Name: "constant", Base: 0.01}, nn.OptimizerConfig{Name: "adam", WeightDecay: 1e-3}},
+}
+
+// TestMLPStepMatchesOps trains MLPs of several shapes (the tutorial's
+// layers on small images, no hidden layer, odd and wide layers, a short
+// last batch, batch 1, 1,600 inputs, augmented batches) with every
+// optimiser, raw and normalised pixels, for 2 epochs three times: every
+// step fused (cpu.Backend as nn.MLPStepper), op by op on the same backend
+// (NoFuse), and op by op on nn/naive's reference loops. The weights, the
+// last step's gradients, the epoch losses and the test accuracy must agree
+// up to float32 rounding. Each kernel path runs, on 1 and 2 threads.
+func TestMLPStepMatchesOps(t *testing.T) {
+	const epochs = 2
+	shapes := []struct {
+		name        string
+		spec        nn.Spec
+		train, test int
+		batch       int
+		augment     bool
+		recipes     string // the fusedRecipes to run ("" for all)
+	}{
+		{"tutorial-like", nn.MLP(12, 12, []int{16, 8}, 10), 45, 10, 8, false, ""},
+		{"tutorial-widths", nn.MLP(28, 28, []int{64, 32}, 10), 150, 20, 64, false, "sgd-constant momentum-cosine"}, // a last batch of 22
+		{"no-hidden", nn.MLP(9, 7, nil, 10), 30, 10, 7, false, "momentum-cosine adam-cosine"},
+		{"deep-odd", nn.MLP(10, 10, []int{33, 17, 5}, 10), 30, 10, 6, false, "nesterov-step adam-constant-wd"},
+		{"wide-256", nn.MLP(8, 8, []int{256, 20}, 10), 20, 10, 20, false, "momentum-cosine sgd-wd"},
+		{"augmented", nn.MLP(12, 12, []int{16}, 10), 30, 10, 8, true, "sgd-constant adam-cosine"},
+		{"batch-1", nn.MLP(6, 6, []int{12, 7}, 10), 5, 10, 1, false, "momentum-cosine"},
+		{"wide-inputs", nn.MLP(40, 40, []int{20}, 10), 12, 10, 6, false, "sgd-constant"}, // 1,600 inputs
+	}
+	norms := []struct {
+		name string
+		norm nn.Normalization
+	}{{"raw", nn.Normalization{}}, {"normalised", nn.MNISTNormalization}}
+	paths := cpu.KernelPaths()
+	for _, sh := range shapes {
+		for _, r := range fusedRecipes {
+			if sh.recipes != "" && !strings.Contains(sh.recipes, r.name) {
+				continue
+			}
+			for ni, nm := range norms {
+				t.Run(sh.name+"/"+r.name+"/"+nm.name, func(t *testing.T) {
+					train := mnisttest.SyntheticDataset(sh.train, sh.spec.Rows, sh.spec.Cols, 11)
+					test := mnisttest.SyntheticDataset(sh.test, sh.spec.Rows, sh.spec.Cols, 12)
+					cfg := nn.TrainConfig{
+						Epochs: epochs, Batch: sh.batch, Seed: 4, Shuffle: true, Norm: nm.norm,
+						Schedule: r.sched, Optimizer: r.opt, NoRecord: true,
+					}
+					if sh.augment {
+						cfg.Augment = nn.DefaultAugmentation
+					}
+					// Kernel paths and thread counts take turns across the
+					// subtests, so that every one runs somewhere.
+					path := paths[(len(t.Name())+ni)%len(paths)]
+					threads := 1 + len(t.Name())%2
+					fused, ok := cpu.NewWithKernels(path, cpu.WithThreads(threads))
+					if !ok {
+						t.Fatalf("kernel path %s", path)
+					}
+					ops, _ := cpu.NewWithKernels(path, cpu.WithThreads(threads))
+					t.Logf("%s kernels, %d threads", path, threads)
+					runs := []struct {
+						be     nn.Backend
+						noFuse bool
+					}{{fused, false}, {ops, true}, {naive.New(), false}}
+					var params, grads [3][]float32
+					var history [3][]nn.EpochResult
+					for i, run := range runs {
+						c := cfg
+						c.NoFuse = run.noFuse
+						params[i], grads[i], history[i] = trainFor(t, run.be, sh.spec, c, train, test)
+					}
+					for i, name := range []string{"op by op", "the reference"} {
+						if e := relDiff(params[0], params[i+1]); !(e < 2e-5) {
+							t.Errorf("weights after %d epochs: fused and %s differ by %.3g (relative norm)", epochs, name, e)
+						}
+						if e := relDiff(grads[0], grads[i+1]); !(e < 2e-4) {
+							t.Errorf("the last step's gradients: fused and %s differ by %.3g (relative norm)", name, e)
+						}
+						for e := range history[0] {
+							a, b := history[0][e], history[i+1][e]
+							if math.Abs(a.TrainLoss-b.TrainLoss) > 1e-5*math.Max(1, math.Abs(b.TrainLoss)) {
+								t.Errorf("epoch %d loss: %.8g fused, %.8g %s", e, a.TrainLoss, b.TrainLoss, name)
+							}
+							if a.Test.Correct != b.Test.Correct {
+								t.Errorf("epoch %d test accuracy: %d correct fused, %d %s", e, a.Test.Correct, b.Test.Correct, name)
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// countingStepper counts the fused steps a trainer runs.
+type countingStepper struct {
+	*cpu.Backend
+	steps int
+}
+
+func (c *countingStepper) MLPStep(s nn.MLPStep) {
+	c.steps++
+	c.Backend.MLPStep(s)
+}
+
+// trainFor trains spec on be and returns the parameters, the last step's
+// gradients and the history. A cpu backend must run fused steps unless
+// cfg.NoFuse says not to, and op by op otherwise.
+func trainFor(t *testing.T, be nn.Backend, spec nn.Spec, cfg nn.TrainConfig, train, test *mnist.Dataset) ([]float32, []float32, []nn.EpochResult) {
+	t.Helper()
+	var counter *countingStepper
+	if c, ok := be.(*cpu.Backend); ok {
+		counter = &countingStepper{Backend: c}
+		be = counter
+	}
+	defer be.Close()
+	tr, err := nn.NewTrainer(be, spec, cfg, train, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	params, err := tr.Model.ParamsHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grads := make([]float32, len(params))
+	if err := be.Download(grads, tr.Model.Grads); err != nil {
+		t.Fatal(err)
+	}
+	if counter != nil {
+		want := 0
+		if !cfg.NoFuse {
+			want = cfg.Epochs * tr.StepsPerEpoch()
+		}
+		if counter.steps != want {
+			t.Errorf("%d fused steps (NoFuse %v), want %d", counter.steps, cfg.NoFuse, want)
+		}
+	}
+	return params, grads, tr.History
+}
+
+// relDiff returns ‖a − b‖ / ‖b‖ (‖a − b‖ when b is 0).
+func relDiff(a, b []float32) float64 {
+	var num, den float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		num += d * d
+		den += float64(b[i]) * float64(b[i])
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
+}
+
+// TestMLPStepThreads checks that the fused step computes the same bits on
+// 1, 2 and 3 threads (its groups of units and blocks of rows split no sum),
+// raw and normalised, so that a run resumed on another machine continues
+// as it would have.
+func TestMLPStepThreads(t *testing.T) {
+	spec := nn.MLP(28, 28, []int{64, 32}, 10)
+	train := mnisttest.SyntheticDataset(200, 28, 28, 3)
+	for _, norm := range []nn.Normalization{{}, nn.MNISTNormalization} {
+		var want []float32
+		for _, threads := range []int{1, 2, 3} {
+			cfg := nn.TrainConfig{Epochs: 1, Batch: 64, Seed: 2, Shuffle: true, Norm: norm, NoRecord: true,
+				Schedule: nn.Schedule{Name: "constant", Base: 0.05}, Optimizer: nn.OptimizerConfig{Name: "sgd", Momentum: 0.9}}
+			params, _, _ := trainFor(t, cpu.New(cpu.WithThreads(threads), cpu.WithSpin(0)), spec, cfg, train, train)
+			if want == nil {
+				want = params
+				continue
+			}
+			for i := range want {
+				if math.Float32bits(params[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("norm %+v: %d threads: parameter %d is %g, %g on 1 thread", norm, threads, i, params[i], want[i])
+				}
+			}
+		}
+	}
+}
