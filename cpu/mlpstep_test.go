@@ -210,3 +210,152 @@ func TestMLPStepThreads(t *testing.T) {
 		}
 	}
 }
+
+// tinyMLP returns a backend's allocator that fails the test when an
+// allocation does, and the 16-8-10 MLP's widths, parameter count and
+// scratch for batches of rows.
+func tinyMLP(t *testing.T, b *cpu.Backend, rows int) ([]int, int, int, func(nn.DType, int) nn.Buffer) {
+	t.Helper()
+	widths := []int{16, 8, 10}
+	work, err := b.MLPWorkspace(widths, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := func(dt nn.DType, n int) nn.Buffer {
+		buf, err := b.Alloc(dt, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf
+	}
+	return widths, 8*17 + 10*9, work, alloc
+}
+
+// TestMLPStepBadData checks that a fused step reports an order entry
+// outside the data set and a label outside the classes, as Gather and
+// SoftmaxCrossEntropy do, and changes no parameter.
+func TestMLPStepBadData(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		order       int32
+		label       uint8
+		wantInError string
+	}{
+		{"order", 99, 1, "order[0] = 99 is outside the data set"},
+		{"negative order", -1, 1, "order[0] = -1 is outside"},
+		{"label", 0, 12, "the label of row 0 is 12, outside the 10 classes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := cpu.New()
+			defer b.Close()
+			widths, nparams, work, alloc := tinyMLP(t, b, 2)
+			images, labels, order := alloc(nn.Uint8, 2*16), alloc(nn.Uint8, 2), alloc(nn.Int32, 2)
+			grads, loss, ws := alloc(nn.Float32, nparams), alloc(nn.Float32, 1), alloc(nn.Float32, work)
+			before, got := make([]float32, nparams), make([]float32, nparams)
+			for i := range before {
+				before[i] = float32(i%7) - 3
+			}
+			copy(got, before)
+			params, err := b.Wrap(got) // read after the step, past the sticky error
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, up := range []struct {
+				dst nn.Buffer
+				src any
+			}{{labels, []uint8{c.label, 3}}, {order, []int32{c.order, 1}}, {images, make([]uint8, 32)}} {
+				if err := b.Upload(up.dst, up.src); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.MLPStep(nn.MLPStep{
+				Widths: widths, Rows: 2, Images: images, Labels: labels, Order: order, Scale: 1,
+				Params: params, Grads: grads, Optimizer: nn.OptimizerConfig{Name: "sgd"}, LR: 0.1, Update: 1,
+				Loss: loss, Work: ws,
+			})
+			err = b.Sync()
+			if err == nil || !strings.Contains(err.Error(), c.wantInError) {
+				t.Fatalf("Sync = %v, want an error containing %q", err, c.wantInError)
+			}
+			for i := range got {
+				if got[i] != before[i] {
+					t.Fatalf("parameter %d changed from %g to %g by a refused step", i, before[i], got[i])
+				}
+			}
+		})
+	}
+}
+
+// TestMLPStepContract checks that MLPStep refuses operands that do not fit
+// the widths (nn.MLPStep.Check), with an error naming the operand, and
+// that MLPWorkspace refuses an MLP it cannot take.
+func TestMLPStepContract(t *testing.T) {
+	for _, c := range []struct {
+		widths []int
+		batch  int
+		want   string
+	}{
+		{[]int{784}, 64, "1 widths"},
+		{[]int{784, 0, 10}, 64, "width 1 is 0"},
+		{[]int{784, 64, 10}, 0, "batch of 0"},
+		{[]int{1 << 20, 1 << 20, 10}, 64, "2^28"},
+	} {
+		if _, err := cpu.New(cpu.WithThreads(1)).MLPWorkspace(c.widths, c.batch); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("MLPWorkspace(%v, %d) = %v, want an error saying %q", c.widths, c.batch, err, c.want)
+		}
+	}
+	good := func(t *testing.T, b *cpu.Backend) (nn.MLPStep, func(nn.DType, int) nn.Buffer, int, int) {
+		widths, nparams, work, alloc := tinyMLP(t, b, 4)
+		return nn.MLPStep{
+			Widths: widths, Rows: 4, Images: alloc(nn.Uint8, 4*16), Labels: alloc(nn.Uint8, 4), Order: alloc(nn.Int32, 4), Scale: 1,
+			Params: alloc(nn.Float32, nparams), Grads: alloc(nn.Float32, nparams), Optimizer: nn.OptimizerConfig{Name: "sgd"},
+			LR: 0.1, Update: 1, Loss: alloc(nn.Float32, 1), Work: alloc(nn.Float32, work),
+		}, alloc, nparams, work
+	}
+	for _, c := range []struct {
+		name  string
+		mod   func(s *nn.MLPStep, alloc func(nn.DType, int) nn.Buffer, nparams, work int)
+		inErr string
+	}{
+		{"short params", func(s *nn.MLPStep, alloc func(nn.DType, int) nn.Buffer, nparams, work int) {
+			s.Params = alloc(nn.Float32, nparams-1)
+		}, "params holds"},
+		{"grads type", func(s *nn.MLPStep, alloc func(nn.DType, int) nn.Buffer, nparams, work int) {
+			s.Grads = alloc(nn.Int32, nparams)
+		}, "grads holds int32"},
+		{"short order", func(s *nn.MLPStep, alloc func(nn.DType, int) nn.Buffer, nparams, work int) { s.Start = 1 }, "order holds 4 elements"},
+		{"no rows", func(s *nn.MLPStep, alloc func(nn.DType, int) nn.Buffer, nparams, work int) { s.Rows = 0 }, "rows is 0"},
+		{"small work", func(s *nn.MLPStep, alloc func(nn.DType, int) nn.Buffer, nparams, work int) {
+			s.Work = alloc(nn.Float32, work-1)
+		}, "work holds"},
+		{"momentum without state", func(s *nn.MLPStep, alloc func(nn.DType, int) nn.Buffer, nparams, work int) {
+			s.Optimizer.Momentum = 0.9
+		}, "0 optimizer state buffers"},
+		{"adam update 0", func(s *nn.MLPStep, alloc func(nn.DType, int) nn.Buffer, nparams, work int) {
+			s.Optimizer = nn.OptimizerConfig{Name: "adam"}
+			s.Update = 0
+		}, "update number 0"},
+		{"zero width", func(s *nn.MLPStep, alloc func(nn.DType, int) nn.Buffer, nparams, work int) {
+			s.Widths = []int{16, 0, 10}
+		}, "at least one unit"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := cpu.New()
+			defer b.Close()
+			s, alloc, nparams, work := good(t, b)
+			c.mod(&s, alloc, nparams, work)
+			b.MLPStep(s)
+			if err := b.Sync(); err == nil || !strings.Contains(err.Error(), c.inErr) {
+				t.Fatalf("MLPStep = %v, want an error containing %q", err, c.inErr)
+			}
+		})
+	}
+	// The good step itself runs.
+	b := cpu.New()
+	defer b.Close()
+	s, _, _, _ := good(t, b)
+	b.MLPStep(s)
+	if err := b.Sync(); err != nil {
+		t.Fatalf("a good step: %v", err)
+	}
+}
