@@ -18,6 +18,7 @@ package cpu
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"time"
 
@@ -56,6 +57,8 @@ type Backend struct {
 	// default, kernels.go), and the way of every GEMM (nil: the cost model's).
 	forceKernels *kernelSet
 	forceWay     *gemmWay
+
+	fusedMLP bool // MLPWorkspace takes MLPs (WithFusedMLP)
 }
 
 var (
@@ -67,8 +70,9 @@ var (
 type Option func(*config)
 
 type config struct {
-	threads int
-	spin    time.Duration
+	threads  int
+	spin     time.Duration
+	fusedMLP bool
 }
 
 // WithThreads sets the number of threads ops are split across (default
@@ -84,14 +88,21 @@ func WithThreads(n int) Option { return func(c *config) { c.threads = n } }
 // tens.
 func WithSpin(d time.Duration) Option { return func(c *config) { c.spin = d } }
 
+// WithFusedMLP turns the fused MLP training step (nn.MLPStepper,
+// mlpstep.go) on or off. It is off by default (MNIST_CPU_MLP=fused in the
+// environment turns it on for a whole process): on the development
+// machine it has not yet beaten the op-by-op step on the tutorial's
+// recipe (bench/RESULTS.md, issue 20), so trainers run op by op.
+func WithFusedMLP(on bool) Option { return func(c *config) { c.fusedMLP = on } }
+
 // New returns a cpu backend.
 func New(opts ...Option) *Backend {
-	cfg := config{threads: runtime.GOMAXPROCS(0), spin: 100 * time.Microsecond}
+	cfg := config{threads: runtime.GOMAXPROCS(0), spin: 100 * time.Microsecond, fusedMLP: os.Getenv("MNIST_CPU_MLP") == "fused"}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	cfg.threads = max(cfg.threads, 1)
-	b := &Backend{core: host.NewCore("cpu"), pool: newPool(cfg.threads, cfg.spin)}
+	b := &Backend{core: host.NewCore("cpu"), pool: newPool(cfg.threads, cfg.spin), fusedMLP: cfg.fusedMLP}
 	threads := fmt.Sprintf("%d threads", cfg.threads)
 	if cfg.threads == 1 {
 		threads = "1 thread"

@@ -8,7 +8,8 @@ import (
 	"github.com/mnist-go/mnist/nn/host"
 )
 
-// The fused MLP training step (nn.MLPStepper). It computes what the op
+// The fused MLP training step (nn.MLPStepper), off unless WithFusedMLP or
+// MNIST_CPU_MLP=fused turns it on (see WithFusedMLP). It computes what the op
 // path (Gather, Forward, SoftmaxCrossEntropy, Backward, SGD or Adam)
 // computes, up to the order of float32 sums, in three jobs on the pool
 // instead of about fourteen ops:
@@ -132,6 +133,9 @@ func (b *Backend) mlpGroups(h1 int) int {
 // copy of the batch per thread, and every layer's activations and their
 // gradients; about in·(2·h1 + (threads+1)·batch) elements.
 func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
+	if !b.fusedMLP {
+		return 0, errFusedOff
+	}
 	groups := 1
 	if len(widths) >= 2 {
 		groups = b.mlpGroups(widths[1])
@@ -141,6 +145,9 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 }
 
 var _ nn.MLPStepper = (*Backend)(nil)
+
+// errFusedOff is MLPWorkspace's answer on a backend without WithFusedMLP.
+var errFusedOff = errors.New("the fused MLP step is off on this backend (cpu.WithFusedMLP or MNIST_CPU_MLP=fused turns it on): the step runs op by op")
 
 // mlpScratch is the fused step's scratch kept between calls.
 type mlpScratch struct {
@@ -387,6 +394,9 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	l, planErr := mlpPlan(s.Widths, s.Rows, groups)
 	if !b.core.Check(op, s.Check(&b.core, l.total)) {
 		return
+	}
+	if planErr == nil && !b.fusedMLP {
+		planErr = errFusedOff
 	}
 	if planErr != nil {
 		b.core.Fail(op, "%v", planErr)

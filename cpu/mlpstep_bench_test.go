@@ -35,7 +35,7 @@ func BenchmarkMLPTrainerStep(b *testing.B) {
 						runtime.LockOSThread()
 						defer runtime.UnlockOSThread()
 					}
-					be := cpu.New(cpu.WithThreads(threads))
+					be := cpu.New(cpu.WithThreads(threads), cpu.WithFusedMLP(way == "fused"))
 					defer be.Close()
 					cfg := r.Config
 					cfg.NoFuse = way == "ops"

@@ -81,7 +81,7 @@ func TestMLPStepMatchesOps(t *testing.T) {
 					// subtests, so that every one runs somewhere.
 					path := paths[(len(t.Name())+ni)%len(paths)]
 					threads := 1 + len(t.Name())%2
-					fused, ok := cpu.NewWithKernels(path, cpu.WithThreads(threads))
+					fused, ok := cpu.NewWithKernels(path, cpu.WithThreads(threads), cpu.WithFusedMLP(true))
 					if !ok {
 						t.Fatalf("kernel path %s", path)
 					}
@@ -197,7 +197,7 @@ func TestMLPStepThreads(t *testing.T) {
 		for _, threads := range []int{1, 2, 3} {
 			cfg := nn.TrainConfig{Epochs: 1, Batch: 64, Seed: 2, Shuffle: true, Norm: norm, NoRecord: true,
 				Schedule: nn.Schedule{Name: "constant", Base: 0.05}, Optimizer: nn.OptimizerConfig{Name: "sgd", Momentum: 0.9}}
-			params, _, _ := trainFor(t, cpu.New(cpu.WithThreads(threads), cpu.WithSpin(0)), spec, cfg, train, train)
+			params, _, _ := trainFor(t, cpu.New(cpu.WithThreads(threads), cpu.WithSpin(0), cpu.WithFusedMLP(true)), spec, cfg, train, train)
 			if want == nil {
 				want = params
 				continue
@@ -246,7 +246,7 @@ func TestMLPStepBadData(t *testing.T) {
 		{"label", 0, 12, "the label of row 0 is 12, outside the 10 classes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			b := cpu.New()
+			b := cpu.New(cpu.WithFusedMLP(true))
 			defer b.Close()
 			widths, nparams, work, alloc := tinyMLP(t, b, 2)
 			images, labels, order := alloc(nn.Uint8, 2*16), alloc(nn.Uint8, 2), alloc(nn.Int32, 2)
@@ -300,7 +300,7 @@ func TestMLPStepContract(t *testing.T) {
 		{[]int{784, 64, 10}, 0, "batch of 0"},
 		{[]int{1 << 20, 1 << 20, 10}, 64, "2^28"},
 	} {
-		if _, err := cpu.New(cpu.WithThreads(1)).MLPWorkspace(c.widths, c.batch); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := cpu.New(cpu.WithThreads(1), cpu.WithFusedMLP(true)).MLPWorkspace(c.widths, c.batch); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("MLPWorkspace(%v, %d) = %v, want an error saying %q", c.widths, c.batch, err, c.want)
 		}
 	}
@@ -340,7 +340,7 @@ func TestMLPStepContract(t *testing.T) {
 		}, "at least one unit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			b := cpu.New()
+			b := cpu.New(cpu.WithFusedMLP(true))
 			defer b.Close()
 			s, alloc, nparams, work := good(t, b)
 			c.mod(&s, alloc, nparams, work)
@@ -350,12 +350,17 @@ func TestMLPStepContract(t *testing.T) {
 			}
 		})
 	}
-	// The good step itself runs.
-	b := cpu.New()
+	// The good step itself runs, and only where the fused step is on.
+	b := cpu.New(cpu.WithFusedMLP(true))
 	defer b.Close()
 	s, _, _, _ := good(t, b)
 	b.MLPStep(s)
 	if err := b.Sync(); err != nil {
 		t.Fatalf("a good step: %v", err)
+	}
+	off := cpu.New(cpu.WithFusedMLP(false))
+	defer off.Close()
+	if _, err := off.MLPWorkspace([]int{16, 8, 10}, 4); err == nil || !strings.Contains(err.Error(), "off") {
+		t.Errorf("MLPWorkspace without WithFusedMLP = %v, want an error saying the fused step is off", err)
 	}
 }
