@@ -38,11 +38,10 @@ const (
 // The kernel signatures (pointers to the first element, strides in
 // elements); see the generated doc comments for their reference loops.
 type (
-	tileFunc    func(s *float32, rs, ks int, d *float32, dd, kn int, c *float32, ldc int, alpha float32, flags, tail int, bias, mask *float32)
-	listFunc    func(s *float32, ks int, d *float32, dd int, list *int32, kn int, c *float32, ldc int, alpha float32, flags, tail int, bias, mask *float32)
-	sparseFunc  func(vals *float32, offs *int32, cnt *int32, stride, rows int, d *float32, c *float32, ldc int, alpha float32, flags, tail int, bias, mask *float32)
-	maskFunc    func(s *float32, lds, k, rows int, d *float32, dd int, c *float32, ldc int, alpha float32, flags, tail int, bias, mask *float32)
-	scatterFunc func(s *float32, lds, k, rows int, gr *float32, ldg int, t *float32, dt, tail int)
+	tileFunc   func(s *float32, rs, ks int, d *float32, dd, kn int, c *float32, ldc int, alpha float32, flags, tail int, bias, mask *float32)
+	listFunc   func(s *float32, ks int, d *float32, dd int, list *int32, kn int, c *float32, ldc int, alpha float32, flags, tail int, bias, mask *float32)
+	sparseFunc func(vals *float32, offs *int32, cnt *int32, stride, rows int, d *float32, c *float32, ldc int, alpha float32, flags, tail int, bias, mask *float32)
+	maskFunc   func(s *float32, lds, k, rows int, d *float32, dd int, c *float32, ldc int, alpha float32, flags, tail int, bias, mask *float32)
 )
 
 // kernelSet is one implementation of the GEMM driver's kernels and the
@@ -66,9 +65,6 @@ type kernelSet struct {
 	listTiles  []listFunc   // [mr], one vector wide
 	sparseRows []sparseFunc // [nv]
 	maskRows   []maskFunc   // [nv], or nil: sparse rows found by bit masks
-	// scatterRows[nv], or nil: T += Sᵀ·GR from the rows of S, their nonzeros
-	// found by bit masks (the fused MLP step's first weight gradient).
-	scatterRows []scatterFunc
 
 	compactRows func(s *float32, lds, n, rows int, vals *float32, offs *int32, cnt *int32, stride, step int)
 	// compactCols, or nil: compactRows of the transpose of lanes adjacent

@@ -1870,26 +1870,6 @@ func sparseRowsAVX512_1(vals *float32, offs *int32, cnt *int32, stride int, rows
 // case it is for.
 func sparseMaskRowsAVX512_1(s *float32, lds int, k int, rows int, d *float32, dd int, c *float32, ldc int, alpha float32, flags int, tail int, bias *float32, mask *float32)
 
-// scatterMaskRowsAVX512_1 adds to 16 columns (1 vectors) of T, for every nonzero
-// v = s[i*lds+kk] of the rows of S (NaN is nonzero, ±0 are zeros), v times
-// row i of GR to row kk of T: T += Sᵀ·GR on the first 0+tail columns,
-// row i of S after row i-1. Its reference loop:
-//
-//	for i := 0; i < rows; i++ {
-//		for kk := 0; kk < k; kk++ {
-//			if v := s[i*lds+kk]; v != 0 || v != v {
-//				for j := 0; j < 0+tail; j++ {
-//					t[kk*dt+j] += v * gr[i*ldg+j]
-//				}
-//			}
-//		}
-//	}
-//
-// Each nonzero costs a load, an FMA and a store per vector of T, with no
-// chain of additions from one nonzero to the next: the rows of T it
-// touches are distinct within a row of S.
-func scatterMaskRowsAVX512_1(s *float32, lds int, k int, rows int, gr *float32, ldg int, t *float32, dt int, tail int)
-
 // sparseRowsAVX512_2 computes 32 columns (2 vectors) of rows of C = α·S·D from
 // their nonzeros: row i of S has cnt[i] of them, S[i,k] = vals[i*stride+q]
 // where offs[i*stride+q] = k·dd·4 is the byte offset of row k of D. It then
@@ -1957,26 +1937,6 @@ func sparseRowsAVX512_2(vals *float32, offs *int32, cnt *int32, stride int, rows
 // of a compaction; rows of 64 (a batch's pixel across the images) are the
 // case it is for.
 func sparseMaskRowsAVX512_2(s *float32, lds int, k int, rows int, d *float32, dd int, c *float32, ldc int, alpha float32, flags int, tail int, bias *float32, mask *float32)
-
-// scatterMaskRowsAVX512_2 adds to 32 columns (2 vectors) of T, for every nonzero
-// v = s[i*lds+kk] of the rows of S (NaN is nonzero, ±0 are zeros), v times
-// row i of GR to row kk of T: T += Sᵀ·GR on the first 16+tail columns,
-// row i of S after row i-1. Its reference loop:
-//
-//	for i := 0; i < rows; i++ {
-//		for kk := 0; kk < k; kk++ {
-//			if v := s[i*lds+kk]; v != 0 || v != v {
-//				for j := 0; j < 16+tail; j++ {
-//					t[kk*dt+j] += v * gr[i*ldg+j]
-//				}
-//			}
-//		}
-//	}
-//
-// Each nonzero costs a load, an FMA and a store per vector of T, with no
-// chain of additions from one nonzero to the next: the rows of T it
-// touches are distinct within a row of S.
-func scatterMaskRowsAVX512_2(s *float32, lds int, k int, rows int, gr *float32, ldg int, t *float32, dt int, tail int)
 
 // sparseRowsAVX512_3 computes 48 columns (3 vectors) of rows of C = α·S·D from
 // their nonzeros: row i of S has cnt[i] of them, S[i,k] = vals[i*stride+q]
@@ -2046,26 +2006,6 @@ func sparseRowsAVX512_3(vals *float32, offs *int32, cnt *int32, stride int, rows
 // case it is for.
 func sparseMaskRowsAVX512_3(s *float32, lds int, k int, rows int, d *float32, dd int, c *float32, ldc int, alpha float32, flags int, tail int, bias *float32, mask *float32)
 
-// scatterMaskRowsAVX512_3 adds to 48 columns (3 vectors) of T, for every nonzero
-// v = s[i*lds+kk] of the rows of S (NaN is nonzero, ±0 are zeros), v times
-// row i of GR to row kk of T: T += Sᵀ·GR on the first 32+tail columns,
-// row i of S after row i-1. Its reference loop:
-//
-//	for i := 0; i < rows; i++ {
-//		for kk := 0; kk < k; kk++ {
-//			if v := s[i*lds+kk]; v != 0 || v != v {
-//				for j := 0; j < 32+tail; j++ {
-//					t[kk*dt+j] += v * gr[i*ldg+j]
-//				}
-//			}
-//		}
-//	}
-//
-// Each nonzero costs a load, an FMA and a store per vector of T, with no
-// chain of additions from one nonzero to the next: the rows of T it
-// touches are distinct within a row of S.
-func scatterMaskRowsAVX512_3(s *float32, lds int, k int, rows int, gr *float32, ldg int, t *float32, dt int, tail int)
-
 // sparseRowsAVX512_4 computes 64 columns (4 vectors) of rows of C = α·S·D from
 // their nonzeros: row i of S has cnt[i] of them, S[i,k] = vals[i*stride+q]
 // where offs[i*stride+q] = k·dd·4 is the byte offset of row k of D. It then
@@ -2133,26 +2073,6 @@ func sparseRowsAVX512_4(vals *float32, offs *int32, cnt *int32, stride int, rows
 // of a compaction; rows of 64 (a batch's pixel across the images) are the
 // case it is for.
 func sparseMaskRowsAVX512_4(s *float32, lds int, k int, rows int, d *float32, dd int, c *float32, ldc int, alpha float32, flags int, tail int, bias *float32, mask *float32)
-
-// scatterMaskRowsAVX512_4 adds to 64 columns (4 vectors) of T, for every nonzero
-// v = s[i*lds+kk] of the rows of S (NaN is nonzero, ±0 are zeros), v times
-// row i of GR to row kk of T: T += Sᵀ·GR on the first 48+tail columns,
-// row i of S after row i-1. Its reference loop:
-//
-//	for i := 0; i < rows; i++ {
-//		for kk := 0; kk < k; kk++ {
-//			if v := s[i*lds+kk]; v != 0 || v != v {
-//				for j := 0; j < 48+tail; j++ {
-//					t[kk*dt+j] += v * gr[i*ldg+j]
-//				}
-//			}
-//		}
-//	}
-//
-// Each nonzero costs a load, an FMA and a store per vector of T, with no
-// chain of additions from one nonzero to the next: the rows of T it
-// touches are distinct within a row of S.
-func scatterMaskRowsAVX512_4(s *float32, lds int, k int, rows int, gr *float32, ldg int, t *float32, dt int, tail int)
 
 // compactRowsAVX512 writes the nonzeros of each row s[i*lds : i*lds+n] (NaN is nonzero,
 // ±0 are zeros) to vals[i*stride:] and their indexes times step to

@@ -43,10 +43,6 @@ func refKernels(lanes int, maxMR []int, listMR, sparseNV int, withMask bool) *ke
 		for nv := 1; nv <= sparseNV; nv++ {
 			ks.maskRows[nv] = refMaskRows(nv, lanes)
 		}
-		ks.scatterRows = make([]scatterFunc, sparseNV+1)
-		for nv := 1; nv <= sparseNV; nv++ {
-			ks.scatterRows[nv] = refScatterRows(nv, lanes)
-		}
 	}
 	ks.nonzeroRows = func(d *float32, dd, n int, list *int32) int {
 		m := 0
@@ -181,23 +177,6 @@ func refMaskRows(nv, lanes int) maskFunc {
 			}
 			for j := 0; j < w-lanes+tail; j++ {
 				storeRef(t[j], i, j, c, ldc, alpha, flags, bias, mask)
-			}
-		}
-	}
-}
-
-// refScatterRows is the reference loop of scatterMaskRows<ISA>_<nv>.
-func refScatterRows(nv, lanes int) scatterFunc {
-	return func(s *float32, lds, k, rows int, gr *float32, ldg int, t *float32, dt, tail int) {
-		w := nv*lanes - lanes + tail
-		for i := 0; i < rows; i++ {
-			g := floats(gr, i*ldg, w)
-			for kk := 0; kk < k; kk++ {
-				if v := *at(s, i*lds+kk); v != 0 || v != v {
-					for j, gv := range g {
-						*at(t, kk*dt+j) += v * gv
-					}
-				}
 			}
 		}
 	}

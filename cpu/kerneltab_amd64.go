@@ -18,7 +18,6 @@ var avx512Kernels = kernelSet{
 	listTiles:      []listFunc{nil, listTileAVX512_1, listTileAVX512_2, listTileAVX512_3, listTileAVX512_4, listTileAVX512_5, listTileAVX512_6, listTileAVX512_7, listTileAVX512_8, listTileAVX512_9, listTileAVX512_10, listTileAVX512_11, listTileAVX512_12, listTileAVX512_13, listTileAVX512_14, listTileAVX512_15, listTileAVX512_16},
 	sparseRows:     []sparseFunc{nil, sparseRowsAVX512_1, sparseRowsAVX512_2, sparseRowsAVX512_3, sparseRowsAVX512_4},
 	maskRows:       []maskFunc{nil, sparseMaskRowsAVX512_1, sparseMaskRowsAVX512_2, sparseMaskRowsAVX512_3, sparseMaskRowsAVX512_4},
-	scatterRows:    []scatterFunc{nil, scatterMaskRowsAVX512_1, scatterMaskRowsAVX512_2, scatterMaskRowsAVX512_3, scatterMaskRowsAVX512_4},
 	compactRows:    compactRowsAVX512,
 	vectorCompact:  true,
 	nonzeroRows:    nonzeroRowsAVX512,

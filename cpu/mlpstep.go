@@ -19,18 +19,18 @@ import (
 //	       layout the sparse kernels read) and the group's columns of A1
 //	rows   per block of rows: the other layers, the loss and the backward
 //	       pass down to dA1
-//	grad   per group of units: their columns of dW1ᵀ = Xᵀ·dA1 (the scatter
-//	       kernels, from the rows of the batch as they are), transposed
-//	       into their rows of Grads, and the optimiser's update of their
-//	       rows of W1
+//	grad   per group of units: their rows of dW1, a strip of 16 inputs at
+//	       a time in L1 (the strip of the batch transposed, its product
+//	       with dA1 by the sparse kernels, transposed into Grads), and the
+//	       optimiser's update of their rows of W1
 //
 // with the other layers' weight gradients, the biases' and their updates
 // in between, on the calling thread (a few microseconds). A group's data
-// (its rows of W1, W1ᵀ, dW1ᵀ, the optimiser's state) stays on the core
+// (its rows of W1, W1ᵀ and dW1, the optimiser's state) stays on the core
 // that owns the group from one step to the next: moving cache lines from
 // core to core costs more than the second core gives back on ops this
-// small (bench/RESULTS.md, issue 20), so each group gathers its own copy
-// of the batch rather than share one.
+// small, so each group gathers its own copy of the batch rather than
+// share one.
 //
 // Pixels are taken raw (p, the byte as a float) when the batch is
 // normalised, and x = scale·p + shift is moved into the epilogues:
@@ -43,8 +43,8 @@ import (
 // The results do not depend on the number of threads: groups are whole
 // vectors of units, and no sum is split between them
 // (TestMLPStepMatchesOps, TestMLPStepThreads). Kernel sets without the
-// mask and scatter kernels (AVX2, pure Go) run the first layer's products
-// through the GEMM driver instead, with one group.
+// bit-mask kernels (AVX2, pure Go) run the first layer's products through
+// the GEMM driver instead, with one group.
 
 // mlpMaxWork is the largest workspace MLPWorkspace accepts, in float32s (1 GiB).
 const mlpMaxWork = 1 << 28
@@ -54,8 +54,8 @@ type mlpLayout struct {
 	groups       int // groups of the first layer's units, each with its copy of the batch
 	h1p          int // the first layer's units rounded up to whole vectors (of 16)
 	w1t, x, xt   int // W1ᵀ (in×h1p), the batch (groups × rows×in), its transpose (in×rows)
-	dw1t         int // dW1ᵀ (in×h1p)
-	g1           int // α·dA1 (rows×h1), the scatter kernels' rows
+	dw1t         int // dW1ᵀ (in×h1p), for the GEMM driver
+	g1           int // dA1 with rows padded to whole vectors (rows×h1p)
 	bias1        int // the first layer's bias with the shift folded in (h1p)
 	shiftBias    int // shift·Σ_r dA1[r,:] (h1p)
 	acts, dacts  []int
@@ -99,7 +99,7 @@ func mlpPlan(widths []int, batch, groups int) (mlpLayout, error) {
 	l.x = add(batch*groups, in)
 	l.xt = add(in, batch)
 	l.dw1t = add(in, l.h1p)
-	l.g1 = add(batch, h1)
+	l.g1 = add(batch, l.h1p)
 	l.bias1 = add(l.h1p, 1)
 	l.shiftBias = add(l.h1p, 1)
 	l.acts = make([]int, len(widths))
@@ -122,7 +122,7 @@ func mlpPlan(widths []int, batch, groups int) (mlpLayout, error) {
 // are split into on this backend: one per thread, each of whole vectors.
 func (b *Backend) mlpGroups(h1 int) int {
 	ks := b.kernels()
-	if ks.maskRows == nil || ks.scatterRows == nil {
+	if ks.maskRows == nil {
 		return 1
 	}
 	return max(1, min(b.pool.workers, chunkCount(h1, ks.lanes)))
@@ -171,7 +171,7 @@ type mlpJob struct {
 	x                 []float32 // the batch, groups copies of rows×in
 	bias1             []float32 // b1, or b1 + shift·Σ_k W1[:,k]
 	a1                []float32 // A1 (rows×h1)
-	g1                []float32 // α·dA1 (rows×h1)
+	g1                []float32 // dA1, rows of ldg (padded to whole vectors for the mask kernels)
 	shiftBias         []float32 // nil without a shift
 	dw1t, dw1         []float32
 	images            []uint8
@@ -188,6 +188,14 @@ type mlpJob struct {
 	lossParts    []float64 // per chunk: the sum of its rows' losses
 	gemms        []gemmJob // per worker
 	exps         [][]float64
+	strips       []stripScratch // per group
+	ldg          int            // g1's row stride
+}
+
+// stripScratch is a group's strip of Xᵀ and of T (gradStrips).
+type stripScratch struct {
+	xt, t []float32
+	_     [64]byte
 }
 
 const (
@@ -196,13 +204,12 @@ const (
 	mlpGrad
 )
 
-// Blocking: rows per block of the rows job, and blocks of inputs whose
-// rows of W1ᵀ (forward) and of dW1ᵀ (scatter) stay in L1 while the batch's
-// rows use them.
+// Blocking: rows per block of the rows job, and the forward product's
+// blocks of rows and of inputs (128 rows of W1ᵀ of 64 units are 32 KiB:
+// they stay in L1 while a block of rows takes its nonzeros).
 const (
 	mlpRowsChunk       = 16
 	mlpForwardInputs   = 128
-	mlpScatterInputs   = 64
 	mlpForwardRowBlock = 32
 )
 
@@ -282,41 +289,51 @@ func (j *mlpJob) first(c int) {
 	}
 }
 
-// grad is group c's part of the grad job: its units' columns of dW1ᵀ =
-// shift·db1 + Xᵀ·(α·dA1), transposed into their rows of Grads, and the
-// optimiser's update of their rows of W1.
+// grad is group c's part of the grad job (gradStrips), after asking the
+// cache for the next batch's images (this core's next gather reads them
+// all).
 func (j *mlpJob) grad(c int) {
-	ks, W := j.ks, j.ks.lanes
-	// The next batch's images, asked of the cache (this core's next
-	// gather reads them all).
+	ks := j.ks
 	for _, i := range j.next {
 		if i >= 0 && (int(i)+1)*j.in <= len(j.images) {
 			ks.prefetch(&j.images[int(i)*j.in], j.in)
 		}
 	}
 	u0, u1 := j.units(c)
-	x := j.batch(c)
-	for k0 := 0; k0 < j.in; k0 += mlpScatterInputs {
-		k1 := min(k0+mlpScatterInputs, j.in)
-		switch {
-		case j.shiftBias != nil:
-			for k := k0; k < k1; k++ {
-				copy(j.dw1t[k*j.h1p+u0:k*j.h1p+u1], j.shiftBias[u0:u1])
-			}
-		case u1-u0 == j.h1p:
-			clear(j.dw1t[k0*j.h1p : k1*j.h1p]) // the whole rows: one call
-		default:
-			for k := k0; k < k1; k++ {
-				clear(j.dw1t[k*j.h1p+u0 : k*j.h1p+u1])
-			}
-		}
-		for v0 := u0; v0 < u1; v0 += W * (len(ks.scatterRows) - 1) {
-			nv := min(len(ks.scatterRows)-1, chunkCount(u1-v0, W))
-			tail := min(W, u1-(v0+(nv-1)*W))
-			ks.scatterRows[nv](&x[k0], j.in, k1-k0, j.rows, &j.g1[v0], j.h1, &j.dw1t[k0*j.h1p+v0], j.h1p, tail)
-		}
+	j.gradStrips(c, u0, u1, j.batch(c))
+}
+
+// gradStrips computes group c's rows [u0, u1) of dW1 a strip of lanes
+// inputs at a time, all in L1: the strip's columns of X transposed into
+// lanes rows of Xᵀ (each as long as the batch), their product with the
+// group's columns of dA1 by the mask kernels (T = α·Xᵀ·dA1 + shift·db1,
+// lanes × units), and T transposed into the strip's columns of dW1; then
+// the optimiser's update of those rows of W1.
+func (j *mlpJob) gradStrips(c, u0, u1 int, x []float32) {
+	ks, W := j.ks, j.ks.lanes
+	sc := &j.strips[c]
+	ldt := chunkCount(u1-u0, W) * W
+	sc.xt = grow(sc.xt, W*j.rows)
+	sc.t = grow(sc.t, W*ldt)
+	var bias *float32
+	flags := 0
+	if j.shiftBias != nil {
+		flags = flagBias
 	}
-	j.updateUnits(u0, u1)
+	for k0 := 0; k0 < j.in; k0 += W {
+		kn := min(W, j.in-k0)
+		transposeRows(ks, sc.xt, j.rows, x[k0:], j.in, j.rows, kn)
+		for v0 := u0; v0 < u1; v0 += W * (len(ks.maskRows) - 1) {
+			nv := min(len(ks.maskRows)-1, chunkCount(u1-v0, W))
+			tail := min(W, u1-(v0+(nv-1)*W))
+			if flags != 0 {
+				bias = &j.shiftBias[v0]
+			}
+			ks.maskRows[nv](&sc.xt[0], j.rows, j.rows, kn, &j.g1[v0], j.ldg, &sc.t[v0-u0], ldt, j.alpha, flags, tail, bias, nil)
+		}
+		transposeRows(ks, j.dw1[u0*j.in+k0:], j.in, sc.t, ldt, kn, u1-u0)
+	}
+	j.opt.update(u0*j.in, u1*j.in)
 }
 
 // updateUnits transposes units [u0, u1) of dW1ᵀ into their rows of Grads
@@ -421,13 +438,16 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	w1, b1 := weights(params, 1)
 	dw1, db1 := weights(grads, 1)
 	j := &b.mlp.job
-	*j = mlpJob{lossParts: j.lossParts, gemms: j.gemms, exps: j.exps, acts: j.acts[:0], dacts: j.dacts[:0],
+	*j = mlpJob{lossParts: j.lossParts, gemms: j.gemms, exps: j.exps, acts: j.acts[:0], dacts: j.dacts[:0], strips: j.strips,
 		b: b, ks: ks, stage: mlpFirst, rows: rows, in: in, h1: h1, h1p: l.h1p, relu1: L > 1,
 		groups: groups, perGroup: ks.lanes * chunkCount(chunkCount(h1, ks.lanes), groups),
 		alpha: 1, scale: 1, w1: w1, b1: b1, bias1: b1, w1t: work[l.w1t : l.w1t+in*l.h1p],
 		x: work[l.x : l.x+groups*rows*in], a1: act(1), g1: dact(1),
 		dw1t: work[l.dw1t : l.dw1t+in*l.h1p], dw1: dw1}
 	j.groups = chunkCount(h1, j.perGroup)
+	for len(j.strips) < j.groups {
+		j.strips = append(j.strips, stripScratch{})
+	}
 
 	// The batch's labels (its pixels are converted by the first job: as
 	// they are, or scaled when there is no shift).
@@ -465,7 +485,7 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 			return
 		}
 	}
-	fast := ks.maskRows != nil && ks.scatterRows != nil
+	fast := ks.maskRows != nil
 
 	// The batch, W1ᵀ and A1 by groups of units (the fast kernels), or A1
 	// through the GEMM driver.
@@ -522,11 +542,13 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 			j.shiftBias[i] = j.shift * db1[i]
 		}
 		clear(j.shiftBias[h1:])
-		if fast {
-			j.g1 = work[l.g1 : l.g1+rows*h1]
-			for i, v := range dact(1) {
-				j.g1[i] = j.alpha * v
-			}
+	}
+	j.ldg = h1
+	if fast && h1 != l.h1p {
+		// The mask kernels read whole vectors of D's rows: dA1 padded.
+		j.g1, j.ldg = work[l.g1:l.g1+rows*l.h1p], l.h1p
+		for r := range rows {
+			clear(j.g1[r*l.h1p+copy(j.g1[r*l.h1p:], dact(1)[r*h1:(r+1)*h1]) : (r+1)*l.h1p])
 		}
 	}
 
@@ -565,7 +587,7 @@ func (j *mlpJob) forwardDriver(b *Backend) {
 		x, j.w1, j.rows, j.h1, j.in, false, true)
 }
 
-// gradDriver is the grad job on kernel sets without the scatter kernels:
+// gradDriver is the grad job on kernel sets without the bit-mask kernels:
 // dW1ᵀ = α·Xᵀ·dA1 + shift·db1 through the GEMM driver, then the update.
 func (j *mlpJob) gradDriver(b *Backend, xt []float32) {
 	transposeRows(j.ks, xt, j.rows, j.batch(0), j.in, j.rows, j.in)

@@ -78,7 +78,6 @@ func main() {
 		for nv := 1; nv <= x.SparseNV; nv++ {
 			x.sparseRows(nv)
 			x.sparseMaskRows(nv)
-			x.scatterMaskRows(nv)
 		}
 		x.compact()
 		x.nonzeroRows()

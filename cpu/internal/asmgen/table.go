@@ -40,10 +40,6 @@ func writeTables(path string, sets []isa) error {
 			for nv := 1; nv <= x.SparseNV; nv++ {
 				fmt.Fprintf(&b, ", sparseMaskRows%s_%d", x.Name, nv)
 			}
-			b.WriteString("},\nscatterRows: []scatterFunc{nil")
-			for nv := 1; nv <= x.SparseNV; nv++ {
-				fmt.Fprintf(&b, ", scatterMaskRows%s_%d", x.Name, nv)
-			}
 			b.WriteString("},\n")
 		}
 		if x.Z {
