@@ -8,8 +8,8 @@ import (
 	"github.com/mnist-go/mnist/nn/host"
 )
 
-// The fused MLP training step (nn.MLPStepper), off unless WithFusedMLP or
-// MNIST_CPU_MLP=fused turns it on (see WithFusedMLP). It computes what the op
+// The fused MLP training step (nn.MLPStepper; WithFusedMLP turns it off).
+// It computes what the op
 // path (Gather, Forward, SoftmaxCrossEntropy, Backward, SGD or Adam)
 // computes, up to the order of float32 sums, in three jobs on the pool
 // instead of about fourteen ops:
@@ -147,7 +147,7 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 var _ nn.MLPStepper = (*Backend)(nil)
 
 // errFusedOff is MLPWorkspace's answer on a backend without WithFusedMLP.
-var errFusedOff = errors.New("the fused MLP step is off on this backend (cpu.WithFusedMLP or MNIST_CPU_MLP=fused turns it on): the step runs op by op")
+var errFusedOff = errors.New("the fused MLP step is off on this backend (cpu.WithFusedMLP(false) or MNIST_CPU_MLP=ops): the step runs op by op")
 
 // mlpScratch is the fused step's scratch kept between calls.
 type mlpScratch struct {
@@ -437,6 +437,13 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	}
 	w1, b1 := weights(params, 1)
 	dw1, db1 := weights(grads, 1)
+	// One group per thread when the pool runs jobs with its helpers now
+	// (see modeSelector); one group on this thread when it runs them
+	// alone, which then does no work twice. The bits are the same.
+	parallel := groups > 1 && b.pool.modes.parallel()
+	if !parallel {
+		groups = 1
+	}
 	j := &b.mlp.job
 	*j = mlpJob{lossParts: j.lossParts, gemms: j.gemms, exps: j.exps, acts: j.acts[:0], dacts: j.dacts[:0], strips: j.strips,
 		b: b, ks: ks, stage: mlpFirst, rows: rows, in: in, h1: h1, h1p: l.h1p, relu1: L > 1,
@@ -489,9 +496,12 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 
 	// The batch, W1ᵀ and A1 by groups of units (the fast kernels), or A1
 	// through the GEMM driver.
-	if fast {
+	switch {
+	case fast && parallel:
 		b.pool.run(j)
-	} else {
+	case fast:
+		runInline(j)
+	default:
 		j.forwardDriver(b)
 	}
 
@@ -556,9 +566,12 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	// through the GEMM driver; then the update of the other parameters.
 	j.opt = b.optimizer(s.Optimizer, s.LR, s.Update, params, grads, s.State)
 	j.stage = mlpGrad
-	if fast {
+	switch {
+	case fast && parallel:
 		b.pool.run(j)
-	} else {
+	case fast:
+		runInline(j)
+	default:
 		j.gradDriver(b, work[l.xt:l.xt+in*rows])
 	}
 	j.opt.update(h1*in, len(params))
