@@ -127,6 +127,17 @@ func (f *fakeRecorder) Record(ops func()) (nn.Recording, error) {
 func (f *fakeRecording) Replay() error { f.r.replays++; f.ops(); return nil }
 func (f *fakeRecording) Close() error  { return nil }
 
+// MLPWorkspace and MLPStep pass a backend's fused step through (a CUDA
+// graph captures the fused step's launches), so that recorded steps are
+// the direct ones.
+func (f *fakeRecorder) MLPWorkspace(widths []int, batch int) (int, error) {
+	if s, ok := f.Backend.(nn.MLPStepper); ok {
+		return s.MLPWorkspace(widths, batch)
+	}
+	return 0, errors.New("the backend runs its steps op by op")
+}
+func (f *fakeRecorder) MLPStep(s nn.MLPStep) { f.Backend.(nn.MLPStepper).MLPStep(s) }
+
 func TestRecordedEpochsMatchDirectSteps(t *testing.T) {
 	cfg := config("sgd", 3)
 	cfg.Schedule = nn.Schedule{Name: "step", Base: 0.05, Every: 2, Gamma: 0.5} // 0.05, 0.05, 0.025
