@@ -301,6 +301,40 @@ __device__ __forceinline__ float mlp_group_sum(float s, int g)
 	return s;
 }
 
+// mlp_warp_sync orders one warp's shared-memory writes before its reads
+// (the emulator's warps meet at a shuffle).
+__device__ __forceinline__ void mlp_warp_sync()
+{
+#ifdef __CUDA_ARCH__
+	__syncwarp();
+#else
+	(void)__shfl_xor_sync(0xffffffffu, 0.0f, 0);
+#endif
+}
+
+// mlp_warp_logits: in one warp, lane c < n computes the last layer's output
+// c, Σ_k a[k]·W[c,k] + b[c] (W in shared memory, n×in, b after it), into
+// logits[c] and out[c]. Lane c starts its sum at input c mod in, so that
+// the lanes read different banks of a row-major W whose width is a
+// multiple of 32.
+__device__ __forceinline__ void mlp_warp_logits(const float *W, const float *a, int in, int n, float *logits, float *out)
+{
+	const int c = threadIdx.x % 32;
+	if (c >= n)
+		return;
+	const float *Wc = W + c * in;
+	float s = 0.0f;
+	int k = c % in;
+#pragma unroll 4
+	for (int t = 0; t < in; ++t) {
+		s = fmaf(a[k], Wc[k], s);
+		k = k + 1 == in ? 0 : k + 1;
+	}
+	s += W[n * in + c];
+	logits[c] = s;
+	out[c] = s;
+}
+
 // mlp_rows_f32: for row r = blockIdx.x < B (grid B, MLP_ROWS_THREADS
 // threads: MLP_THREADS that compute and a warp that reads the label):
 //
@@ -404,10 +438,16 @@ extern "C" __global__ void __launch_bounds__(MLP_ROWS_THREADS, 2) mlp_rows_f32(c
 	}
 	__syncthreads();
 
+	// A last layer of at most 32 outputs (a classifier's), with its weights
+	// in shared memory, runs in the loss's warp: a lane an output, so that
+	// the logits, the loss and D_L need no barrier between them; and when
+	// its inputs are at most 32 too, D_{L-1} as well (a lane an input).
+	const bool warp_last = staged && lt[L].n <= 32, warp_back = warp_last && lt[L].in <= 32;
+
 	// The other layers, forward. Weights in shared memory are read by a
 	// plain loop (no load waits long there); from global memory, in
 	// batches of MLP_BATCH loads. Both add the products in the same order.
-	for (int l = 2; l <= L; ++l) {
+	for (int l = 2; l <= (warp_last ? L - 1 : L); ++l) {
 		const int in = lt[l].in, n = lt[l].n;
 		const size_t woff = lt[l].woff;
 		const float *a = act[l - 2];
@@ -448,50 +488,75 @@ extern "C" __global__ void __launch_bounds__(MLP_ROWS_THREADS, 2) mlp_rows_f32(c
 		__syncthreads();
 	}
 
-	// The loss and its gradient: one warp, as softmax_xent_f32 does a row.
+	// The loss and its gradient: one warp, as softmax_xent_f32 does a row
+	// (with warp_last, from logits it computes itself, a lane each).
 	int cur = 0; // grad[cur] holds D_l[r,:] of the layer being differentiated
-	{
-		const int n = lt[L].n;
+	if (tid < 32) {
+		const int n = lt[L].n, lane = tid;
 		const float *logits = act[L - 1];
 		float *dout = work + lt[L].goff + (size_t)r * n;
-		if (tid < 32) {
-			const int lane = tid;
-			float mx = -INFINITY;
-			for (int c = lane; c < n; c += 32)
-				mx = fmaxf(mx, logits[c]);
+		if (warp_last) {
+			mlp_warp_logits(tail_s + (int)(lt[L].woff - tail0), act[L - 2], lt[L].in, n,
+			                act[L - 1], work + lt[L].aoff + (size_t)r * n);
+			mlp_warp_sync();
+		}
+		float mx = -INFINITY;
+		for (int c = lane; c < n; c += 32)
+			mx = fmaxf(mx, logits[c]);
 #pragma unroll
-			for (int off = 16; off > 0; off /= 2)
-				mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-			float s = 0.0f;
-			for (int c = lane; c < n; c += 32)
-				s += expf(logits[c] - mx);
+		for (int off = 16; off > 0; off /= 2)
+			mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+		float s = 0.0f;
+		for (int c = lane; c < n; c += 32)
+			s += expf(logits[c] - mx);
 #pragma unroll
-			for (int off = 16; off > 0; off /= 2)
-				s += __shfl_xor_sync(0xffffffffu, s, off);
-			const int label = label_s;
-			const long long img = image_s;
-			const bool ok = label >= 0 && label < n;
-			if (lane == 0) {
-				work[lt[0].aoff + r] = ok ? logf(s) + mx - logits[label] : NAN;
-				if (!ok && img >= 0)
-					atomicOr((unsigned int *)p.status, (unsigned int)STATUS_LABEL);
+		for (int off = 16; off > 0; off /= 2)
+			s += __shfl_xor_sync(0xffffffffu, s, off);
+		const int label = label_s;
+		const long long img = image_s;
+		const bool ok = label >= 0 && label < n;
+		if (lane == 0) {
+			work[lt[0].aoff + r] = ok ? logf(s) + mx - logits[label] : NAN;
+			if (!ok && img >= 0)
+				atomicOr((unsigned int *)p.status, (unsigned int)STATUS_LABEL);
+		}
+		const float inv_s = 1.0f / s, inv_rows = 1.0f / (float)p.rows;
+		float mine = 0.0f; // D_L[lane] (lane < n ≤ 32 with warp_back)
+		for (int c = lane; c < n; c += 32) {
+			float v = expf(logits[c] - mx) * inv_s;
+			if (c == label)
+				v -= 1.0f;
+			v = ok ? v * inv_rows : NAN;
+			grad[cur][c] = v;
+			dout[c] = v;
+			mine = v;
+		}
+		if (warp_back) {
+			// D_{L-1}[k] = Σ_j D_L[j]·W_L[j,k], masked: lane k, D_L[j]
+			// from lane j's register.
+			const int in = lt[L].in;
+			const float *W = tail_s + (int)(lt[L].woff - tail0);
+			float d = 0.0f;
+			for (int j = 0; j < n; ++j) {
+				const float dj = __shfl_sync(0xffffffffu, mine, j);
+				if (lane < in)
+					d = fmaf(dj, W[j * in + lane], d);
 			}
-			const float inv_s = 1.0f / s, inv_rows = 1.0f / (float)p.rows;
-			for (int c = lane; c < n; c += 32) {
-				float v = expf(logits[c] - mx) * inv_s;
-				if (c == label)
-					v -= 1.0f;
-				v = ok ? v * inv_rows : NAN;
-				grad[cur][c] = v;
-				dout[c] = v;
+			if (lane < in) {
+				if (!(act[L - 2][lane] > 0.0f))
+					d = 0.0f;
+				grad[1 - cur][lane] = d;
+				work[lt[L - 1].goff + (size_t)r * in + lane] = d;
 			}
 		}
 	}
+	if (warp_back)
+		cur = 1 - cur;
 	__syncthreads();
 
 	// Backward: D_{l-1} = (D_l·W_l) masked by A_{l-1} > 0 (weights read
 	// as in the forward pass).
-	for (int l = L; l >= 2; --l) {
+	for (int l = warp_back ? L - 1 : L; l >= 2; --l) {
 		const int in = lt[l].in, n = lt[l].n;
 		const size_t woff = lt[l].woff;
 		const float *d = grad[cur];

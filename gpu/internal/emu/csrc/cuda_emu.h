@@ -40,6 +40,7 @@ void __syncthreads();
 // Blocks run one after another, so memory is always coherent between them.
 inline void __threadfence() {}
 float __shfl_xor_sync(unsigned mask, float v, int lane_mask);
+float __shfl_sync(unsigned mask, float v, int src_lane);
 
 inline unsigned atomicOr(unsigned *a, unsigned v)
 {

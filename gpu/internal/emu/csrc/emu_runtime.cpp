@@ -252,6 +252,16 @@ float __shfl_xor_sync(unsigned, float v, int lane_mask)
 	return r;
 }
 
+float __shfl_sync(unsigned, float v, int src_lane)
+{
+	const int w = cur / 32, lane = cur % 32;
+	warp_buf[w][lane] = v;
+	wait(AT_WARP);
+	const float r = warp_buf[w][src_lane & 31];
+	wait(AT_WARP);
+	return r;
+}
+
 extern "C" void emu_set_reverse(int on)
 {
 	std::lock_guard<std::mutex> lock(mu);
