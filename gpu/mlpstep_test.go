@@ -37,7 +37,7 @@ func TestMLPStepMatchesReference(t *testing.T) {
 		{"batch-300", nn.MLP(6, 6, []int{12}, 10), 610, 10, 300, false, "adam-cosine"}, // more rows than a block has threads
 		{"batch-1", nn.MLP(6, 6, []int{12, 7}, 10), 5, 10, 1, false, "momentum-cosine"},
 		{"wide-inputs", nn.MLP(40, 40, []int{20}, 10), 12, 10, 6, false, "sgd-constant"}, // 1,600 inputs: more slices and tiles
-		{"last-in-48", nn.MLP(8, 8, []int{48}, 10), 20, 10, 7, false, "adam-cosine"}, // the last layer in one warp, D_{L-1} by the block
+		{"last-in-48", nn.MLP(8, 8, []int{48}, 10), 20, 10, 7, false, "adam-cosine"},     // the last layer in one warp, D_{L-1} by the block
 	}
 	for _, sh := range shapes {
 		for _, r := range replayRecipes {
