@@ -67,21 +67,28 @@ type mlpLayout struct {
 // to batch rows in groups copies, or an error saying why it cannot be
 // fused.
 func mlpPlan(widths []int, batch, groups int) (mlpLayout, error) {
-	l := mlpLayout{groups: groups}
+	var l mlpLayout
+	err := l.plan(widths, batch, groups)
+	return l, err
+}
+
+// plan sets l to the layout mlpPlan describes, reusing its slices.
+func (l *mlpLayout) plan(widths []int, batch, groups int) error {
+	*l = mlpLayout{groups: groups, acts: l.acts[:0], dacts: l.dacts[:0], layerOffsets: l.layerOffsets[:0]}
 	if len(widths) < 2 {
-		return l, fmt.Errorf("%d widths: an MLP has its inputs and at least one layer's outputs", len(widths))
+		return fmt.Errorf("%d widths: an MLP has its inputs and at least one layer's outputs", len(widths))
 	}
 	if batch < 1 {
-		return l, fmt.Errorf("batch of %d: a training step has at least one sample", batch)
+		return fmt.Errorf("batch of %d: a training step has at least one sample", batch)
 	}
 	const limit = mlpMaxWork
 	for i, w := range widths {
 		if w < 1 || w > limit {
-			return l, fmt.Errorf("width %d is %d: the fused step takes layers of 1 to %d units", i, w, limit)
+			return fmt.Errorf("width %d is %d: the fused step takes layers of 1 to %d units", i, w, limit)
 		}
 	}
 	if batch > limit {
-		return l, fmt.Errorf("batch of %d: the fused step takes at most %d rows", batch, limit)
+		return fmt.Errorf("batch of %d: the fused step takes at most %d rows", batch, limit)
 	}
 	in, h1 := widths[0], widths[1]
 	l.h1p = (h1 + 15) / 16 * 16
@@ -102,20 +109,20 @@ func mlpPlan(widths []int, batch, groups int) (mlpLayout, error) {
 	l.g1 = add(batch, l.h1p)
 	l.bias1 = add(l.h1p, 1)
 	l.shiftBias = add(l.h1p, 1)
-	l.acts = make([]int, len(widths))
-	l.dacts = make([]int, len(widths))
+	l.acts = append(l.acts, 0)
+	l.dacts = append(l.dacts, 0)
 	off := 0
 	for i := 1; i < len(widths); i++ {
-		l.acts[i] = add(batch, widths[i])
-		l.dacts[i] = add(batch, widths[i])
+		l.acts = append(l.acts, add(batch, widths[i]))
+		l.dacts = append(l.dacts, add(batch, widths[i]))
 		l.layerOffsets = append(l.layerOffsets, off)
 		off += widths[i] * (widths[i-1] + 1)
 	}
 	if n > limit {
-		return l, errors.New("the fused step's scratch would pass 2^28 float32s (1 GiB): the step runs op by op")
+		return errors.New("the fused step's scratch would pass 2^28 float32s (1 GiB): the step runs op by op")
 	}
 	l.total = n
-	return l, nil
+	return nil
 }
 
 // mlpGroups returns how many groups of units the first layer's h1 units
@@ -151,6 +158,7 @@ var errFusedOff = errors.New("the fused MLP step is off on this backend (cpu.Wit
 
 // mlpScratch is the fused step's scratch kept between calls.
 type mlpScratch struct {
+	layout mlpLayout
 	labels []int32
 	job    mlpJob
 }
@@ -408,7 +416,8 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	if len(s.Widths) >= 2 {
 		groups = b.mlpGroups(s.Widths[1])
 	}
-	l, planErr := mlpPlan(s.Widths, s.Rows, groups)
+	l := &b.mlp.layout
+	planErr := l.plan(s.Widths, s.Rows, groups)
 	if !b.core.Check(op, s.Check(&b.core, l.total)) {
 		return
 	}

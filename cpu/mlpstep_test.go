@@ -364,3 +364,60 @@ func TestMLPStepContract(t *testing.T) {
 		t.Errorf("MLPWorkspace without WithFusedMLP = %v, want an error saying the fused step is off", err)
 	}
 }
+
+// TestMLPStepAllocatesNothing checks that a warm fused step allocates
+// nothing, on one thread and on two, raw and normalised, a short last
+// batch included.
+func TestMLPStepAllocatesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts are measured in full runs")
+	}
+	widths := []int{784, 64, 32, 10}
+	const n, batch = 300, 64
+	nparams := 64*785 + 32*65 + 10*33
+	data := mnisttest.SyntheticDataset(n, 28, 28, 5)
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32((i * 7) % n)
+	}
+	for _, threads := range []int{1, 2} {
+		for _, shift := range []float32{0, -0.42} {
+			b := cpu.New(cpu.WithThreads(threads), cpu.WithFusedMLP(true))
+			work, err := b.MLPWorkspace(widths, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := func(src any) nn.Buffer {
+				x, err := b.Wrap(src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return x
+			}
+			step := nn.MLPStep{
+				Widths: widths, Images: buf(data.Images), Labels: buf(data.Labels), Order: buf(order),
+				Scale: 1.0 / 255, Shift: shift, Params: buf(nn.InitParams(nn.MLP(28, 28, []int{64, 32}, 10), 1)),
+				Grads: buf(make([]float32, nparams)), Optimizer: nn.OptimizerConfig{Name: "sgd", Momentum: 0.9},
+				State: []nn.Buffer{buf(make([]float32, nparams))}, LR: 0.01, Update: 1,
+				Loss: buf(make([]float32, 1)), Work: buf(make([]float32, work)),
+			}
+			i := 0
+			run := func() {
+				step.Start = (i * batch) % n
+				step.Rows = min(batch, n-step.Start) // 300 = 4×64 + 44
+				b.MLPStep(step)
+				i++
+			}
+			for range 10 {
+				run()
+			}
+			if a := testing.AllocsPerRun(50, run); a != 0 {
+				t.Errorf("%d threads, shift %g: %v allocations per fused step", threads, shift, a)
+			}
+			if err := b.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			b.Close()
+		}
+	}
+}
