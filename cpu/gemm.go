@@ -158,6 +158,8 @@ const (
 	splitKMinK    = 8192    // the least K split into parts
 	splitKPart    = 4096    // about the K of a part
 	splitKMaxSize = 64 * 64 // the largest M·N split
+
+	sparseSplitKPart = 2048 // about the K of a part of the sparse way's split (K ≥ twice that)
 )
 
 // gemmScratch is a worker's buffers, grown only.
@@ -498,7 +500,19 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 			g.n1 = min(workers, g.m)
 		}
 		g.rowsChunk = chunkCount(g.m, g.n1)
-		if g.parallel && g.kst != 1 && ks.maskRows != nil && !g.blockPack {
+		if g.add0 == 0 && g.epi == 0 && g.kst != 1 && g.k >= 2*sparseSplitKPart {
+			// A plain product with S = Aᵀ over a long K (a conv layer's
+			// weight gradient): parts of K, every row each, summed by
+			// reduceParts. The parts share the work evenly whatever the
+			// rows' zeros, each reads its share of D once, and they
+			// depend on the shape alone, not on the threads.
+			blocks := chunkCount(g.k, g.kc)
+			g.parts = chunkCount(blocks, chunkCount(sparseSplitKPart, g.kc))
+			g.partK = g.kc * chunkCount(blocks, g.parts)
+			g.parts = chunkCount(g.k, g.partK)
+			g.partial = grow(g.partial, g.parts*g.m*g.npad)
+			g.n1, g.rowsChunk = g.parts, g.m
+		} else if g.parallel && g.kst != 1 && ks.maskRows != nil && !g.blockPack {
 			// Threads: S = Aᵀ transposed whole in phase 0, then chunks
 			// of column tiles over every row (the bit-mask kernels
 			// compact nothing a chunk would repeat): each chunk reads
@@ -599,6 +613,11 @@ func (g *gemmJob) do(w, phase, c int) {
 		lo, hi := chunkRange(c, g.m, g.rowsChunk)
 		g.denseRows(lo, hi)
 	case waySparse:
+		if g.parts > 0 {
+			lo, hi := chunkRange(c, g.k, g.partK)
+			g.sparseRowsK(&g.ws[w], 0, g.m, lo, hi, c)
+			break
+		}
 		if g.byTiles {
 			lo, hi := chunkRange(c, chunkCount(g.nvec, g.colNV), sparseTilesChunk)
 			g.sparseTiles(lo*g.colNV, min(hi*g.colNV, g.nvec))
@@ -793,11 +812,28 @@ func (g *gemmJob) reduceParts() {
 // at a time: the block of D (packed here when op(B) is not row-major and
 // padded), then groups of rows compacted and multiplied while it is in L1.
 func (g *gemmJob) sparseRows(ws *gemmScratch, r0, r1 int) {
+	g.sparseRowsK(ws, r0, r1, 0, g.k, -1)
+}
+
+// sparseRowsK is sparseRows over the K range [kLo, kHi): into C, or when
+// p ≥ 0 into partial product p of a product split along K (plain: the
+// first block stores, the others add, no epilogue).
+func (g *gemmJob) sparseRowsK(ws *gemmScratch, r0, r1, kLo, kHi, p int) {
 	e := &g.e
+	c, ldc := e.c, e.ldc
+	if p >= 0 {
+		c, ldc = g.partial[p*g.m*g.npad:(p+1)*g.m*g.npad], g.npad
+	}
 	stride := g.kc + 16
-	for k0 := 0; k0 < g.k; k0 += g.kc {
-		kn := min(g.kc, g.k-k0)
+	for k0 := kLo; k0 < kHi; k0 += g.kc {
+		kn := min(g.kc, kHi-k0)
 		f := g.flags(k0, kn)
+		if p >= 0 {
+			f = flagAdd
+			if k0 == kLo {
+				f = 0
+			}
+		}
 		d, dd := g.d[k0*g.dd:], g.dd
 		if g.blockPack {
 			g.packRows(ws.dblk, k0, k0+kn)
@@ -826,7 +862,7 @@ func (g *gemmJob) sparseRows(ws *gemmScratch, r0, r1 int) {
 				nv := min(g.colNV, g.nvec-v0)
 				j0, tail, bias := g.column(v0, nv, f)
 				g.ks.maskRows[nv](&s[0], rs, kn, r1-r0, &d[j0], dd,
-					&e.c[r0*e.ldc+j0], e.ldc, e.alpha, f, tail, bias, g.maskAt(f, r0, j0))
+					&c[r0*ldc+j0], ldc, e.alpha, f, tail, bias, g.maskAt(f, r0, j0))
 			}
 			continue
 		}
@@ -845,7 +881,7 @@ func (g *gemmJob) sparseRows(ws *gemmScratch, r0, r1 int) {
 				nv := min(g.colNV, g.nvec-v0)
 				j0, tail, bias := g.column(v0, nv, f)
 				g.ks.sparseRows[nv](&ws.vals[0], &ws.offs[0], &ws.cnt[0], stride, rows, &d[j0],
-					&e.c[i0*e.ldc+j0], e.ldc, e.alpha, f, tail, bias, g.maskAt(f, i0, j0))
+					&c[i0*ldc+j0], ldc, e.alpha, f, tail, bias, g.maskAt(f, i0, j0))
 			}
 		}
 	}

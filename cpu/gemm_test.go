@@ -121,26 +121,34 @@ func TestGemmWays(t *testing.T) {
 	}
 }
 
-// TestGemmSplitK checks the dense way's split of a long K into parts
-// (gemmJob.splitK): on the shapes of a convolution's weight and bias
-// gradients and others with every transpose (D padded or transposed a K
-// block at a time by each part), on every kernel set, it is used, agrees
-// with the reference, and gives the same bits on one thread and three; a
-// product with β or an epilogue is not split.
+// TestGemmSplitK checks the split of a long K into parts, by the dense way
+// (gemmJob.splitK) and by the sparse way in K blocks (S = Aᵀ): on the
+// shapes of a convolution's weight and bias gradients and others with
+// every transpose (D padded or transposed a K block at a time by each
+// part), on every kernel set, it is used, agrees with the reference, and
+// gives the same bits on one thread and three; a product with β or an
+// epilogue is not split, nor a sparse one with S = A.
 func TestGemmSplitK(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 20))
-	dense := wayDense
+	dense, sparse := wayDense, waySparse
 	cases := []struct {
 		g     nn.Gemm
+		way   *gemmWay
 		split bool
 	}{
-		{nn.Gemm{TransA: true, M: 32, N: 25, K: 36864, Alpha: 1}, true},  // conv1's weight gradient
-		{nn.Gemm{M: 1, N: 32, K: 36864, Alpha: 1}, true},                 // its bias gradient
-		{nn.Gemm{TransB: true, M: 5, N: 20, K: 9000, Alpha: -0.5}, true}, // D transposed by each part
-		{nn.Gemm{TransA: true, TransB: true, M: 17, N: 9, K: 2*splitKPart + 517, Alpha: 2}, true},
-		{nn.Gemm{M: 3, N: 7, K: splitKMinK - 1, Alpha: 1}, false},
-		{nn.Gemm{M: 3, N: 7, K: splitKMinK, Alpha: 1, Beta: 0.5}, false},
-		{nn.Gemm{M: 3, N: 7, K: splitKMinK, Alpha: 1, ReLU: true}, false},
+		{nn.Gemm{TransA: true, M: 32, N: 25, K: 36864, Alpha: 1}, &dense, true},  // conv1's weight gradient
+		{nn.Gemm{M: 1, N: 32, K: 36864, Alpha: 1}, &dense, true},                 // its bias gradient
+		{nn.Gemm{TransB: true, M: 5, N: 20, K: 9000, Alpha: -0.5}, &dense, true}, // D transposed by each part
+		{nn.Gemm{TransA: true, TransB: true, M: 17, N: 9, K: 2*splitKPart + 517, Alpha: 2}, &dense, true},
+		{nn.Gemm{M: 3, N: 7, K: splitKMinK - 1, Alpha: 1}, &dense, false},
+		{nn.Gemm{M: 3, N: 7, K: splitKMinK, Alpha: 1, Beta: 0.5}, &dense, false},
+		{nn.Gemm{M: 3, N: 7, K: splitKMinK, Alpha: 1, ReLU: true}, &dense, false},
+		// D over sparseWholeBytes, so that the sparse way takes K in blocks.
+		{nn.Gemm{TransA: true, M: 7, N: 80, K: 2*sparseSplitKPart + 300, Alpha: 1}, &sparse, true}, // conv2's weight gradient
+		{nn.Gemm{TransA: true, TransB: true, M: 7, N: 80, K: 2*sparseSplitKPart + 300, Alpha: 0.5}, &sparse, true},
+		{nn.Gemm{TransA: true, M: 7, N: 77, K: 2*sparseSplitKPart + 300, Alpha: 1}, &sparse, true}, // D padded
+		{nn.Gemm{TransA: true, M: 7, N: 80, K: 2*sparseSplitKPart + 300, Alpha: 1, Beta: 0.5}, &sparse, false},
+		{nn.Gemm{M: 7, N: 80, K: 2*sparseSplitKPart + 300, Alpha: 1}, &sparse, false},
 	}
 	for _, ks := range allPaths() {
 		ref := naive.New()
@@ -150,7 +158,7 @@ func TestGemmSplitK(t *testing.T) {
 			var runs [][]float32
 			for _, threads := range []int{1, 3} {
 				b := newForced(ks, WithThreads(threads))
-				b.forceWay = &dense
+				b.forceWay = c.way
 				got := runOne(t, b, g, a, bm, c0, nil, nil, false, false)
 				if split := b.gemmJob.parts > 0; split != c.split {
 					t.Errorf("%s %dx%dx%d β %g: split into %d parts, want split %v", ks.name, g.M, g.N, g.K, g.Beta, b.gemmJob.parts, c.split)
