@@ -10,24 +10,9 @@ import (
 	"github.com/mnist-go/mnist/mnist"
 	"github.com/mnist-go/mnist/mnist/mnisttest"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/backendtest"
 	"github.com/mnist-go/mnist/nn/naive"
 )
-
-// fusedRecipes are the optimisers and schedules the fused step must
-// compute as the op path does: every optimiser, momentum, Nesterov's and
-// weight decay.
-var fusedRecipes = []struct {
-	name  string
-	sched nn.Schedule
-	opt   nn.OptimizerConfig
-}{
-	{"sgd-constant", nn.Schedule{Name: "constant", Base: 0.05}, nn.OptimizerConfig{Name: "sgd"}},
-	{"sgd-wd", nn.Schedule{Name: "constant", Base: 0.05}, nn.OptimizerConfig{Name: "sgd", WeightDecay: 1e-3}},
-	{"momentum-cosine", nn.Schedule{Name: "cosine", Base: 0.05, Epochs: 3}, nn.OptimizerConfig{Name: "sgd", Momentum: 0.9}},
-	{"nesterov-step", nn.Schedule{Name: "step", Base: 0.05, Every: 1, Gamma: 0.5}, nn.OptimizerConfig{Name: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3}},
-	{"adam-cosine", nn.Schedule{Name: "cosine", Base: 0.01, Epochs: 3}, nn.OptimizerConfig{Name: "adam"}},
-	{"adam-constant-wd", nn.Schedule{Name: "constant", Base: 0.01}, nn.OptimizerConfig{Name: "adam", WeightDecay: 1e-3}},
-}
 
 // TestMLPStepMatchesOps trains MLPs of several shapes (the tutorial's
 // layers on small images, no hidden layer, odd and wide layers, a short
@@ -45,7 +30,7 @@ func TestMLPStepMatchesOps(t *testing.T) {
 		train, test int
 		batch       int
 		augment     bool
-		recipes     string // the fusedRecipes to run ("" for all)
+		recipes     string // the backendtest.Recipes to run ("" for all)
 	}{
 		{"tutorial-like", nn.MLP(12, 12, []int{16, 8}, 10), 45, 10, 8, false, ""},
 		{"tutorial-widths", nn.MLP(28, 28, []int{64, 32}, 10), 150, 20, 64, false, "sgd-constant momentum-cosine"}, // a last batch of 22
@@ -62,17 +47,17 @@ func TestMLPStepMatchesOps(t *testing.T) {
 	}{{"raw", nn.Normalization{}}, {"normalised", nn.MNISTNormalization}}
 	paths := cpu.KernelPaths()
 	for _, sh := range shapes {
-		for _, r := range fusedRecipes {
-			if sh.recipes != "" && !strings.Contains(sh.recipes, r.name) {
+		for _, r := range backendtest.Recipes {
+			if sh.recipes != "" && !strings.Contains(sh.recipes, r.Name) {
 				continue
 			}
 			for ni, nm := range norms {
-				t.Run(sh.name+"/"+r.name+"/"+nm.name, func(t *testing.T) {
+				t.Run(sh.name+"/"+r.Name+"/"+nm.name, func(t *testing.T) {
 					train := mnisttest.SyntheticDataset(sh.train, sh.spec.Rows, sh.spec.Cols, 11)
 					test := mnisttest.SyntheticDataset(sh.test, sh.spec.Rows, sh.spec.Cols, 12)
 					cfg := nn.TrainConfig{
 						Epochs: epochs, Batch: sh.batch, Seed: 4, Shuffle: true, Norm: nm.norm,
-						Schedule: r.sched, Optimizer: r.opt, NoRecord: true,
+						Schedule: r.Schedule, Optimizer: r.Optimizer, NoRecord: true,
 					}
 					if sh.augment {
 						cfg.Augment = nn.DefaultAugmentation
@@ -99,10 +84,10 @@ func TestMLPStepMatchesOps(t *testing.T) {
 						params[i], grads[i], history[i] = trainFor(t, run.be, sh.spec, c, train, test)
 					}
 					for i, name := range []string{"op by op", "the reference"} {
-						if e := relDiff(params[0], params[i+1]); !(e < 2e-5) {
+						if e := backendtest.RelDiff(params[0], params[i+1]); !(e < 2e-5) {
 							t.Errorf("weights after %d epochs: fused and %s differ by %.3g (relative norm)", epochs, name, e)
 						}
-						if e := relDiff(grads[0], grads[i+1]); !(e < 2e-4) {
+						if e := backendtest.RelDiff(grads[0], grads[i+1]); !(e < 2e-4) {
 							t.Errorf("the last step's gradients: fused and %s differ by %.3g (relative norm)", name, e)
 						}
 						for e := range history[0] {
@@ -169,20 +154,6 @@ func trainFor(t *testing.T, be nn.Backend, spec nn.Spec, cfg nn.TrainConfig, tra
 		}
 	}
 	return params, grads, tr.History
-}
-
-// relDiff returns ‖a − b‖ / ‖b‖ (‖a − b‖ when b is 0).
-func relDiff(a, b []float32) float64 {
-	var num, den float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		num += d * d
-		den += float64(b[i]) * float64(b[i])
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
 }
 
 // TestMLPStepThreads checks that the fused step computes the same bits on

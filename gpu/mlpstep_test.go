@@ -8,6 +8,7 @@ import (
 
 	"github.com/mnist-go/mnist/mnist/mnisttest"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/backendtest"
 	"github.com/mnist-go/mnist/nn/naive"
 )
 
@@ -27,7 +28,7 @@ func TestMLPStepMatchesReference(t *testing.T) {
 		train, test int
 		batch       int
 		augment     bool
-		recipes     string // the replayRecipes to run ("" for all)
+		recipes     string // the backendtest.Recipes to run ("" for all)
 	}{
 		{"tutorial-like", nn.MLP(12, 12, []int{16, 8}, 10), 45, 10, 8, false, ""},
 		{"no-hidden", nn.MLP(9, 7, nil, 10), 30, 10, 7, false, "momentum-cosine adam-cosine"},
@@ -40,17 +41,17 @@ func TestMLPStepMatchesReference(t *testing.T) {
 		{"last-in-48", nn.MLP(8, 8, []int{48}, 10), 20, 10, 7, false, "adam-cosine"},     // the last layer in one warp, D_{L-1} by the block
 	}
 	for _, sh := range shapes {
-		for _, r := range replayRecipes {
-			if sh.recipes != "" && !strings.Contains(sh.recipes, r.name) {
+		for _, r := range backendtest.Recipes {
+			if sh.recipes != "" && !strings.Contains(sh.recipes, r.Name) {
 				continue
 			}
-			t.Run(sh.name+"/"+r.name, func(t *testing.T) {
+			t.Run(sh.name+"/"+r.Name, func(t *testing.T) {
 				g, d := openEmu(t)
 				train := mnisttest.SyntheticDataset(sh.train, sh.spec.Rows, sh.spec.Cols, 11)
 				test := mnisttest.SyntheticDataset(sh.test, sh.spec.Rows, sh.spec.Cols, 12)
 				cfg := nn.TrainConfig{
 					Epochs: epochs, Batch: sh.batch, Seed: 4, Shuffle: true, Norm: nn.MNISTNormalization,
-					Schedule: r.sched, Optimizer: r.opt, NoRecord: true,
+					Schedule: r.Schedule, Optimizer: r.Optimizer, NoRecord: true,
 				}
 				if sh.augment {
 					cfg.Augment = nn.DefaultAugmentation
@@ -78,10 +79,10 @@ func TestMLPStepMatchesReference(t *testing.T) {
 					}
 					history[i] = tr.History
 				}
-				if e := relDiff(params[0], params[1]); !(e < 2e-5) {
+				if e := backendtest.RelDiff(params[0], params[1]); !(e < 2e-5) {
 					t.Errorf("weights after %d epochs: fused and reference differ by %.3g (relative norm)", epochs, e)
 				}
-				if e := relDiff(grads[0], grads[1]); !(e < 2e-4) {
+				if e := backendtest.RelDiff(grads[0], grads[1]); !(e < 2e-4) {
 					t.Errorf("the last step's gradients: fused and reference differ by %.3g (relative norm)", e)
 				}
 				for e := range history[0] {
@@ -220,20 +221,6 @@ func smallMLP(t *testing.T, g *Backend, rows int) ([]int, int, int, func(nn.DTyp
 		return b
 	}
 	return widths, 8*17 + 10*9, work, alloc
-}
-
-// relDiff returns ‖a − b‖ / ‖b‖ (‖a − b‖ when b is 0).
-func relDiff(a, b []float32) float64 {
-	var num, den float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		num += d * d
-		den += float64(b[i]) * float64(b[i])
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
 }
 
 // TestMLPStepContract checks that MLPStep refuses operands that do not fit

@@ -8,21 +8,8 @@ import (
 
 	"github.com/mnist-go/mnist/mnist/mnisttest"
 	"github.com/mnist-go/mnist/nn"
+	"github.com/mnist-go/mnist/nn/backendtest"
 )
-
-// replayRecipes are the recipes that must train by replaying one recorded
-// epoch: plain SGD, momentum, Nesterov, Adam, with every schedule.
-var replayRecipes = []struct {
-	name  string
-	sched nn.Schedule
-	opt   nn.OptimizerConfig
-}{
-	{"sgd-constant", nn.Schedule{Name: "constant", Base: 0.05}, nn.OptimizerConfig{Name: "sgd"}},
-	{"momentum-cosine", nn.Schedule{Name: "cosine", Base: 0.05, Epochs: 3}, nn.OptimizerConfig{Name: "sgd", Momentum: 0.9}},
-	{"nesterov-step", nn.Schedule{Name: "step", Base: 0.05, Every: 1, Gamma: 0.5}, nn.OptimizerConfig{Name: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3}},
-	{"adam-cosine", nn.Schedule{Name: "cosine", Base: 0.01, Epochs: 3}, nn.OptimizerConfig{Name: "adam"}},
-	{"adam-constant-wd", nn.Schedule{Name: "constant", Base: 0.01}, nn.OptimizerConfig{Name: "adam", WeightDecay: 1e-3}},
-}
 
 // TestReplayMatchesKernelByKernel trains every recipe, MLP and CNN, for 3
 // epochs twice on the emulator: kernel by kernel (NoRecord) and by
@@ -55,17 +42,17 @@ func TestReplayMatchesKernelByKernel(t *testing.T) {
 		{"mlp-no-tail", nn.MLP(12, 12, []int{16, 8}, 10), 48, 10, 8, 0, 3, false},
 	}
 	for _, m := range models {
-		for _, r := range replayRecipes {
-			if m.name != "mlp" && r.name != "adam-cosine" && (testing.Short() || m.name != "cnn" || r.name != "nesterov-step") {
+		for _, r := range backendtest.Recipes {
+			if m.name != "mlp" && r.Name != "adam-cosine" && (testing.Short() || m.name != "cnn" || r.Name != "nesterov-step") {
 				continue // the cnn on the emulator takes a while: its recipe, and the other update rule
 			}
-			t.Run(m.name+"/"+r.name, func(t *testing.T) {
+			t.Run(m.name+"/"+r.Name, func(t *testing.T) {
 				rows, cols := m.spec.Rows, m.spec.Cols
 				train := mnisttest.SyntheticDataset(m.train, rows, cols, 5) // the last batch is short
 				test := mnisttest.SyntheticDataset(m.test, rows, cols, 6)
 				cfg := nn.TrainConfig{
 					Epochs: epochs, Batch: m.batch, Seed: 3, Shuffle: true, Norm: nn.MNISTNormalization,
-					Schedule: r.sched, Optimizer: r.opt, ReplaySteps: m.chunk,
+					Schedule: r.Schedule, Optimizer: r.Optimizer, ReplaySteps: m.chunk,
 				}
 				if m.augment {
 					cfg.Augment = nn.DefaultAugmentation
