@@ -301,6 +301,39 @@ __device__ __forceinline__ float mlp_group_sum(float s, int g)
 	return s;
 }
 
+// mlp_dot_shared returns Σ x[i]·W[i·stride] over i = lane, lane+g, ... <
+// count, added in that order, for W in shared memory: a plain loop (no
+// load waits long there). A row of W_l (stride 1) times the layer's input
+// in the forward pass, a column (stride w[l-1]) times D_l backward.
+__device__ __forceinline__ float mlp_dot_shared(const float *W, int stride, const float *x, int count, int lane, int g)
+{
+	float s = 0.0f;
+#pragma unroll 4
+	for (int i = lane; i < count; i += g)
+		s = fmaf(x[i], W[i * stride], s);
+	return s;
+}
+
+// mlp_dot_global is mlp_dot_shared for W in global memory: the same sum in
+// the same order, its loads issued MLP_BATCH at a time before their use.
+__device__ __forceinline__ float mlp_dot_global(const float *W, int stride, const float *x, int count, int lane, int g)
+{
+	float s = 0.0f;
+	for (int i0 = lane; i0 < count; i0 += MLP_BATCH * g) {
+		float v[MLP_BATCH];
+#pragma unroll
+		for (int q = 0; q < MLP_BATCH; ++q) {
+			const int i = i0 + q * g;
+			v[q] = W[(size_t)(i < count ? i : 0) * stride];
+		}
+#pragma unroll
+		for (int q = 0; q < MLP_BATCH; ++q)
+			if (i0 + q * g < count)
+				s = fmaf(x[i0 + q * g], v[q], s);
+	}
+	return s;
+}
+
 // mlp_warp_sync orders one warp's shared-memory writes before its reads
 // (the emulator's warps meet at a shuffle).
 __device__ __forceinline__ void mlp_warp_sync()
@@ -444,9 +477,9 @@ extern "C" __global__ void __launch_bounds__(MLP_ROWS_THREADS, 2) mlp_rows_f32(c
 	// its inputs are at most 32 too, D_{L-1} as well (a lane an input).
 	const bool warp_last = staged && lt[L].n <= 32, warp_back = warp_last && lt[L].in <= 32;
 
-	// The other layers, forward. Weights in shared memory are read by a
-	// plain loop (no load waits long there); from global memory, in
-	// batches of MLP_BATCH loads. Both add the products in the same order.
+	// The other layers, forward: each output a dot product of a row of W_l
+	// with the layer's input (mlp_dot_shared when the weights are staged,
+	// mlp_dot_global otherwise: the same sum either way).
 	for (int l = 2; l <= (warp_last ? L - 1 : L); ++l) {
 		const int in = lt[l].in, n = lt[l].n;
 		const size_t woff = lt[l].woff;
@@ -456,26 +489,10 @@ extern "C" __global__ void __launch_bounds__(MLP_ROWS_THREADS, 2) mlp_rows_f32(c
 		for (int j0 = 0; worker && j0 < n; j0 += per) {
 			const int j = j0 + tid / g;
 			float s = 0.0f;
-			if (j < n && staged) {
-				const float *Wj = tail_s + (int)(woff - tail0) + j * in;
-#pragma unroll 4
-				for (int k = lane; k < in; k += g)
-					s = fmaf(a[k], Wj[k], s);
-			} else if (j < n) {
-				const float *W = params + woff;
-				for (int k0 = lane; k0 < in; k0 += MLP_BATCH * g) {
-					float v[MLP_BATCH];
-#pragma unroll
-					for (int q = 0; q < MLP_BATCH; ++q) {
-						const int k = k0 + q * g;
-						v[q] = W[(size_t)j * in + (k < in ? k : 0)];
-					}
-#pragma unroll
-					for (int q = 0; q < MLP_BATCH; ++q)
-						if (k0 + q * g < in)
-							s = fmaf(a[k0 + q * g], v[q], s);
-				}
-			}
+			if (j < n && staged)
+				s = mlp_dot_shared(tail_s + (int)(woff - tail0) + j * in, 1, a, in, lane, g);
+			else if (j < n)
+				s = mlp_dot_global(params + woff + (size_t)j * in, 1, a, in, lane, g);
 			s = mlp_group_sum(s, g);
 			if (j < n && lane == 0) {
 				s += staged ? tail_s[(int)(woff - tail0) + n * in + j] : params[woff + (size_t)n * in + j];
@@ -565,26 +582,10 @@ extern "C" __global__ void __launch_bounds__(MLP_ROWS_THREADS, 2) mlp_rows_f32(c
 		for (int k0 = 0; worker && k0 < in; k0 += per) {
 			const int k = k0 + tid / g;
 			float s = 0.0f;
-			if (k < in && staged) {
-				const float *Wk = tail_s + (int)(woff - tail0) + k;
-#pragma unroll 4
-				for (int j = lane; j < n; j += g)
-					s = fmaf(d[j], Wk[j * in], s);
-			} else if (k < in) {
-				const float *W = params + woff;
-				for (int j0 = lane; j0 < n; j0 += MLP_BATCH * g) {
-					float v[MLP_BATCH];
-#pragma unroll
-					for (int q = 0; q < MLP_BATCH; ++q) {
-						const int j = j0 + q * g;
-						v[q] = W[(size_t)(j < n ? j : 0) * in + k];
-					}
-#pragma unroll
-					for (int q = 0; q < MLP_BATCH; ++q)
-						if (j0 + q * g < n)
-							s = fmaf(d[j0 + q * g], v[q], s);
-				}
-			}
+			if (k < in && staged)
+				s = mlp_dot_shared(tail_s + (int)(woff - tail0) + k, in, d, n, lane, g);
+			else if (k < in)
+				s = mlp_dot_global(params + woff + k, in, d, n, lane, g);
 			s = mlp_group_sum(s, g);
 			if (k < in && lane == 0) {
 				if (!(act[l - 2][k] > 0.0f))
