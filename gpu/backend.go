@@ -307,20 +307,22 @@ func (b *Backend) download(op string, ts ...nn.Transfer) error {
 		if err != nil {
 			return fmt.Errorf("cuda %s: %w", op, err)
 		}
-		what := "src"
-		if len(ts) > 1 {
-			what = fmt.Sprintf("transfer %d's src", i)
+		what := func() string { // for the messages only
+			if len(ts) > 1 {
+				return fmt.Sprintf("transfer %d's src", i)
+			}
+			return "src"
 		}
 		s, ok := tr.Src.(*buffer)
 		switch {
 		case !ok || s.owner != b:
-			return fmt.Errorf("cuda %s: %s is not a buffer of this cuda backend", op, what)
+			return fmt.Errorf("cuda %s: %s is not a buffer of this cuda backend", op, what())
 		case s.alloc.freed:
-			return fmt.Errorf("cuda %s: %s was freed", op, what)
+			return fmt.Errorf("cuda %s: %s was freed", op, what())
 		case s.dtype != t:
-			return fmt.Errorf("cuda %s: %s is %v, dst is %v", op, what, s.dtype, t)
+			return fmt.Errorf("cuda %s: %s is %v, dst is %v", op, what(), s.dtype, t)
 		case n > s.n:
-			return fmt.Errorf("cuda %s: dst has %d elements, %s only %d", op, n, what, s.n)
+			return fmt.Errorf("cuda %s: dst has %d elements, %s only %d", op, n, what(), s.n)
 		}
 		if n > 0 {
 			parts = append(parts, hostCopy{dst: data, src: s.ptr})
