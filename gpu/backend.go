@@ -343,7 +343,11 @@ func (b *Backend) download(op string, ts ...nn.Transfer) error {
 		for _, p := range parts {
 			bytes += len(p.dst)
 		}
-		b.fail(fmt.Errorf("cuda %s %d bytes: %w", op, bytes, err))
+		if len(ts) == 0 {
+			b.fail(fmt.Errorf("cuda %s: read the kernels' status word: %w", op, err))
+		} else {
+			b.fail(fmt.Errorf("cuda %s %d bytes: %w", op, bytes, err))
+		}
 		return b.err
 	}
 	b.queued = false
@@ -352,20 +356,6 @@ func (b *Backend) download(op string, ts ...nn.Transfer) error {
 		b.readStatus(binary.LittleEndian.Uint32(status[:]))
 	}
 	return b.err
-}
-
-// checkStatus reads the status word the kernels set on bad data.
-func (b *Backend) checkStatus() {
-	if !b.unchecked {
-		return // no kernel ran since the last read
-	}
-	b.unchecked = false
-	var w [4]byte
-	if err := b.dev.download(hostCopy{dst: w[:], src: b.status}); err != nil {
-		b.fail(fmt.Errorf("cuda: read the kernels' status word: %w", err))
-		return
-	}
-	b.readStatus(binary.LittleEndian.Uint32(w[:]))
 }
 
 // readStatus fails the backend for each bad-data flag the kernels set in
@@ -525,19 +515,10 @@ func (b *Backend) Adam(params, grads, m, v nn.Buffer, lr, beta1, beta2, eps, wei
 }
 
 // Sync waits for the queued ops and returns the first error an op met.
+// It waits once: for the status word, when a kernel ran since it was last
+// read (a download of nothing else), or for the stream.
 func (b *Backend) Sync() error {
-	if !b.ready("Sync") {
-		return b.err
-	}
-	if err := b.hostOnly("Sync"); err != nil {
-		return err
-	}
-	if err := b.waitQueued(); err != nil {
-		b.fail(fmt.Errorf("cuda Sync: %w", err))
-		return b.err
-	}
-	b.checkStatus()
-	return b.err
+	return b.download("Sync")
 }
 
 // waitQueued waits for the device when work was queued since it was last
