@@ -219,14 +219,15 @@ fi
 
 # --- the CNN's time to 99.0%
 if [ -x "$BIN/bench.test" ] && [ -n "$MNIST_DATA" ]; then
-	gotest cnn-99 "$BIN/bench.test" -test.v -test.run '^$' -test.bench '^BenchmarkTimeToAccuracy$/^cuda/cnn$' -test.benchtime 1x
+	run cnn-99 "$BIN/bench.test" -test.v -test.run '^$' -test.bench '^BenchmarkTimeToAccuracy$/^cuda/cnn$' -test.benchtime 1x
 	line=$(grep -E '^BenchmarkTimeToAccuracy.* ns/op' "$WORK/cnn-99.log" | head -1)
 	if [ -n "$line" ]; then
-		sed -i '$d' "$STEPS"
 		verdict cnn-99 "$(echo "$line" | awk '{ printf "%.3f s to 99.0%%; %s", $3 / 1e9, substr($0, index($0, $4)) }')"
-	elif ! grep -qE '^ *--- (FAIL|SKIP)' "$WORK/cnn-99.log"; then
-		sed -i '$d' "$STEPS"
-		record cnn-99 skip "$SECS" "$RC" "no benchmark ran: $(grep -m1 -iE 'skip|no GPU|cannot' "$WORK/cnn-99.log" | cut -c1-200)"
+	elif [ "$RC" -eq 0 ] && grep -qE '^ *--- SKIP' "$WORK/cnn-99.log"; then
+		record cnn-99 skip "$SECS" "$RC" "$(grep -m1 -E '^\s+\S+_test\.go:[0-9]+: ' "$WORK/cnn-99.log" | sed 's/^ *//' | cut -c1-200)"
+	else
+		[ "$RC" -ne 0 ] || RC=1 # no benchmark line is a failure even when the binary exits 0
+		verdict cnn-99 "no benchmark result: $(grep -m1 -E 'FAIL|panic|\.go:[0-9]+: ' "$WORK/cnn-99.log" | sed 's/^ *//' | cut -c1-200)"
 	fi
 else
 	skip cnn-99 "no $BIN/bench.test or no MNIST data"
