@@ -12,25 +12,30 @@ import (
 // It computes what the op
 // path (Gather, Forward, SoftmaxCrossEntropy, Backward, SGD or Adam)
 // computes, up to the order of float32 sums, in three jobs on the pool
-// instead of about fourteen ops:
+// instead of about fourteen ops. Each job is split into parts, one per
+// thread (up to mlpMaxParts), each part a range of the first layer's
+// inputs (whole strips of 16) and a range of the batch's rows:
 //
-//	first  per group of the first layer's units: the batch gathered, W1's
-//	       rows of the group transposed into W1ᵀ (inputs × units, the
-//	       layout the sparse kernels read) and the group's columns of A1
-//	rows   per block of rows: the other layers, the loss and the backward
-//	       pass down to dA1
-//	grad   per group of units: their rows of dW1, a strip of 16 inputs at
-//	       a time in L1 (the strip of the batch transposed, its product
-//	       with dA1 by the sparse kernels, transposed into Grads), and the
-//	       optimiser's update of their rows of W1
+//	first  phase 0, per part: the whole batch gathered into the part's
+//	       copy, and W1's columns of its inputs transposed into those
+//	       rows of W1ᵀ (inputs × units, the layout the sparse kernels
+//	       read); phase 1, per part: A1's rows of its batch rows
+//	rows   per block of 16 rows: the other layers, the loss and the
+//	       backward pass down to dA1
+//	grad   per part: the columns of dW1 of its inputs, a strip of 16
+//	       inputs at a time in L1 (the strip of the batch transposed, its
+//	       product with dA1 by the sparse kernels, transposed into
+//	       Grads), and the optimiser's update of those columns of W1
 //
 // with the other layers' weight gradients, the biases' and their updates
-// in between, on the calling thread (a few microseconds). A group's data
-// (its rows of W1, W1ᵀ and dW1, the optimiser's state) stays on the core
-// that owns the group from one step to the next: moving cache lines from
-// core to core costs more than the second core gives back on ops this
-// small, so each group gathers its own copy of the batch rather than
-// share one.
+// in between, on the calling thread (a few microseconds). A part's
+// columns of W1, its rows of W1ᵀ and its columns of dW1 (and the
+// optimiser's state there) stay on the core that runs the part from one
+// step to the next: the gradient updates the columns that the next
+// step's transposition reads. Splitting the sparse products by rows and
+// by inputs rather than by units keeps each nonzero pixel's work (its
+// bit in the mask, the broadcast, the branch) on one core: the work per
+// nonzero, not the FMAs, bounds these products.
 //
 // Pixels are taken raw (p, the byte as a float) when the batch is
 // normalised, and x = scale·p + shift is moved into the epilogues:
@@ -40,23 +45,23 @@ import (
 // shift (the tutorial: scale 1/255) the batch is scaled as Gather scales
 // it.
 //
-// The results do not depend on the number of threads: groups are whole
-// vectors of units, and no sum is split between them
-// (TestMLPStepMatchesOps, TestMLPStepThreads). Kernel sets without the
-// bit-mask kernels (AVX2, pure Go) run the first layer's products through
-// the GEMM driver instead, with one group.
+// The results do not depend on the number of threads: a part's rows or
+// inputs are computed as they are on one thread, and no sum is split
+// between parts (TestMLPStepMatchesOps, TestMLPStepThreads). Kernel sets
+// without the bit-mask kernels (AVX2, pure Go) run the first layer's
+// products through the GEMM driver instead, in one part.
 
 // mlpMaxWork is the largest workspace MLPWorkspace accepts, in float32s (1 GiB).
 const mlpMaxWork = 1 << 28
 
 // mlpLayout is where a step's arrays lie in the workspace.
 type mlpLayout struct {
-	groups       int // groups of the first layer's units, each with its copy of the batch
+	parts        int // parts of the first layer's jobs, each with its copy of the batch
 	h1p          int // the first layer's units rounded up to whole vectors (of 16)
-	w1t, x, xt   int // W1ᵀ (in×h1p), the batch (groups × rows×in), its transpose (in×rows)
+	w1t, x, xt   int // W1ᵀ (in×h1p), the batch (parts × rows×in), its transpose (in×rows)
 	dw1t         int // dW1ᵀ (in×h1p), for the GEMM driver
 	g1           int // dA1 with rows padded to whole vectors (rows×h1p)
-	bias1        int // the first layer's bias with the shift folded in (h1p)
+	bias1        int // the first layer's bias with the shift folded in (parts × h1p)
 	shiftBias    int // shift·Σ_r dA1[r,:] (h1p)
 	acts, dacts  []int
 	total        int
@@ -64,17 +69,16 @@ type mlpLayout struct {
 }
 
 // mlpPlan returns the workspace layout of an MLP's step for batches of up
-// to batch rows in groups copies, or an error saying why it cannot be
-// fused.
-func mlpPlan(widths []int, batch, groups int) (mlpLayout, error) {
+// to batch rows in parts, or an error saying why it cannot be fused.
+func mlpPlan(widths []int, batch, parts int) (mlpLayout, error) {
 	var l mlpLayout
-	err := l.plan(widths, batch, groups)
+	err := l.plan(widths, batch, parts)
 	return l, err
 }
 
 // plan sets l to the layout mlpPlan describes, reusing its slices.
-func (l *mlpLayout) plan(widths []int, batch, groups int) error {
-	*l = mlpLayout{groups: groups, acts: l.acts[:0], dacts: l.dacts[:0], layerOffsets: l.layerOffsets[:0]}
+func (l *mlpLayout) plan(widths []int, batch, parts int) error {
+	*l = mlpLayout{parts: parts, acts: l.acts[:0], dacts: l.dacts[:0], layerOffsets: l.layerOffsets[:0]}
 	if len(widths) < 2 {
 		return fmt.Errorf("%d widths: an MLP has its inputs and at least one layer's outputs", len(widths))
 	}
@@ -103,11 +107,11 @@ func (l *mlpLayout) plan(widths []int, batch, groups int) error {
 		return off
 	}
 	l.w1t = add(in, l.h1p)
-	l.x = add(batch*groups, in)
+	l.x = add(batch*parts, in)
 	l.xt = add(in, batch)
 	l.dw1t = add(in, l.h1p)
 	l.g1 = add(batch, l.h1p)
-	l.bias1 = add(l.h1p, 1)
+	l.bias1 = add(l.h1p, parts)
 	l.shiftBias = add(l.h1p, 1)
 	l.acts = append(l.acts, 0)
 	l.dacts = append(l.dacts, 0)
@@ -125,14 +129,20 @@ func (l *mlpLayout) plan(widths []int, batch, groups int) error {
 	return nil
 }
 
-// mlpGroups returns how many groups of units the first layer's h1 units
-// are split into on this backend: one per thread, each of whole vectors.
-func (b *Backend) mlpGroups(h1 int) int {
+// mlpMaxParts is the most parts the first layer's jobs are split into:
+// each part gathers the whole batch and reads all of W1ᵀ, so more parts
+// than a few cost more in copies and cache traffic than they give back.
+const mlpMaxParts = 4
+
+// mlpParts returns how many parts the first layer's jobs of a batch of
+// rows rows with in inputs are split into on this backend: one per
+// thread, each with at least 8 rows and 4 strips of inputs.
+func (b *Backend) mlpParts(in, rows int) int {
 	ks := b.kernels()
 	if ks.maskRows == nil {
 		return 1
 	}
-	return max(1, min(b.pool.workers, chunkCount(h1, ks.lanes)))
+	return max(1, min(b.pool.workers, mlpMaxParts, rows/8, chunkCount(in, ks.lanes)/4))
 }
 
 // MLPWorkspace returns the float32 scratch of a fused training step
@@ -143,11 +153,11 @@ func (b *Backend) MLPWorkspace(widths []int, batch int) (int, error) {
 	if !b.fusedMLP {
 		return 0, errFusedOff
 	}
-	groups := 1
+	parts := 1
 	if len(widths) >= 2 {
-		groups = b.mlpGroups(widths[1])
+		parts = b.mlpParts(widths[0], batch)
 	}
-	l, err := mlpPlan(widths, batch, groups)
+	l, err := mlpPlan(widths, batch, parts)
 	return l.total, err
 }
 
@@ -171,13 +181,15 @@ type mlpJob struct {
 	stage int // mlpFirst, mlpRows or mlpGrad
 
 	rows, in, h1, h1p int
-	groups, perGroup  int // groups of units, and units per group (whole vectors)
+	parts             int // parts of the first and grad jobs
+	partRows          int // batch rows per part (the forward product)
+	partInputs        int // inputs per part (whole strips of lanes; the gradient)
 	relu1             bool
 	alpha, scale      float32
 	shift             float32
 	w1, b1, w1t       []float32
-	x                 []float32 // the batch, groups copies of rows×in
-	bias1             []float32 // b1, or b1 + shift·Σ_k W1[:,k]
+	x                 []float32 // the batch, parts copies of rows×in
+	bias1             []float32 // b1, or per part b1 + shift·Σ_k W1[:,k] (parts × h1p)
 	a1                []float32 // A1 (rows×h1)
 	g1                []float32 // dA1, rows of ldg (padded to whole vectors for the mask kernels)
 	shiftBias         []float32 // nil without a shift
@@ -196,7 +208,7 @@ type mlpJob struct {
 	lossParts    []float64 // per chunk: the sum of its rows' losses
 	gemms        []gemmJob // per worker
 	exps         [][]float64
-	strips       []stripScratch // per group
+	strips       []stripScratch // per part
 	ldg          int            // g1's row stride
 }
 
@@ -222,16 +234,23 @@ const (
 )
 
 func (j *mlpJob) chunks() (int, int) {
-	if j.stage == mlpRows {
+	switch j.stage {
+	case mlpRows:
 		return chunkCount(j.rows, mlpRowsChunk), 0
+	case mlpFirst:
+		return j.parts, j.parts
 	}
-	return j.groups, 0
+	return j.parts, 0
 }
 
 func (j *mlpJob) do(w, phase, c int) {
 	switch j.stage {
 	case mlpFirst:
-		j.first(c)
+		if phase == 0 {
+			j.firstInputs(c)
+		} else {
+			j.firstRows(c)
+		}
 	case mlpRows:
 		j.rowBlock(w, c)
 	default:
@@ -239,17 +258,16 @@ func (j *mlpJob) do(w, phase, c int) {
 	}
 }
 
-// units returns group c's units [u0, u1).
-func (j *mlpJob) units(c int) (u0, u1 int) { return chunkRange(c, j.h1, j.perGroup) }
+// inputs returns part c's inputs [k0, k1).
+func (j *mlpJob) inputs(c int) (k0, k1 int) { return chunkRange(c, j.in, j.partInputs) }
 
-// batch returns group c's copy of the batch.
+// batch returns part c's copy of the batch.
 func (j *mlpJob) batch(c int) []float32 { return j.x[c*j.rows*j.in : (c+1)*j.rows*j.in] }
 
-// first is group c's part of the first job: its copy of the batch, its
-// units' rows of W1 transposed into W1ᵀ (and their bias with the shift),
-// and their columns of A1 = relu(α·X·W1ᵀ + bias1).
-func (j *mlpJob) first(c int) {
-	u0, u1 := j.units(c)
+// firstInputs is part c's phase 0 of the first job: its copy of the
+// batch, and the columns of W1 of its inputs transposed into their rows
+// of W1ᵀ.
+func (j *mlpJob) firstInputs(c int) {
 	x := j.batch(c)
 	if j.images != nil {
 		for r, i := range j.order {
@@ -258,23 +276,30 @@ func (j *mlpJob) first(c int) {
 	} else if c > 0 {
 		copy(x, j.batch(0))
 	}
+	k0, k1 := j.inputs(c)
+	transposeRows(j.ks, j.w1t[k0*j.h1p:], j.h1p, j.w1[k0:], j.in, j.h1, k1-k0)
+}
+
+// firstRows is part c's phase 1 of the first job: its rows of A1 =
+// relu(α·X·W1ᵀ + bias1), from its copy of the batch and all of W1ᵀ (and
+// its copy of bias1 with the shift).
+func (j *mlpJob) firstRows(c int) {
 	ks, W := j.ks, j.ks.lanes
-	for s0 := u0; s0 < u1; s0 += W {
-		s1 := min(s0+W, u1)
-		transposeRows(ks, j.w1t[s0:], j.h1p, j.w1[s0*j.in:], j.in, s1-s0, j.in)
-	}
+	x := j.batch(c)
+	bias := j.bias1
 	if j.shift != 0 {
-		bias := j.bias1[u0:u1]
-		ks.sumRowsAll(bias, j.w1t[u0:], j.in, j.h1p)
-		for i := range bias {
-			bias[i] = j.b1[u0+i] + j.shift*bias[i]
+		bias = j.bias1[c*j.h1p : (c+1)*j.h1p]
+		ks.sumRowsAll(bias[:j.h1], j.w1t, j.in, j.h1p)
+		for i := range j.h1 {
+			bias[i] = j.b1[i] + j.shift*bias[i]
 		}
 	}
 	// Blocks of rows and of inputs: a block's rows of W1ᵀ stay in L1
 	// while the rows take theirs (one row uses a fifth of them, a block
 	// of rows most).
-	for r0 := 0; r0 < j.rows; r0 += mlpForwardRowBlock {
-		r1 := min(r0+mlpForwardRowBlock, j.rows)
+	p0, p1 := chunkRange(c, j.rows, j.partRows)
+	for r0 := p0; r0 < p1; r0 += mlpForwardRowBlock {
+		r1 := min(r0+mlpForwardRowBlock, p1)
 		for k0 := 0; k0 < j.in; k0 += mlpForwardInputs {
 			kn := min(mlpForwardInputs, j.in-k0)
 			flags := flagAdd
@@ -287,19 +312,18 @@ func (j *mlpJob) first(c int) {
 					flags |= flagReLU
 				}
 			}
-			for v0 := u0; v0 < u1; v0 += W * (len(ks.maskRows) - 1) {
-				nv := min(len(ks.maskRows)-1, chunkCount(u1-v0, W))
-				tail := min(W, u1-(v0+(nv-1)*W))
+			for v0 := 0; v0 < j.h1; v0 += W * (len(ks.maskRows) - 1) {
+				nv := min(len(ks.maskRows)-1, chunkCount(j.h1-v0, W))
+				tail := min(W, j.h1-(v0+(nv-1)*W))
 				ks.maskRows[nv](&x[r0*j.in+k0], j.in, kn, r1-r0, &j.w1t[k0*j.h1p+v0], j.h1p,
-					&j.a1[r0*j.h1+v0], j.h1, j.alpha, flags, tail, &j.bias1[v0], nil)
+					&j.a1[r0*j.h1+v0], j.h1, j.alpha, flags, tail, &bias[v0], nil)
 			}
 		}
 	}
 }
 
-// grad is group c's part of the grad job (gradStrips), after asking the
-// cache for the next batch's images (this core's next gather reads them
-// all).
+// grad is part c of the grad job (gradStrips), after asking the cache for
+// the next batch's images (this core's next gather reads them all).
 func (j *mlpJob) grad(c int) {
 	ks := j.ks
 	for _, i := range j.next {
@@ -307,20 +331,27 @@ func (j *mlpJob) grad(c int) {
 			ks.prefetch(&j.images[int(i)*j.in], j.in)
 		}
 	}
-	u0, u1 := j.units(c)
-	j.gradStrips(c, u0, u1, j.batch(c))
+	k0, k1 := j.inputs(c)
+	j.gradStrips(c, k0, k1, j.batch(c))
+	if j.parts == 1 {
+		j.opt.update(0, j.h1*j.in)
+		return
+	}
+	for u := range j.h1 {
+		j.opt.update(u*j.in+k0, u*j.in+k1)
+	}
 }
 
-// gradStrips computes group c's rows [u0, u1) of dW1 a strip of lanes
-// inputs at a time, all in L1: the strip's columns of X transposed into
-// lanes rows of Xᵀ (each as long as the batch), their product with the
-// group's columns of dA1 by the mask kernels (T = α·Xᵀ·dA1 + shift·db1,
-// lanes × units), and T transposed into the strip's columns of dW1; then
-// the optimiser's update of those rows of W1.
-func (j *mlpJob) gradStrips(c, u0, u1 int, x []float32) {
+// gradStrips computes the columns [i0, i1) of dW1 a strip of lanes inputs
+// at a time, all in L1: the strip's columns of X transposed into lanes
+// rows of Xᵀ (each as long as the batch), their product with dA1 by the
+// mask kernels (T = α·Xᵀ·dA1 + shift·db1, lanes × units), and T
+// transposed into the strip's columns of dW1.
+func (j *mlpJob) gradStrips(c, i0, i1 int, x []float32) {
 	ks, W := j.ks, j.ks.lanes
 	sc := &j.strips[c]
-	ldt := chunkCount(u1-u0, W) * W
+	u0, u1 := 0, j.h1
+	ldt := j.h1p
 	sc.xt = grow(sc.xt, W*j.rows)
 	sc.t = grow(sc.t, W*ldt)
 	var bias *float32
@@ -328,8 +359,8 @@ func (j *mlpJob) gradStrips(c, u0, u1 int, x []float32) {
 	if j.shiftBias != nil {
 		flags = flagBias
 	}
-	for k0 := 0; k0 < j.in; k0 += W {
-		kn := min(W, j.in-k0)
+	for k0 := i0; k0 < i1; k0 += W {
+		kn := min(W, i1-k0)
 		transposeRows(ks, sc.xt, j.rows, x[k0:], j.in, j.rows, kn)
 		for v0 := u0; v0 < u1; v0 += W * (len(ks.maskRows) - 1) {
 			nv := min(len(ks.maskRows)-1, chunkCount(u1-v0, W))
@@ -341,7 +372,6 @@ func (j *mlpJob) gradStrips(c, u0, u1 int, x []float32) {
 		}
 		transposeRows(ks, j.dw1[u0*j.in+k0:], j.in, sc.t, ldt, kn, u1-u0)
 	}
-	j.opt.update(u0*j.in, u1*j.in)
 }
 
 // updateUnits transposes units [u0, u1) of dW1ᵀ into their rows of Grads
@@ -412,12 +442,12 @@ func transposeRows(ks *kernelSet, dst []float32, ldd int, src []float32, lds, ro
 // comment at the top of this file.
 func (b *Backend) MLPStep(s nn.MLPStep) {
 	const op = "MLPStep"
-	groups := 1
+	parts := 1
 	if len(s.Widths) >= 2 {
-		groups = b.mlpGroups(s.Widths[1])
+		parts = b.mlpParts(s.Widths[0], s.Rows)
 	}
 	l := &b.mlp.layout
-	planErr := l.plan(s.Widths, s.Rows, groups)
+	planErr := l.plan(s.Widths, s.Rows, parts)
 	if !b.core.Check(op, s.Check(&b.core, l.total)) {
 		return
 	}
@@ -446,22 +476,26 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	}
 	w1, b1 := weights(params, 1)
 	dw1, db1 := weights(grads, 1)
-	// One group per thread when the pool runs jobs with its helpers now
-	// (see modeSelector); one group on this thread when it runs them
+	// One part per thread when the pool runs jobs with its helpers now
+	// (see modeSelector); one part on this thread when it runs them
 	// alone, which then does no work twice. The bits are the same.
-	parallel := groups > 1 && b.pool.modes.parallel()
+	partsAsked := parts // the selector's measure of a first or grad job
+	parallel := parts > 1 && b.pool.modes.parallel()
 	if !parallel {
-		groups = 1
+		parts = 1
 	}
 	j := &b.mlp.job
 	*j = mlpJob{lossParts: j.lossParts, gemms: j.gemms, exps: j.exps, acts: j.acts[:0], dacts: j.dacts[:0], strips: j.strips,
 		b: b, ks: ks, stage: mlpFirst, rows: rows, in: in, h1: h1, h1p: l.h1p, relu1: L > 1,
-		groups: groups, perGroup: ks.lanes * chunkCount(chunkCount(h1, ks.lanes), groups),
 		alpha: 1, scale: 1, w1: w1, b1: b1, bias1: b1, w1t: work[l.w1t : l.w1t+in*l.h1p],
-		x: work[l.x : l.x+groups*rows*in], a1: act(1), g1: dact(1),
+		x: work[l.x : l.x+parts*rows*in], a1: act(1), g1: dact(1),
 		dw1t: work[l.dw1t : l.dw1t+in*l.h1p], dw1: dw1}
-	j.groups = chunkCount(h1, j.perGroup)
-	for len(j.strips) < j.groups {
+	// Whole strips of inputs per part: as many parts, or fewer when the
+	// strips do not divide evenly.
+	j.partInputs = ks.lanes * chunkCount(chunkCount(in, ks.lanes), parts)
+	j.parts = chunkCount(in, j.partInputs)
+	j.partRows = chunkCount(rows, j.parts)
+	for len(j.strips) < j.parts {
 		j.strips = append(j.strips, stripScratch{})
 	}
 
@@ -486,7 +520,7 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 		j.images, j.order, j.scale = images, order, s.Scale
 		if s.Shift != 0 {
 			j.alpha, j.shift, j.scale = s.Scale, s.Shift, 1
-			j.bias1 = work[l.bias1 : l.bias1+h1]
+			j.bias1 = work[l.bias1 : l.bias1+parts*l.h1p]
 		}
 		if next := len(all) - (s.Start + rows); next > 0 {
 			j.next = all[s.Start+rows : s.Start+rows+min(rows, next)]
@@ -503,14 +537,11 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	}
 	fast := ks.maskRows != nil
 
-	// The batch, W1ᵀ and A1 by groups of units (the fast kernels), or A1
-	// through the GEMM driver.
-	switch {
-	case fast && parallel:
-		b.pool.run(j)
-	case fast:
-		runInline(j)
-	default:
+	// The batch, W1ᵀ and A1 by parts (the fast kernels), or A1 through the
+	// GEMM driver.
+	if fast {
+		b.pool.runSplit(j, parallel, 2*partsAsked)
+	} else {
 		j.forwardDriver(b)
 	}
 
@@ -571,16 +602,13 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 		}
 	}
 
-	// dW1 and the update of W1 by groups of units (the fast kernels), or
-	// through the GEMM driver; then the update of the other parameters.
+	// dW1 and the update of W1 by parts (the fast kernels), or through the
+	// GEMM driver; then the update of the other parameters.
 	j.opt = b.optimizer(s.Optimizer, s.LR, s.Update, params, grads, s.State)
 	j.stage = mlpGrad
-	switch {
-	case fast && parallel:
-		b.pool.run(j)
-	case fast:
-		runInline(j)
-	default:
+	if fast {
+		b.pool.runSplit(j, parallel, partsAsked)
+	} else {
 		j.gradDriver(b, work[l.xt:l.xt+in*rows])
 	}
 	j.opt.update(h1*in, len(params))

@@ -109,6 +109,22 @@ func (p *pool) run(j job) {
 	p.modes.record(time.Since(start), n0+n1)
 }
 
+// runSplit runs j, which its caller has split for the mode that
+// p.modes.parallel() chose (in parts for the helpers, or whole for the
+// caller alone), and records its time as units chunks for both modes: a
+// job that is cut into fewer chunks when it runs alone would otherwise
+// look dearer per chunk than it is, and the selector would compare unlike
+// windows.
+func (p *pool) runSplit(j job, parallel bool, units int) {
+	start := time.Now()
+	if n0, n1 := j.chunks(); parallel && p.workers > 1 && max(n0, n1) > 1 {
+		p.runParallel(j, n0, n1)
+	} else {
+		runInline(j)
+	}
+	p.modes.record(time.Since(start), units)
+}
+
 // runParallel runs j's chunks on the caller and whichever helpers join.
 func (p *pool) runParallel(j job, n0, n1 int) {
 	p.job, p.n0, p.n1 = j, n0, n1
