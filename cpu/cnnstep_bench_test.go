@@ -179,7 +179,9 @@ func BenchmarkCNNStep(b *testing.B) {
 }
 
 // BenchmarkConvOps times the cnn's data-movement ops at batch 64 on one
-// thread, each against its reference loop ("ref"), on random data. The
+// thread, each against its reference loop ("ref") and im2col and col2im
+// also with conv.go's Go loops ("go") instead of the kernel set's runs,
+// on random data. The
 // cpu-µs/op metric is the thread's CPU time (see threadClock), which
 // survives a busy machine better than ns/op.
 func BenchmarkConvOps(b *testing.B) {
@@ -196,16 +198,22 @@ func BenchmarkConvOps(b *testing.B) {
 		{Batch: 64, H: 12, W: 12, C: 32, KH: 5, KW: 5, Stride: 1},
 	} {
 		x, cols := fill(g.InputLen()), fill(g.Rows()*g.Cols())
-		b.Run(fmt.Sprintf("im2col/C=%d", g.C), func(b *testing.B) {
-			j := im2colJob{cols: cols, x: x, g: g}
-			j.planes, j.runs = oneWorker(g)
-			cpuLoop(b, func() { runInline(&j) })
-		})
-		b.Run(fmt.Sprintf("col2im/C=%d", g.C), func(b *testing.B) {
-			j := col2imJob{dx: x, cols: cols, g: g}
-			j.planes, j.runs = oneWorker(g)
-			cpuLoop(b, func() { runInline(&j) })
-		})
+		for _, ks := range []*kernelSet{defaultKernels, &goKernels} {
+			path := "" // the default set's runs; "/go": conv.go's Go loops
+			if ks == &goKernels {
+				path = "/go"
+			}
+			b.Run(fmt.Sprintf("im2col/C=%d%s", g.C, path), func(b *testing.B) {
+				j := im2colJob{ks: ks, cols: cols, x: x, g: g}
+				j.planes, j.runs = oneWorker(g)
+				cpuLoop(b, func() { runInline(&j) })
+			})
+			b.Run(fmt.Sprintf("col2im/C=%d%s", g.C, path), func(b *testing.B) {
+				j := col2imJob{ks: ks, dx: x, cols: cols, g: g}
+				j.planes, j.runs = oneWorker(g)
+				cpuLoop(b, func() { runInline(&j) })
+			})
+		}
 		b.Run(fmt.Sprintf("col2im/C=%d/ref", g.C), func(b *testing.B) {
 			j := col2imJob{dx: x, cols: cols, g: g}
 			cpuLoop(b, func() {

@@ -37,9 +37,11 @@ func (s *convScratch) runOffsets(g nn.ConvGeom) []int {
 }
 
 // planesFor returns per-worker scratch for one image of g as padded planes,
-// allocating only when g needs more than the last convolution did.
+// allocating only when g needs more than the last convolution did. Each
+// has planeSlack floats past the planes, where the kernel sets' addRuns
+// and addRunPairs may read and write back a vector's floats unchanged.
 func (s *convScratch) planesFor(workers int, g nn.ConvGeom) [][]float32 {
-	n := planeGeom(g).len()
+	n := planeGeom(g).len() + planeSlack
 	for len(s.planes) < workers {
 		s.planes = append(s.planes, nil)
 	}
@@ -50,6 +52,15 @@ func (s *convScratch) planesFor(workers int, g nn.ConvGeom) [][]float32 {
 	}
 	return s.planes[:workers]
 }
+
+// runLanes is the vector width of the kernel sets' copyRuns, addRuns and
+// addRunPairs, in floats: they take runs of up to runLanes floats
+// (runLanes−1 for addRunPairs).
+const runLanes = 8
+
+// planeSlack is the floats past the planes where the kernel sets' runs
+// may read and write back a vector unchanged.
+const planeSlack = runLanes
 
 // planes is the layout in which Im2Col and Col2Im see an image: channel
 // after channel (CHW), each channel a (H+2·Pad)×(W+2·Pad) plane with the
@@ -125,6 +136,7 @@ func u64(p *float32, i int) *uint64 { return (*uint64)(unsafe.Pointer(at(p, i)))
 // into the worker's scratch as planes, and each row is then C·KH copies of
 // KW contiguous floats (a run) to contiguous places.
 type im2colJob struct {
+	ks      *kernelSet // its copyRuns, if any (else copyRunsGo)
 	cols, x []float32
 	g       nn.ConvGeom
 	planes  [][]float32 // per worker, planeGeom(g).len() floats at least
@@ -148,16 +160,32 @@ func (j *im2colJob) do(w, phase, n int) {
 	// the last window is their last element at most.
 	_ = pl[(oh-1)*s*pg.w+(ow-1)*s+runs[len(runs)-1]+g.KW-1]
 	src := &pl[0]
+	if ks := j.ks; ks != nil && ks.copyRuns != nil && g.KW <= runLanes {
+		// Each row may spill into the next, which overwrites it (up to a
+		// vector, and no further than that row); the image's last row,
+		// nothing (another worker's image follows).
+		spill := min(runLanes, k)
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				if y == oh-1 && x == ow-1 {
+					spill = 0
+				}
+				ks.copyRuns(&rows[(y*ow+x)*k], at(src, y*s*pg.w+x*s), &runs[0], len(runs), g.KW, spill)
+			}
+		}
+		return
+	}
 	for y := 0; y < oh; y++ {
 		for x := 0; x < ow; x++ {
-			copyRuns(&rows[(y*ow+x)*k], at(src, y*s*pg.w+x*s), runs, g.KW)
+			copyRunsGo(&rows[(y*ow+x)*k], at(src, y*s*pg.w+x*s), runs, g.KW)
 		}
 	}
 }
 
-// copyRuns copies the runs of kw floats at src+runs[r] to dst, one after
-// the other, 8 bytes at a time (the bits as they are).
-func copyRuns(dst, src *float32, runs []int, kw int) {
+// copyRunsGo copies the runs of kw floats at src+runs[r] to dst, one after
+// the other, 8 bytes at a time (the bits as they are): the kernel sets'
+// copyRuns in Go.
+func copyRunsGo(dst, src *float32, runs []int, kw int) {
 	i := 0
 	if kw == 5 {
 		for _, o := range runs {
@@ -210,7 +238,7 @@ func (b *Backend) Im2Col(cols, x nn.Buffer, g nn.ConvGeom) {
 	if !ok {
 		return
 	}
-	b.conv.im2col = im2colJob{cols: cs, x: xs, g: g, planes: b.conv.planesFor(b.pool.workers, g), runs: b.conv.runOffsets(g)}
+	b.conv.im2col = im2colJob{ks: b.kernels(), cols: cs, x: xs, g: g, planes: b.conv.planesFor(b.pool.workers, g), runs: b.conv.runOffsets(g)}
 	b.runJob(&b.conv.im2col, len(cs))
 }
 
@@ -222,6 +250,7 @@ func (b *Backend) Im2Col(cols, x nn.Buffer, g nn.ConvGeom) {
 // has a smaller kh, or the same kh and a smaller kw), from +0 as row does:
 // bitwise row's sums.
 type col2imJob struct {
+	ks       *kernelSet // its addRuns and addRunPairs, if any (else the Go loops)
 	dx, cols []float32
 	g        nn.ConvGeom
 	planes   [][]float32 // per worker, planeGeom(g).len() floats at least
@@ -240,15 +269,30 @@ func (j *col2imJob) do(w, phase, n int) {
 	runs := j.runs[:g.C*g.KH]
 	_ = pl[(oh-1)*s*pg.w+(ow-1)*s+runs[len(runs)-1]+g.KW-1]
 	dst := &pl[0]
+	ks := j.ks
+	vecRuns := ks != nil && ks.addRuns != nil && g.KW <= runLanes // the kernel set's runs
+	vecPairs := vecRuns && s == 1 && g.KW < runLanes
+	if vecRuns {
+		_ = j.planes[w][:pg.len()+planeSlack] // the kernels' whole vectors stay inside
+	}
 	for y := oh - 1; y >= 0; y-- {
 		x := ow - 1
-		if s == 1 && g.KW == 5 {
+		switch {
+		case vecPairs:
+			for ; x >= 1; x -= 2 {
+				ks.addRunPairs(at(dst, y*pg.w+x-1), &rows[(y*ow+x-1)*k], &rows[(y*ow+x)*k], &runs[0], len(runs), g.KW)
+			}
+		case s == 1 && g.KW == 5:
 			for ; x >= 1; x -= 2 {
 				addRunPairs5(at(dst, y*pg.w+x-1), &rows[(y*ow+x-1)*k], &rows[(y*ow+x)*k], runs)
 			}
 		}
 		for ; x >= 0; x-- {
-			addRuns(at(dst, y*s*pg.w+x*s), &rows[(y*ow+x)*k], runs, g.KW)
+			if vecRuns {
+				ks.addRuns(at(dst, y*s*pg.w+x*s), &rows[(y*ow+x)*k], &runs[0], len(runs), g.KW)
+			} else {
+				addRunsGo(at(dst, y*s*pg.w+x*s), &rows[(y*ow+x)*k], runs, g.KW)
+			}
 		}
 	}
 	pg.drain(img, pl)
@@ -271,9 +315,10 @@ func addRunPairs5(dst, lo, hi *float32, runs []int) {
 	}
 }
 
-// addRuns adds the floats of src, one run of kw after the other, into the
-// runs at dst+runs[r]: copyRuns's adjoint.
-func addRuns(dst, src *float32, runs []int, kw int) {
+// addRunsGo adds the floats of src, one run of kw after the other, into the
+// runs at dst+runs[r]: copyRunsGo's adjoint, and the kernel sets' addRuns
+// in Go.
+func addRunsGo(dst, src *float32, runs []int, kw int) {
 	if kw == 5 {
 		for r, o := range runs {
 			d := (*[5]float32)(unsafe.Pointer(at(dst, o)))
@@ -332,7 +377,7 @@ func (b *Backend) Col2Im(dx, cols nn.Buffer, g nn.ConvGeom) {
 	if !ok {
 		return
 	}
-	b.conv.col2im = col2imJob{dx: ds, cols: cs, g: g, planes: b.conv.planesFor(b.pool.workers, g), runs: b.conv.runOffsets(g)}
+	b.conv.col2im = col2imJob{ks: b.kernels(), dx: ds, cols: cs, g: g, planes: b.conv.planesFor(b.pool.workers, g), runs: b.conv.runOffsets(g)}
 	b.runJob(&b.conv.col2im, len(cs))
 }
 

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -45,10 +46,11 @@ func TestIm2ColFastPaths(t *testing.T) {
 	for range 300 {
 		geoms = append(geoms, randomConvGeom(r))
 	}
-	for _, g := range geoms {
+	sets := testSets() // each set's copyRuns, and the Go loops
+	for gi, g := range geoms {
 		x, _ := guarded(r, g.InputLen(), 0.2)
 		cols, all := guarded(r, g.Rows()*g.Cols(), 0)
-		j := im2colJob{cols: cols, x: x, g: g}
+		j := im2colJob{ks: sets[gi%len(sets)], cols: cols, x: x, g: g}
 		j.planes, j.runs = oneWorker(g)
 		runInline(&j)
 		checkGuards(t, "im2col", all, 0, len(cols))
@@ -59,7 +61,7 @@ func TestIm2ColFastPaths(t *testing.T) {
 			im2colRow(want, x[n*g.H*g.W*g.C:(n+1)*g.H*g.W*g.C], g, y*g.Stride-g.Pad, xx*g.Stride-g.Pad)
 			for i, v := range want {
 				if got := cols[row*k+i]; !bitsEqual(got, v) {
-					t.Fatalf("%+v: cols[%d, %d] = %g, want %g", g, row, i, got, v)
+					t.Fatalf("%s kernels, %+v: cols[%d, %d] = %g, want %g", j.ks.name, g, row, i, got, v)
 				}
 			}
 		}
@@ -67,8 +69,9 @@ func TestIm2ColFastPaths(t *testing.T) {
 }
 
 // TestCol2ImFastPaths checks the col2im job (planes, and addRunPairs5
-// for rows of stride-1 5-tap windows) against row, bitwise, on fuzzed
-// shapes (including overlapping and skipping strides), with guards.
+// or the kernel set's addRunPairs for rows of stride-1 windows) against
+// row, bitwise, on fuzzed shapes (including overlapping and skipping
+// strides), with each kernel set's runs, with guards.
 func TestCol2ImFastPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(20, 2))
 	geoms := []nn.ConvGeom{
@@ -78,11 +81,12 @@ func TestCol2ImFastPaths(t *testing.T) {
 	for range 300 {
 		geoms = append(geoms, randomConvGeom(r))
 	}
-	for _, g := range geoms {
+	sets := testSets() // each set's addRuns and addRunPairs, and the Go loops
+	for gi, g := range geoms {
 		cols, _ := guarded(r, g.Rows()*g.Cols(), 0.3)
 		got, allGot := guarded(r, g.InputLen(), 0)
 		want, _ := guarded(r, g.InputLen(), 0)
-		fast := col2imJob{dx: got, cols: cols, g: g}
+		fast := col2imJob{ks: sets[gi%len(sets)], dx: got, cols: cols, g: g}
 		fast.planes, fast.runs = oneWorker(g)
 		ref := col2imJob{dx: want, cols: cols, g: g}
 		runInline(&fast)
@@ -92,7 +96,7 @@ func TestCol2ImFastPaths(t *testing.T) {
 		checkGuards(t, "col2im", allGot, 0, len(got))
 		for i := range want {
 			if !bitsEqual(got[i], want[i]) {
-				t.Fatalf("%+v: dx[%d] = %g, want %g", g, i, got[i], want[i])
+				t.Fatalf("%s kernels, %+v: dx[%d] = %g, want %g", fast.ks.name, g, i, got[i], want[i])
 			}
 		}
 	}
@@ -165,6 +169,107 @@ func TestMaxPoolFastPaths(t *testing.T) {
 			if !bitsEqual(dx[i], dxRef[i]) {
 				t.Fatalf("%+v backward (%s kernels): dx[%d] = %g, want %g", g, ks.name, i, dx[i], dxRef[i])
 			}
+		}
+	}
+}
+
+// TestRunKernels checks every kernel set's copyRuns, addRuns and
+// addRunPairs against their reference loops, bitwise: runs of 1 to 8
+// floats (7 for pairs) at random, even overlapping, offsets, values
+// with ±0 and NaN, and guards around what they write.
+func TestRunKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(20, 9))
+	for _, ks := range testSets() {
+		if ks.copyRuns == nil {
+			continue
+		}
+		for trial := 0; trial < 300; trial++ {
+			kw, n := 1+trial%runLanes, r.IntN(12)
+			if trial%7 == 0 {
+				n = 0
+			}
+			name := fmt.Sprintf("%s kw=%d n=%d", ks.name, kw, n)
+			const plane = 200
+			runs := make([]int, max(n, 1))
+			for i := range runs {
+				runs[i] = r.IntN(plane - kw)
+			}
+			odd := func(x []float32) {
+				for i := range x {
+					switch r.IntN(12) {
+					case 0:
+						x[i] = float32(math.Copysign(0, -1))
+					case 1:
+						x[i] = 0
+					case 2:
+						x[i] = float32(math.NaN())
+					}
+				}
+			}
+			src, _ := guarded(r, plane, 0)
+			odd(src)
+			row, allRow := guarded(r, n*kw, 0)
+			odd(row)
+
+			// copyRuns: the planes' runs into a row.
+			got, all := guarded(r, n*kw, 0)
+			want := append([]float32(nil), got...)
+			ks.copyRuns(&got[:1][0], &src[0], &runs[0], n, kw, 0)
+			for i := 0; i < n; i++ {
+				copy(want[i*kw:(i+1)*kw], src[runs[i]:runs[i]+kw])
+			}
+			checkGuards(t, name+" copyRuns", all, 0, n*kw)
+			checkBits(t, name+" copyRuns", got, want)
+
+			// addRuns: a row's runs added into the planes.
+			dst, allDst := guarded(r, plane, 0)
+			odd(dst)
+			want = append([]float32(nil), dst...)
+			ks.addRuns(&dst[0], &row[:1][0], &runs[0], n, kw)
+			for i := 0; i < n; i++ {
+				for t := 0; t < kw; t++ {
+					want[runs[i]+t] += row[i*kw+t]
+				}
+			}
+			checkGuards(t, name+" addRuns", allDst, 0, plane)
+			checkGuards(t, name+" addRuns (source)", allRow, 0, n*kw)
+			checkBits(t, name+" addRuns", dst, want)
+
+			// addRunPairs: two stride-1 neighbours' rows.
+			if kw >= runLanes {
+				continue
+			}
+			hi, _ := guarded(r, n*kw, 0)
+			odd(hi)
+			dst, allDst = guarded(r, plane, 0)
+			odd(dst)
+			want = append([]float32(nil), dst...)
+			ks.addRunPairs(&dst[0], &row[:1][0], &hi[:1][0], &runs[0], n, kw)
+			for i := 0; i < n; i++ {
+				d := want[runs[i]:]
+				for t := 0; t <= kw; t++ {
+					v := d[t]
+					if t > 0 {
+						v += hi[i*kw+t-1]
+					}
+					if t < kw {
+						v += row[i*kw+t]
+					}
+					d[t] = v
+				}
+			}
+			checkGuards(t, name+" addRunPairs", allDst, 0, plane)
+			checkBits(t, name+" addRunPairs", dst, want)
+		}
+	}
+}
+
+// checkBits fails unless got and want hold the same bits.
+func checkBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if !bitsEqual(got[i], want[i]) {
+			t.Fatalf("%s: element %d is %g (%#x), want %g (%#x)", what, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
 		}
 	}
 }

@@ -83,6 +83,13 @@ type kernelSet struct {
 	windowMax     func(p *float32, offs *int, n int, best *float32, arg *int32, c int)
 	windowScatter func(p *float32, offs *int, n int, dy *float32, arg *int32, c int)
 	prefetch      func(p *uint8, n int) // a hint: may do nothing
+	// im2col's and col2im's runs of up to runLanes floats (runLanes−1 for
+	// addRunPairs), or nil: conv.go's Go loops instead (copyRunsGo,
+	// addRunsGo, addRunPairs5; TestRunKernels checks the kernels against
+	// their reference loops).
+	copyRuns    func(dst, src *float32, runs *int, n, kw, spill int)
+	addRuns     func(dst, src *float32, runs *int, n, kw int)
+	addRunPairs func(dst, lo, hi *float32, runs *int, n, kw int)
 
 	fmaPeak        func(n int) // benchmarks: fmaPeakVectors FMAs per iteration
 	fmaPeakVectors int

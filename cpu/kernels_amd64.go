@@ -2207,6 +2207,51 @@ func windowMaxAVX512(p *float32, offs *int, n int, best *float32, arg *int32, c 
 //	}
 func windowScatterAVX512(p *float32, offs *int, n int, dy *float32, arg *int32, c int)
 
+// copyRunsAVX512 copies n runs of kw floats (1 ≤ kw ≤ 8) from src+runs[r] to
+// dst, one after the other, the bits as they are, and may write anything
+// into the spill floats after them (what comes next overwrites them). Its
+// reference loop:
+//
+//	for r := 0; r < n; r++ {
+//		for t := 0; t < kw; t++ {
+//			dst[r*kw+t] = src[runs[r]+t]
+//		}
+//	}
+func copyRunsAVX512(dst *float32, src *float32, runs *int, n int, kw int, spill int)
+
+// addRunsAVX512 adds n runs of kw floats (1 ≤ kw ≤ 8) of src, one after the
+// other, into dst+runs[r]: copyRuns's adjoint. It loads and stores a whole
+// vector at dst+runs[r] (the floats past the run unchanged): 8 floats
+// from each must be in dst. Its reference loop:
+//
+//	for r := 0; r < n; r++ {
+//		for t := 0; t < kw; t++ {
+//			dst[runs[r]+t] += src[r*kw+t]
+//		}
+//	}
+func addRunsAVX512(dst *float32, src *float32, runs *int, n int, kw int)
+
+// addRunPairsAVX512 adds the runs of two windows of stride 1 (1 ≤ kw ≤ 7): hi's,
+// at dst+runs[r]+1, then lo's, at dst+runs[r], each element getting hi's
+// term first as two addRuns calls (hi, then lo) would add them. Like
+// addRuns, it loads and stores whole vectors at dst+runs[r]. Its reference
+// loop:
+//
+//	for r := 0; r < n; r++ {
+//		d := dst[runs[r]:]
+//		for t := 0; t <= kw; t++ {
+//			v := d[t]
+//			if t > 0 {
+//				v += hi[r*kw+t-1]
+//			}
+//			if t < kw {
+//				v += lo[r*kw+t]
+//			}
+//			d[t] = v
+//		}
+//	}
+func addRunPairsAVX512(dst *float32, lo *float32, hi *float32, runs *int, n int, kw int)
+
 // fmaPeakAVX512 runs n iterations of 12 independent vector FMAs (32 flops each)
 // on registers only: the benchmark of the machine's FMA peak.
 func fmaPeakAVX512(n int)

@@ -18967,6 +18967,113 @@ done:
 	VZEROUPPER
 	RET
 
+// func copyRunsAVX512(dst *float32, src *float32, runs *int, n int, kw int, spill int)
+// Requires: AVX, AVX512F, AVX512VL, BMI2
+TEXT ·copyRunsAVX512(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), AX
+	MOVQ  src+8(FP), CX
+	MOVQ  runs+16(FP), DX
+	MOVQ  n+24(FP), BX
+	MOVQ  kw+32(FP), SI
+	MOVL  $0x000000ff, DI
+	BZHIL SI, DI, DI
+	KMOVW DI, K1
+	SHLQ  $0x02, SI
+	MOVQ  BX, DI
+	IMULQ SI, DI
+	MOVQ  spill+40(FP), R8
+	LEAQ  (DI)(R8*4), DI
+
+run:
+	TESTQ     BX, BX
+	JZ        done
+	MOVQ      (DX), R8
+	VMOVUPS.Z (CX)(R8*4), K1, Y0
+	CMPQ      DI, $0x20
+	JL        masked
+	VMOVUPS   Y0, (AX)
+	JMP       stored
+
+masked:
+	VMOVUPS Y0, K1, (AX)
+
+stored:
+	ADDQ SI, AX
+	SUBQ SI, DI
+	ADDQ $0x08, DX
+	DECQ BX
+	JMP  run
+
+done:
+	VZEROUPPER
+	RET
+
+// func addRunsAVX512(dst *float32, src *float32, runs *int, n int, kw int)
+// Requires: AVX, AVX512F, AVX512VL, BMI2
+TEXT ·addRunsAVX512(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), AX
+	MOVQ  src+8(FP), CX
+	MOVQ  runs+16(FP), DX
+	MOVQ  n+24(FP), BX
+	MOVQ  kw+32(FP), SI
+	MOVL  $0x000000ff, DI
+	BZHIL SI, DI, DI
+	KMOVW DI, K1
+	SHLQ  $0x02, SI
+
+run:
+	TESTQ     BX, BX
+	JZ        done
+	MOVQ      (DX), DI
+	VMOVUPS   (AX)(DI*4), Y0
+	VMOVUPS.Z (CX), K1, Y1
+	VADDPS    Y1, Y0, K1, Y0
+	VMOVUPS   Y0, (AX)(DI*4)
+	ADDQ      SI, CX
+	ADDQ      $0x08, DX
+	DECQ      BX
+	JMP       run
+
+done:
+	VZEROUPPER
+	RET
+
+// func addRunPairsAVX512(dst *float32, lo *float32, hi *float32, runs *int, n int, kw int)
+// Requires: AVX, AVX512F, AVX512VL, BMI2
+TEXT ·addRunPairsAVX512(SB), NOSPLIT, $0-48
+	MOVQ     dst+0(FP), AX
+	MOVQ     lo+8(FP), CX
+	MOVQ     hi+16(FP), DX
+	MOVQ     runs+24(FP), BX
+	MOVQ     n+32(FP), SI
+	MOVQ     kw+40(FP), DI
+	MOVL     $0x000000ff, R8
+	BZHIL    DI, R8, R8
+	KMOVW    R8, K1
+	KSHIFTLW $0x01, K1, K2
+	SUBQ     $0x04, DX
+	SHLQ     $0x02, DI
+
+run:
+	TESTQ     SI, SI
+	JZ        done
+	MOVQ      (BX), R8
+	VMOVUPS   (AX)(R8*4), Y0
+	VMOVUPS.Z (DX), K2, Y1
+	VMOVUPS.Z (CX), K1, Y2
+	VADDPS    Y1, Y0, K2, Y0
+	VADDPS    Y2, Y0, K1, Y0
+	VMOVUPS   Y0, (AX)(R8*4)
+	ADDQ      DI, CX
+	ADDQ      DI, DX
+	ADDQ      $0x08, BX
+	DECQ      SI
+	JMP       run
+
+done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX512(n int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8

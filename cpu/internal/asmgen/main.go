@@ -89,6 +89,9 @@ func main() {
 		x.sumRows()
 		x.windowMax()
 		x.windowScatter()
+		x.copyRuns()
+		x.addRuns()
+		x.addRunPairs()
 		x.fmaPeak()
 	}
 	prefetch()

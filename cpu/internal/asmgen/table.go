@@ -43,6 +43,9 @@ func writeTables(path string, sets []isa) error {
 			b.WriteString("},\n")
 		}
 		if x.Z {
+			fmt.Fprintf(&b, "copyRuns: copyRuns%s,\naddRuns: addRuns%s,\naddRunPairs: addRunPairs%s,\n", x.Name, x.Name, x.Name)
+		}
+		if x.Z {
 			fmt.Fprintf(&b, "compactRows: compactRows%s,\nvectorCompact: true,\n", x.Name)
 		} else {
 			b.WriteString("compactRows: compactRowsGo,\n")
