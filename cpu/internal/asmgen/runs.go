@@ -33,6 +33,24 @@ func runMask(n reg.GPVirtual, k reg.OpmaskVirtual) {
 	KMOVW(ones, k)
 }
 
+// eachRun emits the loop of the runs kernels over their n runs: body gets
+// the run's offset (runs[r], in floats) and advances its own pointers; the
+// loop advances runs. Then the kernel's return.
+func eachRun(runs, n reg.GPVirtual, body func(off reg.GPVirtual)) {
+	Label("run")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	off := GP64()
+	MOVQ(Mem{Base: runs}, off)
+	body(off)
+	ADDQ(U8(8), runs)
+	DECQ(n)
+	JMP(LabelRef("run"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 // copyRuns generates im2col's row: n runs of kw floats (kw ≤ 16) from
 // src+runs[r], one after the other into dst.
 func (x isa) copyRuns() {
@@ -67,28 +85,19 @@ func (x isa) copyRuns() {
 	IMULQ(kw, rem)
 	spill := param("spill")
 	LEAQ(Mem{Base: rem, Index: spill, Scale: 4}, rem)
-	Label("run")
-	TESTQ(n, n)
-	JZ(LabelRef("done"))
-	off := GP64()
-	MOVQ(Mem{Base: runs}, off)
-	v := YMM()
-	VMOVUPS_Z(Mem{Base: src, Index: off, Scale: 4}, k, v)
-	CMPQ(rem, U8(4*runLanes))
-	JL(LabelRef("masked"))
-	VMOVUPS(v, Mem{Base: dst})
-	JMP(LabelRef("stored"))
-	Label("masked")
-	VMOVUPS(v, k, Mem{Base: dst})
-	Label("stored")
-	ADDQ(kw, dst)
-	SUBQ(kw, rem)
-	ADDQ(U8(8), runs)
-	DECQ(n)
-	JMP(LabelRef("run"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	eachRun(runs, n, func(off reg.GPVirtual) {
+		v := YMM()
+		VMOVUPS_Z(Mem{Base: src, Index: off, Scale: 4}, k, v)
+		CMPQ(rem, U8(4*runLanes))
+		JL(LabelRef("masked"))
+		VMOVUPS(v, Mem{Base: dst})
+		JMP(LabelRef("stored"))
+		Label("masked")
+		VMOVUPS(v, k, Mem{Base: dst})
+		Label("stored")
+		ADDQ(kw, dst)
+		SUBQ(kw, rem)
+	})
 }
 
 // addRuns generates col2im's single window: n runs of kw floats from src,
@@ -116,24 +125,15 @@ func (x isa) addRuns() {
 	k := K()
 	runMask(kw, k)
 	SHLQ(U8(2), kw)
-	Label("run")
-	TESTQ(n, n)
-	JZ(LabelRef("done"))
-	off := GP64()
-	MOVQ(Mem{Base: runs}, off)
-	at := Mem{Base: dst, Index: off, Scale: 4}
-	d, s := YMM(), YMM()
-	VMOVUPS(at, d) // whole vectors: masked stores are slow on some processors (AMD's)
-	VMOVUPS_Z(Mem{Base: src}, k, s)
-	VADDPS(s, d, k, d)
-	VMOVUPS(d, at)
-	ADDQ(kw, src)
-	ADDQ(U8(8), runs)
-	DECQ(n)
-	JMP(LabelRef("run"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	eachRun(runs, n, func(off reg.GPVirtual) {
+		at := Mem{Base: dst, Index: off, Scale: 4}
+		d, s := YMM(), YMM()
+		VMOVUPS(at, d) // whole vectors: masked stores are slow on some processors (AMD's)
+		VMOVUPS_Z(Mem{Base: src}, k, s)
+		VADDPS(s, d, k, d)
+		VMOVUPS(d, at)
+		ADDQ(kw, src)
+	})
 }
 
 // addRunPairs generates col2im's two neighbouring windows of stride 1: their
@@ -172,25 +172,16 @@ func (x isa) addRunPairs() {
 	KSHIFTLW(U8(1), kl, kh)
 	SUBQ(U8(4), hi) // lane t of a load of hi's run holds its element t−1
 	SHLQ(U8(2), kw)
-	Label("run")
-	TESTQ(n, n)
-	JZ(LabelRef("done"))
-	off := GP64()
-	MOVQ(Mem{Base: runs}, off)
-	at := Mem{Base: dst, Index: off, Scale: 4}
-	d, h, l := YMM(), YMM(), YMM()
-	VMOVUPS(at, d)
-	VMOVUPS_Z(Mem{Base: hi}, kh, h) // lane 0 masked off: hi−1 is not read
-	VMOVUPS_Z(Mem{Base: lo}, kl, l)
-	VADDPS(h, d, kh, d)
-	VADDPS(l, d, kl, d)
-	VMOVUPS(d, at)
-	ADDQ(kw, lo)
-	ADDQ(kw, hi)
-	ADDQ(U8(8), runs)
-	DECQ(n)
-	JMP(LabelRef("run"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	eachRun(runs, n, func(off reg.GPVirtual) {
+		at := Mem{Base: dst, Index: off, Scale: 4}
+		d, h, l := YMM(), YMM(), YMM()
+		VMOVUPS(at, d)
+		VMOVUPS_Z(Mem{Base: hi}, kh, h) // lane 0 masked off: hi−1 is not read
+		VMOVUPS_Z(Mem{Base: lo}, kl, l)
+		VADDPS(h, d, kh, d)
+		VADDPS(l, d, kl, d)
+		VMOVUPS(d, at)
+		ADDQ(kw, lo)
+		ADDQ(kw, hi)
+	})
 }
