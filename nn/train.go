@@ -132,6 +132,7 @@ type Trainer struct {
 	x          Buffer    // batch × pixels
 	y          Buffer    // batch labels
 	losses     Buffer    // one mean loss per step of an epoch
+	lossViews  []Buffer  // losses' one-step views, each made on first use (lossSlot)
 	host       []float32
 	perm       []int32
 	orderEpoch int // the epoch whose order is in the order buffer; -1 for none
@@ -467,6 +468,18 @@ func (t *Trainer) chainIn(s, from, to int) chain {
 // the order buffer) as optimiser update number update, chained to its
 // neighbours as c says. It only queues ops, touching no host state, so
 // that a recording of it replays faithfully.
+// lossSlot returns the one-element view of step s's loss in t.losses,
+// made once: after the first epoch a step allocates nothing.
+func (t *Trainer) lossSlot(s int) Buffer {
+	if t.lossViews == nil {
+		t.lossViews = make([]Buffer, t.StepsPerEpoch())
+	}
+	if t.lossViews[s] == nil {
+		t.lossViews[s] = t.losses.Slice(s, 1)
+	}
+	return t.lossViews[s]
+}
+
 func (t *Trainer) queueStepAt(s, update int, lr float32, c chain) {
 	b, m, cfg := t.Model.Backend, t.Model, t.Config
 	scale, shift := cfg.Norm.ScaleShift()
@@ -476,7 +489,7 @@ func (t *Trainer) queueStepAt(s, update int, lr float32, c chain) {
 		step := MLPStep{
 			Widths: t.widths, Rows: rows, Params: m.Params, Grads: m.Grads,
 			Optimizer: t.Optimizer.Config, State: t.Optimizer.State(), LR: lr, Update: update,
-			Loss: t.losses.Slice(s, 1), Work: t.work,
+			Loss: t.lossSlot(s), Work: t.work,
 			Prepared: c.prepared, PrepareNext: c.prepareNext,
 		}
 		if t.affine != nil {
@@ -496,7 +509,7 @@ func (t *Trainer) queueStepAt(s, update int, lr float32, c chain) {
 		b.Gather(t.x, t.y, t.Train.Images, t.Train.Labels, t.order, first, rows, t.Train.Pixels(), scale, shift)
 	}
 	m.Forward(t.x, rows)
-	b.SoftmaxCrossEntropy(t.losses.Slice(s, 1), m.LogitsGrad(), m.Logits(), t.y, rows, m.Spec.Classes)
+	b.SoftmaxCrossEntropy(t.lossSlot(s), m.LogitsGrad(), m.Logits(), t.y, rows, m.Spec.Classes)
 	m.Backward(t.x, rows)
 	t.Optimizer.Step(m.Params, m.Grads, lr, update)
 }

@@ -396,3 +396,33 @@ func TestCNNRecipe(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainerStepAllocatesNothing checks that once an epoch has been
+// taken, a training step on the cpu backend allocates nothing, fused
+// (nn.MLPStepper) and op by op, for the plain and the momentum optimiser.
+func TestTrainerStepAllocatesNothing(t *testing.T) {
+	tr, te := mnisttest.SyntheticDataset(32*60, 12, 12, 1), mnisttest.SyntheticDataset(100, 12, 12, 2)
+	for _, fused := range []bool{true, false} {
+		for _, opt := range []string{"sgd", "adam"} {
+			cfg := config(opt, 3)
+			cfg.NoFuse, cfg.NoRecord = !fused, true
+			tn, err := nn.NewTrainer(cpuBackend(t), spec(), cfg, tr, te)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range tn.StepsPerEpoch() + 1 { // every step's slot once, and into epoch 2
+				if err := tn.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if a := testing.AllocsPerRun(40, func() {
+				if err := tn.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}); a != 0 {
+				t.Errorf("fused %v, %s: %v allocations a step", fused, opt, a)
+			}
+			tn.Close()
+		}
+	}
+}
