@@ -211,7 +211,7 @@ if [ "$DRY" = 1 ]; then
 	skip mlp-kernels "needs a GPU"
 elif [ -x "$BIN/mlpstep" ]; then
 	run mlp-kernels "$BIN/mlpstep" 5
-	verdict mlp-kernels "$(grep -E '^(step|chained|rows alone|update alone|update preparing|first alone)' "$WORK/mlp-kernels.log" |
+	verdict mlp-kernels "$(grep -E '^(step|chained|chunked|rows alone|update alone|update preparing|first alone)' "$WORK/mlp-kernels.log" |
 		awk '{ for (i = 1; i <= NF; i++) if ($(i+1) == "µs" && $(i+3) == "step") v = $i; sub(/ +[0-9.]+ ms per epoch.*/, ""); printf "%s%s %s µs", (n++ ? "; " : ""), $0, v }')"
 else
 	skip mlp-kernels "no $BIN/mlpstep: run make gpu-bins (needs nvcc)"

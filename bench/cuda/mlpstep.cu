@@ -7,6 +7,16 @@
 // carry the binary, run it there.
 //
 //	mlpstep [epochs]   prints ms per epoch and µs per launch, per variant
+//
+// The last two variants replay an epoch as the Go path does
+// (nn.Trainer.replayEpoch, gpu.Recording.ReplayAt): the chained steps
+// recorded once as a chunk of 64 (nn.DefaultReplaySteps) reading their
+// positions from a device replay_hyper, replayed 14 times, then a second
+// recording of the 41 steps left; before each replay one small copy of its
+// positions from a pinned staging buffer, which the host reuses only after
+// an event says the copy before has run (gpu/cuda.go's upload). "no
+// copies" launches the same graphs without them: the difference is what
+// the copies cost the device.
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -147,6 +157,78 @@ int main(int argc, char **argv)
 		       1000 * ms[ms.size() / 2] / steps / launches);
 		CHECK(cudaGraphExecDestroy(exec));
 		CHECK(cudaGraphDestroy(g));
+	}
+
+	// As the Go path replays an epoch (see the top of this file).
+	{
+		const int k = 64, chunks = steps / k, tail = steps - chunks * k;
+		replay_hyper *dh, *staging;
+		CHECK(cudaMalloc(&dh, sizeof(replay_hyper)));
+		CHECK(cudaMallocHost(&staging, sizeof(replay_hyper)));
+		float *losses;
+		CHECK(cudaMalloc(&losses, steps * sizeof(float)));
+		cudaEvent_t busy;
+		CHECK(cudaEventCreateWithFlags(&busy, cudaEventDisableTiming));
+		CHECK(cudaEventRecord(busy, s));
+		mlp_params q = p;
+		q.hyper = (uint64_t)dh, q.loss = (uint64_t)losses;
+		// record steps [from, to) at positions relative to from, as
+		// RecordHyper does for the chunk (from 0) and the tail (from its own
+		// start, replayed with row base 0).
+		auto record = [&](int from, int to) {
+			CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+			for (int st = from; st < to; ++st) {
+				q.rows = batch, q.start = st * batch, q.t = st + 1;
+				q.loss = (uint64_t)(losses + st);
+				q.prepare = st + 1 < to;
+				if (st == from)
+					mlp_first_f32<<<gfirst, block, 0, s>>>(q);
+				mlp_rows_f32<<<batch, MLP_ROWS_THREADS, 0, s>>>(q);
+				mlp_update_f32<<<update_blocks, block, 0, s>>>(q);
+			}
+			cudaGraph_t g;
+			cudaGraphExec_t exec;
+			CHECK(cudaStreamEndCapture(s, &g));
+			CHECK(cudaGraphInstantiate(&exec, g, nullptr, nullptr, 0));
+			CHECK(cudaGraphDestroy(g));
+			return exec;
+		};
+		cudaGraphExec_t chunk = record(0, k), rest = record(chunks * k, steps);
+		// replay sets the positions (unless copies is false) and launches.
+		auto replay = [&](cudaGraphExec_t exec, replay_hyper h, bool copies) {
+			if (copies) {
+				CHECK(cudaEventSynchronize(busy));
+				*staging = h;
+				CHECK(cudaMemcpyAsync(dh, staging, sizeof h, cudaMemcpyHostToDevice, s));
+				CHECK(cudaEventRecord(busy, s));
+			}
+			CHECK(cudaGraphLaunch(exec, s));
+		};
+		for (bool copies : {true, false}) {
+			cudaEvent_t a, b;
+			CHECK(cudaEventCreate(&a));
+			CHECK(cudaEventCreate(&b));
+			std::vector<float> ms;
+			for (int e = 0; e < epochs + 1; ++e) {
+				CHECK(cudaEventRecord(a, s));
+				for (int c = 0; c < chunks; ++c)
+					replay(chunk, replay_hyper{p.lr, e * steps + c * k, c * k * batch, c * k}, copies);
+				if (tail > 0)
+					replay(rest, replay_hyper{p.lr, e * steps, 0, 0}, copies);
+				CHECK(cudaEventRecord(b, s));
+				CHECK(cudaEventSynchronize(b));
+				float t;
+				CHECK(cudaEventElapsedTime(&t, a, b));
+				if (e > 0)
+					ms.push_back(t);
+			}
+			std::sort(ms.begin(), ms.end());
+			printf("%-28s %7.2f ms per epoch (min %.2f, max %.2f)  %5.2f µs per step  %d replays\n",
+			       copies ? "chunked (as Go), copies" : "chunked (as Go), no copies", ms[ms.size() / 2], ms.front(),
+			       ms.back(), 1000 * ms[ms.size() / 2] / steps, chunks + (tail > 0));
+		}
+		CHECK(cudaGraphExecDestroy(chunk));
+		CHECK(cudaGraphExecDestroy(rest));
 	}
 	uint32_t status;
 	CHECK(cudaMemcpy(&status, (void *)p.status, 4, cudaMemcpyDeviceToHost));
