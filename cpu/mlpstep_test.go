@@ -157,7 +157,7 @@ func trainFor(t *testing.T, be nn.Backend, spec nn.Spec, cfg nn.TrainConfig, tra
 }
 
 // TestMLPStepThreads checks that the fused step computes the same bits on
-// 1, 2 and 3 threads (its groups of units and blocks of rows split no sum),
+// 1, 2 and 3 threads (its parts of rows and of inputs split no sum),
 // raw and normalised, so that a run resumed on another machine continues
 // as it would have.
 func TestMLPStepThreads(t *testing.T) {
