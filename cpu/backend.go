@@ -49,7 +49,7 @@ type Backend struct {
 	optJob   optJob
 	gather   gatherJob
 	colsums  colSumsJob
-	exps     []float64 // one row of softmax exponentials
+	exps     []float64 // softmaxRows's scratch
 	conv     convScratch
 	mlp      mlpScratch
 

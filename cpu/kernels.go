@@ -90,6 +90,10 @@ type kernelSet struct {
 	copyRuns    func(dst, src *float32, runs *int, n, kw, spill int)
 	addRuns     func(dst, src *float32, runs *int, n, kw int)
 	addRunPairs func(dst, lo, hi *float32, runs *int, n, kw int)
+	// expReduced, or nil: the softmax's float64 exponentials (ops.go's
+	// expReduced) for whole vectors of 8, bit for bit, and the count of
+	// lanes outside (−708, 0] that it left as they were.
+	expReduced func(dst, src *float64, n int) int
 
 	fmaPeak        func(n int) // benchmarks: fmaPeakVectors FMAs per iteration
 	fmaPeakVectors int

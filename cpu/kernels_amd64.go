@@ -2252,6 +2252,23 @@ func addRunsAVX512(dst *float32, src *float32, runs *int, n int, kw int)
 //	}
 func addRunPairsAVX512(dst *float32, lo *float32, hi *float32, runs *int, n int, kw int)
 
+// expReducedAVX512 sets dst[i] = expReduced(src[i]) (cpu/ops.go), bit for bit, for
+// i < n, n a multiple of 8, where −708 < src[i] ≤ 0; elsewhere (NaN, −708
+// and below, above 0) dst[i] = src[i], and it returns how many such lanes
+// there were, for the caller to finish with math.Exp. Its reference loop:
+//
+//	out := 0
+//	for i := 0; i < n; i++ {
+//		if v := src[i]; v > -708 && v <= 0 {
+//			dst[i] = expReduced(v)
+//		} else {
+//			dst[i] = v
+//			out++
+//		}
+//	}
+//	return out
+func expReducedAVX512(dst *float64, src *float64, n int) int
+
 // fmaPeakAVX512 runs n iterations of 12 independent vector FMAs (32 flops each)
 // on registers only: the benchmark of the machine's FMA peak.
 func fmaPeakAVX512(n int)

@@ -582,3 +582,56 @@ func TestExpNonPositive(t *testing.T) {
 		}
 	}
 }
+
+// TestExpReducedKernels checks every kernel set's expReduced against the Go
+// function, bit for bit, over its domain and past its edges (the lanes
+// outside (−708, 0] keep their input and are counted).
+func TestExpReducedKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 11))
+	edges := []float64{0, math.Copysign(0, -1), -1e-300, -5e-324, -0.5, -0.34657359, -0.34657360, -1, -20, -700, -707.9,
+		math.Nextafter(-708, 0), -708, -708.1, -745, -1000, math.Inf(-1), math.NaN(), 1, 5e-324, math.Inf(1)}
+	for _, ks := range testSets() {
+		if ks.expReduced == nil {
+			continue
+		}
+		for trial := 0; trial < 200; trial++ {
+			n := 8 * (1 + r.IntN(12))
+			src := make([]float64, n)
+			for i := range src {
+				switch {
+				case trial == 0 && i < len(edges):
+					src[i] = edges[i]
+				case r.IntN(20) == 0:
+					src[i] = edges[r.IntN(len(edges))]
+				default:
+					src[i] = -r.Float64() * float64(r.IntN(710))
+				}
+			}
+			dst := make([]float64, n+8)
+			for i := range dst {
+				dst[i] = 42
+			}
+			out := ks.expReduced(&dst[0], &src[0], n)
+			wantOut := 0
+			for i, v := range src {
+				want := v
+				if v > -708 && v <= 0 {
+					want = expReduced(v)
+				} else {
+					wantOut++
+				}
+				if math.Float64bits(dst[i]) != math.Float64bits(want) {
+					t.Fatalf("%s: expReduced(%g) = %g (%#x), want %g (%#x)", ks.name, v, dst[i], math.Float64bits(dst[i]), want, math.Float64bits(want))
+				}
+			}
+			if out != wantOut {
+				t.Fatalf("%s: %d lanes outside (−708, 0] counted, want %d", ks.name, out, wantOut)
+			}
+			for _, v := range dst[n:] {
+				if v != 42 {
+					t.Fatalf("%s: wrote past the %d elements", ks.name, n)
+				}
+			}
+		}
+	}
+}

@@ -21,6 +21,7 @@ var avx512Kernels = kernelSet{
 	copyRuns:       copyRunsAVX512,
 	addRuns:        addRunsAVX512,
 	addRunPairs:    addRunPairsAVX512,
+	expReduced:     expReducedAVX512,
 	compactRows:    compactRowsAVX512,
 	vectorCompact:  true,
 	nonzeroRows:    nonzeroRowsAVX512,

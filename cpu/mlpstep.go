@@ -404,7 +404,7 @@ func (j *mlpJob) rowBlock(w, c int) {
 		g.runAlone()
 	}
 	classes := j.widths[L]
-	j.lossParts[c] = softmaxRows(j.exps[w][:classes], j.dacts[L], j.acts[L], j.labels, r0, r1, classes, 1/float64(j.rows))
+	j.lossParts[c] = softmaxRows(j.ks, j.exps[w], j.dacts[L], j.acts[L], j.labels, r0, r1, classes, 1/float64(j.rows))
 	for l := L; l >= 2; l-- {
 		off, wo, wi := j.layerOffsets[l-1], j.widths[l], j.widths[l-1]
 		g.prepare(j.b, j.ks, epilogue{c: rows(j.dacts[l-1], l-1), ldc: wi, alpha: 1, mask: rows(j.acts[l-1], l-1)},
@@ -569,9 +569,7 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 		j.exps = append(j.exps, nil)
 	}
 	for w := range j.exps {
-		if len(j.exps[w]) < classes {
-			j.exps[w] = make([]float64, classes)
-		}
+		j.exps[w] = growF64(j.exps[w], softmaxScratch(classes))
 	}
 	b.runJob(j, rows*classes*L*64)
 	var lossSum float64

@@ -132,17 +132,33 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 
 // softmaxXent is SoftmaxCrossEntropy on checked slices (gs may be nil).
 func (b *Backend) softmaxXent(ls, gs, xs []float32, ys []int32, rows, cols int) {
-	if cap(b.exps) < cols {
-		b.exps = make([]float64, cols)
-	}
+	b.exps = growF64(b.exps, softmaxScratch(cols))
 	inv := 1 / float64(max(rows, 1))
-	ls[0] = float32(softmaxRows(b.exps[:cols], gs, xs, ys, 0, rows, cols, inv) * inv)
+	ls[0] = float32(softmaxRows(b.kernels(), b.exps, gs, xs, ys, 0, rows, cols, inv) * inv)
+}
+
+// softmaxBlock is how many rows softmaxRows takes the exponentials of at
+// once.
+const softmaxBlock = 16
+
+// softmaxScratch is the float64 scratch softmaxRows needs for rows of cols.
+func softmaxScratch(cols int) int { return 2 * softmaxBlock * cols }
+
+// growF64 returns s with at least n elements, reallocated only when short.
+func growF64(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
 }
 
 // softmaxRows computes rows [r0, r1) of SoftmaxCrossEntropy with e as
-// scratch (cols elements): their gradient (unless gs is nil), each divided
-// by the batch's rows (inv = 1/rows), and returns the sum of their losses.
-func softmaxRows(e []float64, gs, xs []float32, ys []int32, r0, r1, cols int, inv float64) float64 {
+// scratch (softmaxScratch(cols) elements): their gradient (unless gs is
+// nil), each divided by the batch's rows (inv = 1/rows), and returns the
+// sum of their losses. The exponentials of a block of rows are taken
+// together (by the kernel set's expReduced where it has one), each row's
+// sum then in column order: the bits do not depend on the kernel set.
+func softmaxRows(ks *kernelSet, e []float64, gs, xs []float32, ys []int32, r0, r1, cols int, inv float64) float64 {
 	// The loss is Σ_r (m_r + log(sum_r) − x[r, y_r]): the logarithms of the
 	// sums are taken of their running product, a logarithm per hundred
 	// rows or so instead of one per row (each sum is in [1, cols], so the
@@ -150,52 +166,72 @@ func softmaxRows(e []float64, gs, xs []float32, ys []int32, r0, r1, cols int, in
 	// overflow; a NaN propagates as before).
 	var total, logs float64
 	prod := 1.0
-	for r := r0; r < r1; r++ {
-		x := xs[r*cols : (r+1)*cols]
-		m := x[0]
-		for _, v := range x {
-			m = max(m, v)
-		}
-		sum := expShifted(e, x, m)
-		y := int(ys[r])
-		total += float64(m) - float64(x[y])
-		if prod *= sum; prod > 1e200 {
-			logs += math.Log(prod)
-			prod = 1
-		}
-		if gs != nil {
-			g := gs[r*cols : (r+1)*cols]
-			scale := inv / sum
-			for c := range g {
-				g[c] = float32(e[c] * scale)
+	for b0 := r0; b0 < r1; b0 += softmaxBlock {
+		b1 := min(b0+softmaxBlock, r1)
+		n := (b1 - b0) * cols
+		d, ex := e[:n], e[n:2*n]
+		// d: each row's logits less their maximum, in float64.
+		for r := b0; r < b1; r++ {
+			x := xs[r*cols : (r+1)*cols]
+			m := x[0]
+			for _, v := range x {
+				m = max(m, v)
 			}
-			g[y] = float32(e[y]*scale - inv)
+			dr := d[(r-b0)*cols : (r-b0+1)*cols]
+			for c, v := range x {
+				dr[c] = float64(v - m)
+			}
+			y := int(ys[r])
+			total += float64(m) - float64(x[y])
+		}
+		ks.expNonPositiveAll(ex, d)
+		for r := b0; r < b1; r++ {
+			er := ex[(r-b0)*cols : (r-b0+1)*cols]
+			var sum float64
+			for _, v := range er {
+				sum += v
+			}
+			if prod *= sum; prod > 1e200 {
+				logs += math.Log(prod)
+				prod = 1
+			}
+			if gs != nil {
+				y := int(ys[r])
+				g := gs[r*cols : (r+1)*cols]
+				scale := inv / sum
+				for c := range g {
+					g[c] = float32(er[c] * scale)
+				}
+				g[y] = float32(er[y]*scale - inv)
+			}
 		}
 	}
 	return total + logs + math.Log(prod)
 }
 
-// expShifted sets e[c] = exp(x[c] − m) in float64 for the max-subtracted
-// logits of a row and returns their sum. Its loop has no dependency from
-// one element to the next but the sum, so that the processor overlaps the
-// exponentials (a training step computes 640 of them).
-func expShifted(e []float64, x []float32, m float32) (sum float64) {
-	e = e[:len(x)]
-	for c, v := range x {
-		d := float64(v - m)
-		var y float64
-		if d > -708 && d <= 0 {
-			y = expReduced(d)
-		} else {
-			y = math.Exp(d) // NaN, or an underflow to subnormals
+// expNonPositiveAll sets dst[i] = expNonPositive(src[i]) for every i: by
+// the kernel set's expReduced for whole vectors where it has one (then
+// math.Exp for the lanes it leaves), in Go for the rest.
+func (ks *kernelSet) expNonPositiveAll(dst, src []float64) {
+	dst = dst[:len(src)]
+	i := 0
+	if ks != nil && ks.expReduced != nil && len(src) >= 8 {
+		i = len(src) / 8 * 8
+		if ks.expReduced(&dst[0], &src[0], i) > 0 {
+			for j, v := range src[:i] {
+				if !(v > -708 && v <= 0) {
+					dst[j] = math.Exp(v)
+				}
+			}
 		}
-		e[c] = y
-		sum += y
 	}
-	return sum
+	for ; i < len(src); i++ {
+		dst[i] = expNonPositive(src[i])
+	}
 }
 
-// expNonPositive is e^x for x ≤ 0 or NaN, as expShifted computes it.
+// expNonPositive is e^x for x ≤ 0 or NaN (and above 0 too, by math.Exp):
+// softmaxRows's exponentials, one at a time.
 func expNonPositive(x float64) float64 {
 	if !(x > -708 && x <= 0) {
 		return math.Exp(x)

@@ -92,6 +92,7 @@ func main() {
 		x.copyRuns()
 		x.addRuns()
 		x.addRunPairs()
+		x.expReduced()
 		x.fmaPeak()
 	}
 	prefetch()

@@ -44,6 +44,7 @@ func writeTables(path string, sets []isa) error {
 		}
 		if x.Z {
 			fmt.Fprintf(&b, "copyRuns: copyRuns%s,\naddRuns: addRuns%s,\naddRunPairs: addRunPairs%s,\n", x.Name, x.Name, x.Name)
+			fmt.Fprintf(&b, "expReduced: expReduced%s,\n", x.Name)
 		}
 		if x.Z {
 			fmt.Fprintf(&b, "compactRows: compactRows%s,\nvectorCompact: true,\n", x.Name)
