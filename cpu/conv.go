@@ -160,24 +160,22 @@ func (j *im2colJob) do(w, phase, n int) {
 	// the last window is their last element at most.
 	_ = pl[(oh-1)*s*pg.w+(ow-1)*s+runs[len(runs)-1]+g.KW-1]
 	src := &pl[0]
-	if ks := j.ks; ks != nil && ks.copyRuns != nil && g.KW <= runLanes {
-		// Each row may spill into the next, which overwrites it (up to a
-		// vector, and no further than that row); the image's last row,
-		// nothing (another worker's image follows).
-		spill := min(runLanes, k)
-		for y := 0; y < oh; y++ {
-			for x := 0; x < ow; x++ {
-				if y == oh-1 && x == ow-1 {
-					spill = 0
-				}
-				ks.copyRuns(&rows[(y*ow+x)*k], at(src, y*s*pg.w+x*s), &runs[0], len(runs), g.KW, spill)
-			}
-		}
-		return
-	}
+	ks := j.ks
+	vecRuns := ks != nil && ks.copyRuns != nil && g.KW <= runLanes // the kernel set's runs
+	// With them, each row may spill into the next, which overwrites it (up
+	// to a vector, and no further than that row); the image's last row,
+	// nothing (another worker's image follows).
+	spill := min(runLanes, k)
 	for y := 0; y < oh; y++ {
 		for x := 0; x < ow; x++ {
-			copyRunsGo(&rows[(y*ow+x)*k], at(src, y*s*pg.w+x*s), runs, g.KW)
+			if y == oh-1 && x == ow-1 {
+				spill = 0
+			}
+			if vecRuns {
+				ks.copyRuns(&rows[(y*ow+x)*k], at(src, y*s*pg.w+x*s), &runs[0], len(runs), g.KW, spill)
+			} else {
+				copyRunsGo(&rows[(y*ow+x)*k], at(src, y*s*pg.w+x*s), runs, g.KW)
+			}
 		}
 	}
 }

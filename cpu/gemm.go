@@ -547,8 +547,8 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 		case waySparse, waySparseT:
 			stride, rows := g.kc+16, max(sparseRowsChunk, W) // sparseT: a strip of W
 			ws.vals = grow(ws.vals, rows*stride)
-			ws.offs = growI32(ws.offs, rows*stride)
-			ws.cnt = growI32(ws.cnt, rows)
+			ws.offs = grow(ws.offs, rows*stride)
+			ws.cnt = grow(ws.cnt, rows)
 			if g.path == waySparse {
 				if g.kst != 1 {
 					ws.row = grow(ws.row, g.kc)
@@ -568,7 +568,7 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 				ws.dblk = grow(ws.dblk, g.kc*g.npad)
 			}
 		case wayListed:
-			ws.list = growI32(ws.list, g.k)
+			ws.list = grow(ws.list, g.k)
 			if g.n%W != 0 {
 				ws.dtail = grow(ws.dtail, g.k*W)
 			}
@@ -586,14 +586,6 @@ func (g *gemmJob) plan(a []float32, transB bool) {
 // bitwise those of one pass over K.
 func (g *gemmJob) splitK() bool {
 	return g.add0 == 0 && g.epi == 0 && g.k >= splitKMinK && g.m*g.n <= splitKMaxSize
-}
-
-// growI32 is grow for int32s.
-func growI32(s []int32, n int) []int32 {
-	if cap(s) < n {
-		return make([]int32, n)
-	}
-	return s[:n]
 }
 
 func (g *gemmJob) chunks() (int, int) { return g.n0, g.n1 }
@@ -985,9 +977,9 @@ func (g *gemmJob) listedBlocks(ws *gemmScratch, v0, v1 int) {
 }
 
 // grow returns s with length n, reallocating only when its capacity is short.
-func grow(s []float32, n int) []float32 {
+func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]float32, n)
+		return make([]T, n)
 	}
 	return s[:n]
 }

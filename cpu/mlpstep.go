@@ -569,7 +569,7 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 		j.exps = append(j.exps, nil)
 	}
 	for w := range j.exps {
-		j.exps[w] = growF64(j.exps[w], softmaxScratch(classes))
+		j.exps[w] = grow(j.exps[w], softmaxScratch(classes))
 	}
 	b.runJob(j, rows*classes*L*64)
 	var lossSum float64

@@ -132,7 +132,7 @@ func (b *Backend) SoftmaxCrossEntropy(loss, grad, logits, labels nn.Buffer, rows
 
 // softmaxXent is SoftmaxCrossEntropy on checked slices (gs may be nil).
 func (b *Backend) softmaxXent(ls, gs, xs []float32, ys []int32, rows, cols int) {
-	b.exps = growF64(b.exps, softmaxScratch(cols))
+	b.exps = grow(b.exps, softmaxScratch(cols))
 	inv := 1 / float64(max(rows, 1))
 	ls[0] = float32(softmaxRows(b.kernels(), b.exps, gs, xs, ys, 0, rows, cols, inv) * inv)
 }
@@ -143,14 +143,6 @@ const softmaxBlock = 16
 
 // softmaxScratch is the float64 scratch softmaxRows needs for rows of cols.
 func softmaxScratch(cols int) int { return 2 * softmaxBlock * cols }
-
-// growF64 returns s with at least n elements, reallocated only when short.
-func growF64(s []float64, n int) []float64 {
-	if cap(s) < n {
-		return make([]float64, n)
-	}
-	return s[:n]
-}
 
 // softmaxRows computes rows [r0, r1) of SoftmaxCrossEntropy with e as
 // scratch (softmaxScratch(cols) elements): their gradient (unless gs is

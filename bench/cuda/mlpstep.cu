@@ -56,6 +56,31 @@ template <typename T> static T *upload(const std::vector<T> &h)
 	return d;
 }
 
+// epoch_ms runs run_epoch (which queues an epoch's work on s) epochs + 1
+// times, each between two events, and returns the times of all but the
+// first (a warm-up) in ms, sorted.
+template <typename F> static std::vector<float> epoch_ms(cudaStream_t s, int epochs, F run_epoch)
+{
+	cudaEvent_t a, b;
+	CHECK(cudaEventCreate(&a));
+	CHECK(cudaEventCreate(&b));
+	std::vector<float> ms;
+	for (int e = 0; e < epochs + 1; ++e) {
+		CHECK(cudaEventRecord(a, s));
+		run_epoch(e);
+		CHECK(cudaEventRecord(b, s));
+		CHECK(cudaEventSynchronize(b));
+		float t;
+		CHECK(cudaEventElapsedTime(&t, a, b));
+		if (e > 0)
+			ms.push_back(t);
+	}
+	CHECK(cudaEventDestroy(a));
+	CHECK(cudaEventDestroy(b));
+	std::sort(ms.begin(), ms.end());
+	return ms;
+}
+
 int main(int argc, char **argv)
 {
 	const int epochs = argc > 1 ? atoi(argv[1]) : 5;
@@ -136,21 +161,7 @@ int main(int argc, char **argv)
 		cudaGraphExec_t exec;
 		CHECK(cudaStreamEndCapture(s, &g));
 		CHECK(cudaGraphInstantiate(&exec, g, nullptr, nullptr, 0));
-		cudaEvent_t a, b;
-		CHECK(cudaEventCreate(&a));
-		CHECK(cudaEventCreate(&b));
-		std::vector<float> ms;
-		for (int e = 0; e < epochs + 1; ++e) {
-			CHECK(cudaEventRecord(a, s));
-			CHECK(cudaGraphLaunch(exec, s));
-			CHECK(cudaEventRecord(b, s));
-			CHECK(cudaEventSynchronize(b));
-			float t;
-			CHECK(cudaEventElapsedTime(&t, a, b));
-			if (e > 0)
-				ms.push_back(t); // the first is warm-up
-		}
-		std::sort(ms.begin(), ms.end());
+		const std::vector<float> ms = epoch_ms(s, epochs, [&](int) { CHECK(cudaGraphLaunch(exec, s)); });
 		const int launches = __builtin_popcount(v.kernels & 7) + (v.kernels & 8 ? 3 : 0);
 		printf("%-28s %7.2f ms per epoch (min %.2f, max %.2f)  %5.2f µs per step  %5.2f µs per launch\n", v.name,
 		       ms[ms.size() / 2], ms.front(), ms.back(), 1000 * ms[ms.size() / 2] / steps,
@@ -205,24 +216,12 @@ int main(int argc, char **argv)
 			CHECK(cudaGraphLaunch(exec, s));
 		};
 		for (bool copies : {true, false}) {
-			cudaEvent_t a, b;
-			CHECK(cudaEventCreate(&a));
-			CHECK(cudaEventCreate(&b));
-			std::vector<float> ms;
-			for (int e = 0; e < epochs + 1; ++e) {
-				CHECK(cudaEventRecord(a, s));
+			const std::vector<float> ms = epoch_ms(s, epochs, [&](int e) {
 				for (int c = 0; c < chunks; ++c)
 					replay(chunk, replay_hyper{p.lr, e * steps + c * k, c * k * batch, c * k}, copies);
 				if (tail > 0)
 					replay(rest, replay_hyper{p.lr, e * steps, 0, 0}, copies);
-				CHECK(cudaEventRecord(b, s));
-				CHECK(cudaEventSynchronize(b));
-				float t;
-				CHECK(cudaEventElapsedTime(&t, a, b));
-				if (e > 0)
-					ms.push_back(t);
-			}
-			std::sort(ms.begin(), ms.end());
+			});
 			printf("%-28s %7.2f ms per epoch (min %.2f, max %.2f)  %5.2f µs per step  %d replays\n",
 			       copies ? "chunked (as Go), copies" : "chunked (as Go), no copies", ms[ms.size() / 2], ms.front(),
 			       ms.back(), 1000 * ms[ms.size() / 2] / steps, chunks + (tail > 0));
