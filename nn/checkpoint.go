@@ -120,7 +120,7 @@ func (t *Trainer) Restore(ck *Checkpoint) error {
 			return err
 		}
 	}
-	t.Pos, t.orderEpoch = ck.State.Position, -1 // the order is uploaded anew
+	t.Pos, t.orderEpoch, t.ahead.epoch = ck.State.Position, -1, -1 // the order is made and uploaded anew
 	t.History = t.History[:0]
 	for _, h := range ck.State.History {
 		t.History = append(t.History, h.Result())

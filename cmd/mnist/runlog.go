@@ -92,11 +92,10 @@ func (l *runLog) grid(tag string, step int64, images [][]uint8, labels []string,
 	return l.w.Image(tag, step, img)
 }
 
-// Losses implements nn.Observer: one train/loss scalar per step.
+// Losses implements nn.Observer: one train/loss scalar per step, those
+// read back together logged together (tfevents.Writer.Scalars).
 func (l *runLog) Losses(_, _, global int, losses []float32) {
-	for i, v := range losses {
-		l.record(l.w.Scalar("train/loss", int64(global+i+1), float64(v)))
-	}
+	l.record(l.w.Scalars("train/loss", int64(global+1), losses))
 }
 
 // EpochParams implements nn.ParamObserver: a histogram of every parameter

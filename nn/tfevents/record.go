@@ -60,10 +60,10 @@ func (e *RecordError) Unwrap() error { return e.Err }
 
 // appendRecord appends data framed as one TFRecord to dst.
 func appendRecord(dst, data []byte) []byte {
-	var hdr [headerSize]byte
-	binary.LittleEndian.PutUint64(hdr[:8], uint64(len(data)))
-	binary.LittleEndian.PutUint32(hdr[8:], MaskedCRC32C(hdr[:8]))
-	dst = append(dst, hdr[:]...)
+	// The header is built in dst itself: a local array would escape to
+	// the heap through the checksum (an allocation a record).
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(len(data)))
+	dst = binary.LittleEndian.AppendUint32(dst, MaskedCRC32C(dst[len(dst)-8:]))
 	dst = append(dst, data...)
 	return binary.LittleEndian.AppendUint32(dst, MaskedCRC32C(data))
 }

@@ -41,16 +41,17 @@ type config struct {
 // say) is kept: it is returned by the call that met it, or by the next call
 // after a background flush met it, and by every call after that.
 type Writer struct {
-	mu     sync.Mutex
-	path   string
-	file   io.Writer // *os.File, or a test double
-	buf    []byte    // whole records not yet written to file
-	now    func() time.Time
-	err    error // first write error; sticky
-	closed bool
-	stop   chan struct{} // closed by Close to end the flusher
-	done   chan struct{} // closed by the flusher when it ends
-	once   sync.Once     // closes stop
+	mu      sync.Mutex
+	path    string
+	file    io.Writer // *os.File, or a test double
+	buf     []byte    // whole records not yet written to file
+	scratch []byte    // Scalars' event encoding, reused
+	now     func() time.Time
+	err     error // first write error; sticky
+	closed  bool
+	stop    chan struct{} // closed by Close to end the flusher
+	done    chan struct{} // closed by the flusher when it ends
+	once    sync.Once     // closes stop
 }
 
 // NewWriter creates dir if needed and a new event file in it named
@@ -174,6 +175,32 @@ func (w *Writer) WriteEvent(e Event) error {
 // Scalar writes one scalar value. TensorBoard stores it as float32.
 func (w *Writer) Scalar(tag string, step int64, v float64) error {
 	return w.WriteEvent(Event{Step: step, Values: []Value{{Tag: tag, Kind: KindScalar, Scalar: v}}})
+}
+
+// Scalars writes values[i] as the scalar tag at step first+i, all with one
+// wall time: for values that reach the host together (the cuda backend
+// reads a whole epoch's losses back at once), with one lock and no
+// allocation where Scalar builds an event each.
+func (w *Writer) Scalars(tag string, first int64, values []float32) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("tfevents: write %s: writer is closed", w.path)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	wall := float64(w.now().UnixNano()) / 1e9
+	for i, v := range values {
+		w.scratch = appendScalarEvent(w.scratch[:0], wall, first+int64(i), tag, v)
+		w.buf = appendRecord(w.buf, w.scratch)
+		if len(w.buf) >= flushSize {
+			if err := w.flushLocked(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Image writes img as a PNG image summary.
