@@ -43,6 +43,13 @@ type Backend struct {
 	gemmConfig int
 	gemmSplits int
 	splitK     splitKWorkspace
+	// mlpPDL is the fused MLP step's mlp_params.pdl (0, 1 or 2; Open sets
+	// it from MNIST_CUDA_PDL, tests directly), and dependentLaunch whether
+	// its kernels that wait for the kernel before are launched with
+	// programmatic dependent launch when mlpPDL > 0 (Open: where the
+	// device, its code and the driver can; see pdlRefusal).
+	mlpPDL          int32
+	dependentLaunch bool
 }
 
 var _ nn.Backend = (*Backend)(nil)
@@ -158,6 +165,21 @@ func (b *Backend) launch(op string, k kernel, grid, block [3]uint32, params unsa
 	b.queued, b.unchecked = true, true
 	if err := b.dev.launch(k, grid, block, params, size); err != nil {
 		b.fail(fmt.Errorf("cuda %s: launch %s: %w", op, k, err))
+	}
+}
+
+// launchWaiting launches one of the fused MLP step's kernels that, with
+// mlp_params.pdl, wait for the kernel before (kernels/mlp.cu): with
+// programmatic dependent launch when it is on and mlpPDL asks the kernels
+// to wait, plainly otherwise.
+func (b *Backend) launchWaiting(op string, k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) {
+	if !b.dependentLaunch || b.mlpPDL == 0 {
+		b.launch(op, k, grid, block, params, size)
+		return
+	}
+	b.queued, b.unchecked = true, true
+	if err := b.dev.launchDependent(k, grid, block, params, size); err != nil {
+		b.fail(fmt.Errorf("cuda %s: launch %s (programmatic dependent launch, %s=%d): %w", op, k, PDLEnv, b.mlpPDL, err))
 	}
 }
 

@@ -10,6 +10,9 @@ package gpu
 
 CUresult mnist_cuinit_result(void);
 int mnist_cuinit_called(void);
+int mnist_has_launch_ex(void);
+CUresult mnist_launch_ex_dependent(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+	unsigned bx, unsigned by, unsigned bz, CUstream s, void *params);
 
 // The wrappers below exist because gorgonia.org/cu lacks these calls, or
 // because the hot path must make the context current and call the driver in
@@ -30,6 +33,12 @@ static CUresult mnist_launch(CUcontext ctx, CUfunction f, unsigned gx, unsigned 
 		return r;
 	void *args[1] = {params};
 	return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, 0, s, args, NULL);
+}
+
+static CUresult mnist_launch_dependent(CUcontext ctx, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+		unsigned bx, unsigned by, unsigned bz, CUstream s, void *params) {
+	CUresult r = use_ctx(ctx);
+	return r != CUDA_SUCCESS ? r : mnist_launch_ex_dependent(f, gx, gy, gz, bx, by, bz, s, params);
 }
 
 static CUresult mnist_htod(CUcontext ctx, CUdeviceptr dst, const void *src, size_t n, CUstream s) {
@@ -135,6 +144,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -415,11 +425,69 @@ func Open() (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	mode, err := pdlMode(os.Getenv(PDLEnv))
+	if err != nil {
+		return nil, err
+	}
 	d, err := openDevice()
 	if err != nil {
 		return nil, err
 	}
-	return newBackend(d, info.String())
+	b, err := newBackend(d, info.String())
+	if err != nil || mode == 0 {
+		return b, err
+	}
+	b.mlpPDL = mode
+	if why := d.pdlRefusal(info); why != "" {
+		b.desc += fmt.Sprintf("; %s=%d: loads reordered, no programmatic dependent launch (%s)", PDLEnv, mode, why)
+	} else {
+		b.dependentLaunch = true
+		b.desc += fmt.Sprintf("; programmatic dependent launch (%s=%d)", PDLEnv, mode)
+	}
+	return b, nil
+}
+
+// pdlRefusal says why the fused MLP step's kernels cannot be launched with
+// programmatic dependent launch here, or returns "" when they can: the
+// machine code for compute capability 9.x is the only one compiled with
+// the wait (kernels/build.sh: other GPUs run code from compute_80 PTX, in
+// which a dependent launch would race), the driver needs cuLaunchKernelEx,
+// and Record captures the launches into a CUDA graph, which is tried here
+// with a kernel that touches no memory (mlp_first_f32 of no rows).
+func (d *cudaDevice) pdlRefusal(info Info) string {
+	if info.Major != 9 {
+		return fmt.Sprintf("compute capability %d.%d: only the sm_90 code waits", info.Major, info.Minor)
+	}
+	if C.mnist_has_launch_ex() == 0 {
+		return "the driver has no cuLaunchKernelEx"
+	}
+	p := mlpParams{pdl: 1}
+	if err := d.beginCapture(); err != nil {
+		return "stream capture: " + err.Error()
+	}
+	var err error
+	for range 2 {
+		if err == nil {
+			err = d.launchDependent(kMLPFirst, [3]uint32{1, 1, 1}, [3]uint32{mlpThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
+		}
+	}
+	g, endErr := d.endCapture()
+	if err == nil {
+		err = endErr
+	}
+	if err == nil {
+		err = g.launch()
+	}
+	if err == nil {
+		err = d.sync()
+	}
+	if g != nil {
+		g.destroy()
+	}
+	if err != nil {
+		return "a CUDA graph of dependent launches failed: " + err.Error()
+	}
+	return ""
 }
 
 func openDevice() (d *cudaDevice, err error) {
@@ -585,6 +653,15 @@ func (d *cudaDevice) launch(k kernel, grid, block [3]uint32, params unsafe.Point
 	r := C.mnist_launch(d.cctx, d.funcs[k], C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]),
 		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), d.stream, params)
 	return driverError("cuLaunchKernel", r)
+}
+
+func (d *cudaDevice) launchDependent(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error {
+	if err := processFault(); err != nil {
+		return err
+	}
+	r := C.mnist_launch_dependent(d.cctx, d.funcs[k], C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]),
+		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), d.stream, params)
+	return driverError("cuLaunchKernelEx", r)
 }
 
 func (d *cudaDevice) sync() error {

@@ -80,7 +80,7 @@ gpu-check-dry:
 	@$(MAKE) --no-print-directory gpu-bins GPU_DIR=$(DRY_DIR)
 	@rm -rf $(DRY_DIR)/report
 	GPU_DIR=$(DRY_DIR) OUT=$(DRY_DIR)/report GPU_CHECK_DRY=1 bash gpu/gpu-check.sh
-	@python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["dry_run"] and r["status"] == "pass" and len(r["steps"]) == 16, r' $(DRY_DIR)/report/report.json
+	@python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["dry_run"] and r["status"] == "pass" and len(r["steps"]) == 19, r' $(DRY_DIR)/report/report.json
 	@test $$(ls $(DRY_DIR)/report | wc -l) -le 6 && echo "gpu-check-dry: the script ran and wrote $$(ls $(DRY_DIR)/report | tr '\n' ' ')"
 
 cuda-toolkit:

@@ -19,6 +19,11 @@ type device interface {
 	download(parts ...hostCopy) error
 	// launch queues kernel k with one parameter struct of size bytes.
 	launch(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error
+	// launchDependent is launch with programmatic dependent launch: k may
+	// start before the kernel queued before it has ended. Only for kernels
+	// that wait for it (griddepcontrol.wait) before they touch what it
+	// writes: the fused MLP step's with mlp_params.pdl (kernels/mlp.cu).
+	launchDependent(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error
 	// sync waits for queued work.
 	sync() error
 	// beginCapture makes the following launches recorded instead of run,

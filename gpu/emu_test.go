@@ -23,12 +23,19 @@ type emuDevice struct {
 	sms       int
 	capturing bool
 	captured  []emuLaunch
-	launches  int   // launches run, replays included
-	faulted   error // set by tests to stand for a sticky fault
-	oneOrder  bool  // run each grid's blocks in one order only (see run)
-	stats     emuStats
-	profile   map[kernel]*kernelProfile // when not nil, run adds to it
-	trace     []tracedLaunch            // with profile: every launch run, in order
+	launches  int // launches run, replays included
+	dependent int // launchDependent calls, captured ones included
+	// pdlCheck: every launch runs under the emulator's checker of
+	// programmatic dependent launch (emu.Lib.CheckPDL) over this device's
+	// allocations (owned); the fused MLP step's kernels with
+	// mlp_params.pdl > 0 are checked before their wait.
+	pdlCheck bool
+	owned    map[uint64]bool
+	faulted  error // set by tests to stand for a sticky fault
+	oneOrder bool  // run each grid's blocks in one order only (see run)
+	stats    emuStats
+	profile  map[kernel]*kernelProfile // when not nil, run adds to it
+	trace    []tracedLaunch            // with profile: every launch run, in order
 }
 
 // tracedLaunch is one launch a profiled run ran, and the emulator's time
@@ -115,8 +122,38 @@ func emuAvailable() (string, error) {
 	return path, nil
 }
 
-func (d *emuDevice) alloc(n int) (uint64, error) { return d.lib.Alloc(n), nil }
-func (d *emuDevice) free(ptr uint64) error       { d.lib.Free(ptr); return nil }
+func (d *emuDevice) alloc(n int) (uint64, error) {
+	ptr := d.lib.Alloc(n)
+	if d.owned == nil {
+		d.owned = map[uint64]bool{}
+	}
+	d.owned[ptr] = true
+	return ptr, nil
+}
+
+func (d *emuDevice) free(ptr uint64) error {
+	delete(d.owned, ptr)
+	d.lib.Free(ptr)
+	return nil
+}
+
+// checkPDL arms the emulator's checker for launch l when pdlCheck is on.
+func (d *emuDevice) checkPDL(l emuLaunch, rerun bool) {
+	if !d.pdlCheck {
+		return
+	}
+	var waits bool
+	var status uint64
+	if l.k == kMLPFirst || l.k == kMLPRows || l.k == kMLPUpdate {
+		p := (*mlpParams)(unsafe.Pointer(&l.params[0]))
+		waits, status = p.pdl > 0, p.status
+	}
+	ptrs := make([]uint64, 0, len(d.owned))
+	for p := range d.owned {
+		ptrs = append(ptrs, p)
+	}
+	d.lib.CheckPDL(ptrs, waits, rerun, status)
+}
 
 func (d *emuDevice) zero(ptr uint64, n int) error {
 	mem, err := d.lib.Bytes(ptr, n)
@@ -151,6 +188,13 @@ func (d *emuDevice) launch(k kernel, grid, block [3]uint32, params unsafe.Pointe
 	return d.run(l)
 }
 
+// launchDependent runs the kernel as launch does (the emulator runs one
+// kernel after the other: nothing overlaps), counting it.
+func (d *emuDevice) launchDependent(k kernel, grid, block [3]uint32, params unsafe.Pointer, size uintptr) error {
+	d.dependent++
+	return d.launch(k, grid, block, params, size)
+}
+
 // run runs a launch twice when its grid has more than one block: in
 // order, then, from the same memory, reversed or shuffled (alternately);
 // the results must agree, or blocks depend on one another's order (an
@@ -177,6 +221,7 @@ func (d *emuDevice) run(l emuLaunch) error {
 	if l.grid[0]*l.grid[1]*l.grid[2] > 1 && !d.oneOrder {
 		before := d.lib.Snapshot()
 		d.lib.SetBlockOrder(emu.InOrder, 0)
+		d.checkPDL(l, false)
 		if err := d.lib.Launch(kernelNames[l.k], l.grid, l.block, params, uintptr(len(l.params))); err != nil {
 			return err
 		}
@@ -187,6 +232,7 @@ func (d *emuDevice) run(l emuLaunch) error {
 			order = emu.Shuffled
 		}
 		d.lib.SetBlockOrder(order, uint32(d.launches))
+		d.checkPDL(l, true)
 		err := d.lib.Launch(kernelNames[l.k], l.grid, l.block, params, uintptr(len(l.params)))
 		d.lib.SetBlockOrder(emu.InOrder, 0)
 		if err != nil {
@@ -195,8 +241,11 @@ func (d *emuDevice) run(l emuLaunch) error {
 		if err := d.lib.Compare(after); err != nil {
 			d.t.Errorf("%s: blocks run %v give another result than in order (%s): the blocks depend on one another", kernelNames[l.k], order, err)
 		}
-	} else if err := d.lib.Launch(kernelNames[l.k], l.grid, l.block, params, uintptr(len(l.params))); err != nil {
-		return err
+	} else {
+		d.checkPDL(l, false)
+		if err := d.lib.Launch(kernelNames[l.k], l.grid, l.block, params, uintptr(len(l.params))); err != nil {
+			return err
+		}
 	}
 	// An out-of-bounds write is a bug in the kernel or its launch shape.
 	if err := d.lib.Check(); err != nil {

@@ -11,14 +11,19 @@
 #                 on the GPU, four groups, each in a process of its own so a
 #                 sticky fault in one cannot hide the others' results
 #                 (tests-misc also the bench harness's runner against the reference)
+#   tests-pdl     the fused MLP step's tests again with MNIST_CUDA_PDL=2
+#                 (programmatic dependent launch, gpu.PDLEnv): the same bits
 #   memcheck,     compute-sanitizer on one short training run of each model
 #   racecheck     (MLP and CNN), when the tool is there
 #   mlp-default   the default recipe (momentum + cosine), cuda, 3 epochs
 #   mlp-cpu       the same on our cpu backend, for the loss curves
 #   mlp-tutorial  the PyTorch tutorial's recipe (--preset tutorial), 3 epochs
+#   mlp-pdl1,     the tutorial recipe with MNIST_CUDA_PDL=1 and 2
+#   mlp-pdl2
 #   mlp-adam      Adam with the cosine schedule (--optimizer adam), 3 epochs
 #   mlp-kernels   bench/cuda/mlpstep.cu (no Go): an epoch of the fused MLP
-#                 step's kernels replayed as one graph, and each kernel alone
+#                 step's kernels replayed as one graph, and each kernel alone,
+#                 as the Go path replays them, and with dependent launches
 #   cnn-99        BenchmarkTimeToAccuracy/cuda/cnn: seconds to 99.0% test accuracy
 #   pytorch       bench/pytorch/tutorial.py on the same GPU and files
 #   formats       gpu/check_outputs.py: TensorBoard's own reader on the cuda and
@@ -51,13 +56,13 @@ START=$(date +%s)
 # Time limits in seconds, by step.
 declare -A LIMIT=(
 	[device]=5 [probe]=10
-	[tests-ops]=15 [tests-training]=25 [tests-conformance]=30 [tests-misc]=15
-	[memcheck]=30 [racecheck]=30
-	[mlp-default]=30 [mlp-cpu]=20 [mlp-tutorial]=25 [mlp-adam]=15 [mlp-kernels]=10 [cnn-99]=45
-	[pytorch]=40 [formats]=15
+	[tests-ops]=15 [tests-training]=25 [tests-conformance]=30 [tests-misc]=15 [tests-pdl]=10
+	[memcheck]=20 [racecheck]=25
+	[mlp-default]=30 [mlp-cpu]=20 [mlp-tutorial]=25 [mlp-pdl1]=10 [mlp-pdl2]=10 [mlp-adam]=15 [mlp-kernels]=10
+	[cnn-99]=35 [pytorch]=35 [formats]=15
 )
-ORDER=(device probe tests-ops tests-training tests-conformance tests-misc memcheck racecheck
-	mlp-default mlp-cpu mlp-tutorial mlp-adam mlp-kernels cnn-99 pytorch formats)
+ORDER=(device probe tests-ops tests-training tests-conformance tests-misc tests-pdl memcheck racecheck
+	mlp-default mlp-cpu mlp-tutorial mlp-pdl1 mlp-pdl2 mlp-adam mlp-kernels cnn-99 pytorch formats)
 total=0
 for s in "${ORDER[@]}"; do total=$((total + LIMIT[$s])); done
 if [ $total -gt 360 ]; then
@@ -160,6 +165,9 @@ if [ -x "$T" ]; then
 	export GPU_TEST=$T BENCH_TEST=$BIN/bench.test
 	gotest tests-misc bash -c '"$GPU_TEST" -test.v -test.run "^(TestOutOfMemory|TestParamLayout|TestPlanGemm|TestNoDeviceIsAnError)$" &&
 		"$BENCH_TEST" -test.v -test.run "^(TestEntriesAgree|TestBackendRunnerMatchesTrainer)$"'
+	# The fused MLP step's tests with programmatic dependent launch (on an
+	# H100/H200; elsewhere the kernels only reorder their loads).
+	MNIST_CUDA_PDL=2 gotest tests-pdl "$T" -test.v -test.run 'TestCUDA/^(ReplayEveryRecipe|MLPStep|MLPStepBadData|MLPStepChained)$'
 	# One short training run of each model under compute-sanitizer: the
 	# op-by-op MLP, the CNN, and one recipe of the fused MLP step.
 	if [ "$DRY" != 1 ] && command -v compute-sanitizer >/dev/null; then
@@ -172,7 +180,7 @@ if [ -x "$T" ]; then
 		skip racecheck "no compute-sanitizer (or dry run)"
 	fi
 else
-	for s in tests-ops tests-training tests-conformance tests-misc memcheck racecheck; do skip $s "missing $T: run make gpu-bins"; done
+	for s in tests-ops tests-training tests-conformance tests-misc tests-pdl memcheck racecheck; do skip $s "missing $T: run make gpu-bins"; done
 fi
 
 # --- training runs with the CLI: the default recipe on cuda and cpu, the tutorial's on cuda
@@ -201,9 +209,11 @@ if [ -x "$M" ] && [ -n "$MNIST_DATA" ]; then
 	train mlp-default $CUDA
 	train mlp-cpu cpu
 	train mlp-tutorial $CUDA --preset tutorial
+	MNIST_CUDA_PDL=1 train mlp-pdl1 $CUDA --preset tutorial
+	MNIST_CUDA_PDL=2 train mlp-pdl2 $CUDA --preset tutorial
 	train mlp-adam $CUDA --optimizer adam
 else
-	for s in mlp-default mlp-cpu mlp-tutorial mlp-adam; do skip $s "no $M or no MNIST data (MNIST_DATA, data/ or $BIN/data)"; done
+	for s in mlp-default mlp-cpu mlp-tutorial mlp-pdl1 mlp-pdl2 mlp-adam; do skip $s "no $M or no MNIST data (MNIST_DATA, data/ or $BIN/data)"; done
 fi
 
 # --- the fused MLP step's kernels alone (no Go, no data: synthetic images)
@@ -211,8 +221,9 @@ if [ "$DRY" = 1 ]; then
 	skip mlp-kernels "needs a GPU"
 elif [ -x "$BIN/mlpstep" ]; then
 	run mlp-kernels "$BIN/mlpstep" 5
-	verdict mlp-kernels "$(grep -E '^(step|chained|chunked|rows alone|update alone|update preparing|first alone)' "$WORK/mlp-kernels.log" |
-		awk '{ for (i = 1; i <= NF; i++) if ($(i+1) == "µs" && $(i+3) == "step") v = $i; sub(/ +[0-9.]+ ms per epoch.*/, ""); printf "%s%s %s µs", (n++ ? "; " : ""), $0, v }')"
+	verdict mlp-kernels "$(grep -E '^(step|chained|chunked|rows alone|update alone|update preparing|first alone|same weights)' "$WORK/mlp-kernels.log" |
+		awk '!/ms per epoch/ { printf "%s%s", (n++ ? "; " : ""), $0; next }
+			{ for (i = 1; i <= NF; i++) if ($(i+1) == "µs" && $(i+3) == "step") v = $i; sub(/ +[0-9.]+ ms per epoch.*/, ""); printf "%s%s %s µs", (n++ ? "; " : ""), $0, v }')"
 else
 	skip mlp-kernels "no $BIN/mlpstep: run make gpu-bins (needs nvcc)"
 fi
@@ -277,7 +288,7 @@ def load(name):
         return json.load(open(os.path.join(work, name)))
     except Exception:
         return None
-figures = {"training": {n: load(n + ".json") for n in ("mlp-default", "mlp-cpu", "mlp-tutorial", "mlp-adam")},
+figures = {"training": {n: load(n + ".json") for n in ("mlp-default", "mlp-cpu", "mlp-tutorial", "mlp-pdl1", "mlp-pdl2", "mlp-adam")},
            "formats": load("formats.json")}
 try:
     text = open(os.path.join(work, "pytorch.log")).read()

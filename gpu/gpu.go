@@ -29,10 +29,36 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Name is the registry name of the backend.
 const Name = "cuda"
+
+// PDLEnv names the environment variable that turns on programmatic
+// dependent launch for the fused MLP step's kernels (kernels/mlp.cu,
+// mlp_params.pdl): 0 or unset, off; 1, each of mlp_rows_f32 and
+// mlp_update_f32 may start while the kernel before it ends, having issued
+// the loads that do not depend on it; 2, and lets the next one launch as
+// soon as it has waited. On GPUs of compute capability 9.x (whose code
+// has the wait) with a driver that can capture such launches in a CUDA
+// graph; elsewhere only the order of the loads changes. The results are
+// the same bits either way. Off by default until a GPU run has measured it
+// (bench/RESULTS.md).
+const PDLEnv = "MNIST_CUDA_PDL"
+
+// pdlMode parses PDLEnv's value v.
+func pdlMode(v string) (int32, error) {
+	switch strings.TrimSpace(v) {
+	case "", "0":
+		return 0, nil
+	case "1":
+		return 1, nil
+	case "2":
+		return 2, nil
+	}
+	return 0, fmt.Errorf("cuda: %s=%q: want 0 (off), 1 or 2 (programmatic dependent launch; see gpu.PDLEnv)", PDLEnv, v)
+}
 
 // Priority is the backend's registry priority: above the CPU backend, so
 // "auto" tries CUDA first.

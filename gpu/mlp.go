@@ -121,10 +121,10 @@ func (b *Backend) MLPStep(s nn.MLPStep) {
 	p.hyper = b.recordHyper(op, s.LR)
 	params := s.Params.Len()
 	block := [3]uint32{mlpThreads, 1, 1}
-	p.prepare = b2i(s.PrepareNext)
+	p.prepare, p.pdl = b2i(s.PrepareNext), b.mlpPDL
 	if !s.Prepared {
 		b.launch(op, kMLPFirst, [3]uint32{uint32(ceilDiv(s.Widths[1], mlpTile)), uint32(ceilDiv(rows, mlpTile)), uint32(ksplit)}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 	}
-	b.launch(op, kMLPRows, [3]uint32{uint32(rows), 1, 1}, [3]uint32{mlpRowsThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
-	b.launch(op, kMLPUpdate, [3]uint32{uint32(mlpUpdateBlocks(s.Widths, params)), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	b.launchWaiting(op, kMLPRows, [3]uint32{uint32(rows), 1, 1}, [3]uint32{mlpRowsThreads, 1, 1}, unsafe.Pointer(&p), unsafe.Sizeof(p))
+	b.launchWaiting(op, kMLPUpdate, [3]uint32{uint32(mlpUpdateBlocks(s.Widths, params)), 1, 1}, block, unsafe.Pointer(&p), unsafe.Sizeof(p))
 }

@@ -20,6 +20,8 @@ import (
 // weights, the epoch losses and the test accuracy must agree up to float32
 // rounding, and a fused step must be 3 launches (4 with augmentation: the
 // GatherAffine before it), with no optimiser or loss kernel of the op path.
+// Every third shape runs the kernels with mlp_params.pdl 1, every third 2
+// (launched as dependent launches, and checked as such by the emulator).
 func TestMLPStepMatchesReference(t *testing.T) {
 	const epochs = 2
 	shapes := []struct {
@@ -40,13 +42,21 @@ func TestMLPStepMatchesReference(t *testing.T) {
 		{"wide-inputs", nn.MLP(40, 40, []int{20}, 10), 12, 10, 6, false, "sgd-constant"}, // 1,600 inputs: more slices and tiles
 		{"last-in-48", nn.MLP(8, 8, []int{48}, 10), 20, 10, 7, false, "adam-cosine"},     // the last layer in one warp, D_{L-1} by the block
 	}
-	for _, sh := range shapes {
+	for si, sh := range shapes {
 		for _, r := range backendtest.Recipes {
 			if sh.recipes != "" && !strings.Contains(sh.recipes, r.Name) {
 				continue
 			}
 			t.Run(sh.name+"/"+r.Name, func(t *testing.T) {
 				g, d := openEmu(t)
+				// mlp_params.pdl's orders of loads, a shape each, under the
+				// emulator's checker of programmatic dependent launch.
+				// (On a GPU, dependent launches are as Open set them from
+				// MNIST_CUDA_PDL: gpu-check's tests-pdl.)
+				g.mlpPDL = int32(si % 3)
+				if d != nil {
+					g.dependentLaunch, d.pdlCheck = true, g.mlpPDL > 0
+				}
 				train := mnisttest.SyntheticDataset(sh.train, sh.spec.Rows, sh.spec.Cols, 11)
 				test := mnisttest.SyntheticDataset(sh.test, sh.spec.Rows, sh.spec.Cols, 12)
 				cfg := nn.TrainConfig{
@@ -339,37 +349,65 @@ func TestMLPStepChained(t *testing.T) {
 				}
 				return download(t, g, p), download(t, g, gr), download(t, g, l), nil
 			}
-			var launches [2]int
-			var res [2][3][]float32
-			for i, chained := range []bool{false, true} {
+			// Alone, chained, and chained with mlp_params.pdl's orders of
+			// loads (1, 2): the same bits. With dependent launches on, the
+			// backend launches mlp_rows_f32 and mlp_update_f32 with them
+			// when pdl asks the kernels to wait, and only then.
+			var launches [4]int
+			var res [4][3][]float32
+			// (On a GPU, as Open set them from MNIST_CUDA_PDL.)
+			if d != nil {
+				// and what the kernels touch before their wait is checked
+				g.dependentLaunch, d.pdlCheck = true, true
+				defer func() { g.dependentLaunch, d.pdlCheck = false, false }()
+			}
+			for i, v := range []struct {
+				chained bool
+				pdl     int32
+			}{{false, 0}, {true, 0}, {true, 1}, {true, 2}} {
 				if d != nil {
-					d.launches = 0
+					d.launches, d.dependent = 0, 0
 				}
-				p, gr, l, err := run(chained, order)
+				g.mlpPDL = v.pdl
+				p, gr, l, err := run(v.chained, order)
 				if err != nil {
 					t.Fatal(err)
 				}
 				res[i] = [3][]float32{p, gr, l}
 				if d != nil {
 					launches[i] = d.launches
+					if want := 4 * min(int(v.pdl), 1); d.dependent != want {
+						t.Errorf("pdl %d: %d dependent launches in 2 steps, want %d", v.pdl, d.dependent, want)
+					}
 				}
 			}
-			for k, what := range []string{"weights", "gradients", "losses"} {
-				for i := range res[0][k] {
-					if math.Float32bits(res[0][k][i]) != math.Float32bits(res[1][k][i]) {
-						t.Fatalf("%s[%d]: %v alone, %v chained", what, i, res[0][k][i], res[1][k][i])
+			for v := 1; v < len(res); v++ {
+				for k, what := range []string{"weights", "gradients", "losses"} {
+					for i := range res[0][k] {
+						if math.Float32bits(res[0][k][i]) != math.Float32bits(res[v][k][i]) {
+							t.Fatalf("%s[%d]: %v alone, %v chained (pdl %d)", what, i, res[0][k][i], res[v][k][i], v-1)
+						}
 					}
 				}
 			}
 			if d != nil && launches[1] != launches[0]-1 {
 				t.Errorf("chained: %d launches, alone %d: want one mlp_first_f32 fewer", launches[1], launches[0])
 			}
-			bad := append([]int32(nil), order...)
-			bad[c.rows+1] = int32(count + 5)
-			g.err = nil
-			if _, _, _, err := run(true, bad); err == nil || !strings.Contains(err.Error(), "outside") {
-				t.Errorf("a bad order entry in the prepared batch: %v, want an error saying it is outside the data set", err)
+			for _, pdl := range []int32{0, 1} {
+				g.mlpPDL = pdl
+				bad := append([]int32(nil), order...)
+				bad[c.rows+1] = int32(count + 5)
+				g.err = nil
+				if _, _, _, err := run(true, bad); err == nil || !strings.Contains(err.Error(), "outside") {
+					t.Errorf("pdl %d: a bad order entry in the prepared batch: %v, want an error saying it is outside the data set", pdl, err)
+				}
+				bad[1] = int32(count + 7) // in the first batch: mlp_rows_f32 and the update's early loads
+				g.err = nil
+				if _, _, _, err := run(true, bad); err == nil || !strings.Contains(err.Error(), "outside") {
+					t.Errorf("pdl %d: a bad order entry in the first batch: %v, want an error saying it is outside the data set", pdl, err)
+				}
 			}
+			g.mlpPDL = 0
 			g.err = nil
 		})
 	}

@@ -270,5 +270,5 @@ type mlpParams struct {
 	beta2       float32
 	eps         float32
 	prepare     int32
-	unused      int32 // keeps the size a multiple of 8 without hidden padding
+	pdl         int32
 }

@@ -20,7 +20,8 @@ import (
 // replayed run records once per run a chunk of ReplaySteps full batches
 // and the epoch's remaining steps, replays the chunk at every stretch of
 // the epoch and the tail once, and the host syncs of a replayed epoch stay
-// within the stated limit.
+// within the stated limit. The replayed run's fused MLP steps wait for the
+// kernel before them (mlp_params.pdl 2), as dependent launches.
 func TestReplayMatchesKernelByKernel(t *testing.T) {
 	const epochs = 3
 	models := []struct {
@@ -64,6 +65,16 @@ func TestReplayMatchesKernelByKernel(t *testing.T) {
 					b.gemmSplits = m.splits
 					if d != nil {
 						d.oneOrder = true // block orders are checked by the other tests; this one is about replays
+					}
+					if !noRecord {
+						// The replays with the fused step's kernels waiting for
+						// the kernel before (mlp_params.pdl 2): dependent
+						// launches, checked, on the emulator; on a GPU as Open
+						// set them from MNIST_CUDA_PDL.
+						b.mlpPDL = 2
+						if d != nil {
+							b.dependentLaunch, d.pdlCheck = true, true
+						}
 					}
 					cfg.NoRecord = noRecord
 					tr, err := nn.NewTrainer(b, m.spec, cfg, train, test)

@@ -8,9 +8,12 @@
 #                source path in it is made relative (kernels/NAME.cu) and
 #                its time stamp fixed, so the output is the same in every
 #                checkout
-#   NAME.fatbin  machine code (SASS) for sm_80 and sm_90, assembled by ptxas
-#                from that PTX with line information, plus the PTX itself
-#                for the driver to JIT-compile on newer GPUs; compressed
+#   NAME.fatbin  machine code (SASS) for sm_80 and sm_90, each assembled by
+#                ptxas from PTX for its own architecture (sm_80's from the
+#                file above; sm_90's from PTX made the same way for
+#                compute_90, which may use Hopper's instructions: mlp.cu's
+#                griddepcontrol) with line information, plus the compute_80
+#                PTX for the driver to JIT-compile on newer GPUs; compressed
 #
 # It fails when a kernel spills registers on any architecture.
 #
@@ -54,18 +57,27 @@ rm -rf "$fixed"
 mkdir -p "$fixed/kernels"
 cp kernels/*.cu kernels/*.h "$fixed/kernels/"
 status=0
+# ptx SRC ARCH DST: SRC's PTX for compute_ARCH with line information, with
+# relative source paths and a fixed time stamp and size (1, 1; 0 would
+# make ptxas stat the file) on every .file, so that ptxas writes no file's
+# modification time into the line tables: the output depends on the
+# sources alone.
+ptx() {
+	(cd "$fixed" && "$NVCC" -ptx -arch=compute_$2 -O3 -std=c++17 -lineinfo "$fixed/kernels/$1.cu" -o "$tmp/$1.raw.ptx")
+	sed -e "s|\"$fixed/kernels/|\"kernels/|" -e 's|^\(\s*\.file\s\+[0-9]\+\s\+"[^"]*"\)\s*$|\1, 1, 1|' \
+		"$tmp/$1.raw.ptx" >"$3"
+}
 for src in "${srcs[@]}"; do
 	base=$(basename "$src" .cu)
-	(cd "$fixed" && "$NVCC" -ptx -arch=compute_80 -O3 -std=c++17 -lineinfo "$fixed/kernels/$base.cu" -o "$tmp/$base.raw.ptx")
-	# Relative source paths, and a fixed time stamp and size (1, 1; 0 would
-	# make ptxas stat the file) on every .file,
-	# so that ptxas writes no file's modification time into the line
-	# tables: the output depends on the sources alone.
-	sed -e "s|\"$fixed/kernels/|\"kernels/|" -e 's|^\(\s*\.file\s\+[0-9]\+\s\+"[^"]*"\)\s*$|\1, 1, 1|' \
-		"$tmp/$base.raw.ptx" >"$out/$base.ptx"
+	ptx "$base" 80 "$out/$base.ptx"
 	images=()
 	for arch in $ARCHS; do
-		"$PTXAS" -arch=sm_$arch -O3 -lineinfo -v "$out/$base.ptx" -o "$tmp/$base.sm_$arch.cubin" 2>"$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
+		from=$out/$base.ptx
+		if [ "$arch" != 80 ]; then
+			from=$tmp/$base.compute_$arch.ptx
+			ptx "$base" "$arch" "$from"
+		fi
+		"$PTXAS" -arch=sm_$arch -O3 -lineinfo -v "$from" -o "$tmp/$base.sm_$arch.cubin" 2>"$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
 		awk -v arch=sm_$arch '/Compiling entry function/ { gsub(/[^A-Za-z0-9_]/, "", $7); k = $7 }
 			/spill stores/ { spills = $5 " B spill stores, " $9 " B spill loads" }
 			/Used [0-9]+ registers/ { printf "  %-6s %-22s %3d registers, %s\n", arch, k, $5, spills }' "$tmp/log"

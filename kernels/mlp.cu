@@ -34,6 +34,19 @@
 // not per phase: with everything else equal, instructions issued one
 // after another are the time (bench/RESULTS.md, "the fused MLP step, session 3").
 //
+// Programmatic dependent launch (Hopper; mlp_params.pdl): a kernel
+// launched with it may start while the kernel before it in the stream
+// still runs, and griddepcontrol.wait then blocks until that kernel has
+// finished and its writes are visible. So, with pdl, mlp_rows_f32 and
+// mlp_update_f32 issue before the wait only loads of what no kernel of the
+// step before writes (the order and the labels, this and the next batch's
+// pixels, the optimiser state, which only mlp_update_f32 writes and whose
+// previous launch has finished once the mlp_rows_f32 between them has
+// waited) and write nothing to global memory but the sticky status bits;
+// everything else follows the wait. The instructions exist only in code
+// compiled for sm_90 (the timing harness's); elsewhere mlp_grid_wait is
+// empty and pdl only moves those loads first.
+//
 // Shapes, with B = rows, w[0] the inputs and w[l] the outputs of linear
 // layer l = 1..L (W_l is w[l]×w[l-1], row-major, then b_l, in params):
 //
@@ -44,6 +57,20 @@
 #include "params.h"
 #include "optim.h"
 #include "replay.h"
+
+// mlp_grid_wait waits for the kernel before to finish (see "programmatic
+// dependent launch" above) and, with p.pdl > 1, lets the next kernel be
+// launched now rather than when this one ends.
+__device__ __forceinline__ void mlp_grid_wait(const mlp_params &p)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+	asm volatile("griddepcontrol.wait;" ::: "memory");
+	if (p.pdl > 1)
+		asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#elif defined(MNIST_CUDA_EMU_H)
+	emu_grid_wait(); // the emulator checks what comes before it
+#endif
+}
 
 // mlp_widths copies the widths out of the parameter struct. (The timing
 // harness bench/cuda/mlpstep.cu can define MLP_FIXED_WIDTHS, the layers
@@ -240,6 +267,8 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 4) mlp_first_f32(const
 	const int k_begin = blockIdx.z * p.kslice;
 	const int k_end = k_begin + p.kslice < inputs ? k_begin + p.kslice : inputs;
 	const float *W = (const float *)p.params; // W_1 comes first
+	if (p.pdl)
+		mlp_grid_wait(p);
 	if (threadIdx.x < MLP_TILE) {
 		const int r = r0 + threadIdx.x;
 		long long img = -2; // past the batch: zeros
@@ -405,10 +434,23 @@ extern "C" __global__ void __launch_bounds__(MLP_ROWS_THREADS, 2) mlp_rows_f32(c
 	// that waited for these dependent loads, the replay's position, the
 	// order entry, the label, would hold every barrier up). Its order
 	// entry is noted in the scratch for mlp_update_f32.
+	// With pdl, its loads from the data set come before the wait, the
+	// note and a gathered batch's label (written by the kernel before)
+	// after it.
+	long long img = -1;
+	int label = -1;
 	if (tid == MLP_THREADS) {
-		const long long img = mlp_image(p, r);
+		img = mlp_image(p, r);
+		if (p.images && img >= 0)
+			label = ((const uint8_t *)p.labels)[img / p.w0];
+	}
+	if (p.pdl)
+		mlp_grid_wait(p);
+	if (tid == MLP_THREADS) {
+		if (!p.images)
+			label = ((const int32_t *)p.y)[r];
 		image_s = img;
-		label_s = img < 0 ? -1 : p.images ? (int)((const uint8_t *)p.labels)[img / p.w0] : ((const int32_t *)p.y)[r];
+		label_s = img < 0 ? -1 : label;
 		if (p.images)
 			((int32_t *)work)[mlp_index_offset(p, w) + r] = img < 0 ? -1 : (int)(img / p.w0);
 	}
@@ -695,6 +737,8 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 	int t;
 	optim_lr_t(p.hyper, p.lr, p.t, lr, t);
 	if (blockIdx.x == gridDim.x - 1) {
+		if (p.pdl)
+			mlp_grid_wait(p);
 		// The last block: the mean loss (a block of its own, so that no
 		// tile waits for it). Thread t adds rows t, t+MLP_THREADS, ...,
 		// then the block halves the partial sums (a fixed order) to one.
@@ -737,6 +781,23 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 		static_assert(MLP_THREADS >= 2 * MLP_CHUNK, "a chunk's entries and the next batch's in different threads");
 		const int next0 = p.rows < MLP_CHUNK ? p.rows : MLP_CHUNK;
 		float xnext[MLP_CHUNK * MLP_CHUNK / MLP_THREADS];
+		float xv[MLP_CHUNK * MLP_CHUNK / MLP_THREADS];
+		// With pdl and the data set: the first chunk of this batch's
+		// pixels (its entries from the order, as mlp_rows_f32 noted them)
+		// and, with prepare, of the next batch's, before the wait.
+		const bool early = p.pdl && p.images;
+		if (early) {
+			if (tid < next0)
+				image[tid] = mlp_image(p, tid);
+			if (p.prepare && tid >= MLP_CHUNK && tid < MLP_CHUNK + next0)
+				image_next[tid - MLP_CHUNK] = mlp_next_image(p, tid - MLP_CHUNK, j0 == 0);
+			__syncthreads();
+			mlp_tile_inputs(p, image, next0, k0, xv);
+			if (p.prepare)
+				mlp_tile_inputs(p, image_next, next0, k0, xnext);
+		}
+		if (p.pdl)
+			mlp_grid_wait(p);
 		for (int r0 = 0; r0 < p.rows; r0 += MLP_CHUNK) {
 			const int chunk = p.rows - r0 < MLP_CHUNK ? p.rows - r0 : MLP_CHUNK;
 			float dv[MLP_CHUNK * MLP_UPDATE_TILE / MLP_THREADS];
@@ -748,18 +809,20 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 				dv[q] = ok ? dv[q] : 0.0f;
 			}
 			__syncthreads(); // the previous chunk's readers are done
-			// This batch's entries (one round trip) in the first warps,
-			// the next batch's (two: the replay's position, the order)
-			// in the warps after them, so that neither waits for the other.
-			if (tid < chunk)
-				image[tid] = mlp_image_noted(p, w, r0 + tid);
-			if (r0 == 0 && p.prepare && tid >= MLP_CHUNK && tid < MLP_CHUNK + next0)
-				image_next[tid - MLP_CHUNK] = mlp_next_image(p, tid - MLP_CHUNK, j0 == 0);
-			__syncthreads();
-			float xv[MLP_CHUNK * MLP_CHUNK / MLP_THREADS];
-			mlp_tile_inputs(p, image, chunk, k0, xv);
-			if (r0 == 0 && p.prepare)
-				mlp_tile_inputs(p, image_next, next0, k0, xnext);
+			if (!early || r0 > 0) {
+				// This batch's entries (one round trip) in the first
+				// warps, the next batch's (two: the replay's position,
+				// the order) in the warps after them, so that neither
+				// waits for the other.
+				if (tid < chunk)
+					image[tid] = mlp_image_noted(p, w, r0 + tid);
+				if (r0 == 0 && p.prepare && tid >= MLP_CHUNK && tid < MLP_CHUNK + next0)
+					image_next[tid - MLP_CHUNK] = mlp_next_image(p, tid - MLP_CHUNK, j0 == 0);
+				__syncthreads();
+				mlp_tile_inputs(p, image, chunk, k0, xv);
+				if (r0 == 0 && p.prepare)
+					mlp_tile_inputs(p, image_next, next0, k0, xnext);
+			}
 #pragma unroll
 			for (int q = 0; q < MLP_CHUNK * MLP_UPDATE_TILE / MLP_THREADS; ++q) {
 				const int e = tid + q * MLP_THREADS;
@@ -853,6 +916,8 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS, 1) mlp_update_f32(cons
 	const size_t i = first + (size_t)(blockIdx.x - tiles) * MLP_THREADS + tid;
 	float pv, mv, vv;
 	mlp_state(p, i < total ? i : 0, pv, mv, vv);
+	if (p.pdl)
+		mlp_grid_wait(p);
 	__syncthreads();
 	if (i >= total)
 		return;

@@ -237,7 +237,16 @@ typedef struct {
 	// updated, so that the next step starts at mlp_rows_f32 (nn.MLPStep's
 	// PrepareNext). Only with images.
 	int32_t prepare;
-	int32_t unused; // keeps the size a multiple of 8 without hidden padding
+	// pdl: mlp_rows_f32 and mlp_update_f32 first issue the loads that
+	// nothing in the step before writes (the order, the labels, this and
+	// the next batch's pixels, the optimiser state), then wait for the
+	// kernel before (griddepcontrol.wait, where compiled for sm_90; a
+	// no-op when not launched with programmatic dependent launch), then
+	// the rest; 2: and then let the next kernel launch at once
+	// (griddepcontrol.launch_dependents) rather than when they end. 0: as
+	// before. The same results either way (mlp.cu, "programmatic
+	// dependent launch").
+	int32_t pdl;
 } mlp_params;
 
 #endif

@@ -17,8 +17,19 @@
 // an event says the copy before has run (gpu/cuda.go's upload). "no
 // copies" launches the same graphs without them: the difference is what
 // the copies cost the device.
+//
+// The "chained, ..." variants after them try programmatic dependent launch
+// (kernels/mlp.cu, mlp_params.pdl; sm_90 only, where this file's build has
+// the griddepcontrol instructions): "early loads" only reorders the loads
+// (pdl 1, plain launches, as the Go path runs now); "PDL" launches
+// mlp_rows_f32 and mlp_update_f32 with programmaticStreamSerialization so
+// that each may start while the kernel before ends (pdl 1: the next kernel
+// launches when this one's blocks end); "PDL, early trigger" lets it
+// launch as soon as every block has waited (pdl 2). A variant the driver
+// refuses is reported and skipped.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 #include <algorithm>
 #include <cuda.h>
@@ -41,6 +52,22 @@
 	} while (0)
 
 __global__ void empty_kernel(const mlp_params p) {}
+
+// launch queues kernel k on s, with programmatic stream serialization
+// when pdl (cudaLaunchKernelEx), and returns the launch's error.
+static cudaError_t launch(void (*k)(const mlp_params), dim3 grid, dim3 block, cudaStream_t s, const mlp_params &p, bool pdl)
+{
+	if (!pdl) {
+		k<<<grid, block, 0, s>>>(p);
+		return cudaGetLastError();
+	}
+	cudaLaunchAttribute attr[1];
+	attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+	attr[0].val.programmaticStreamSerializationAllowed = 1;
+	cudaLaunchConfig_t cfg = {};
+	cfg.gridDim = grid, cfg.blockDim = block, cfg.stream = s, cfg.attrs = attr, cfg.numAttrs = 1;
+	return cudaLaunchKernelEx(&cfg, k, p);
+}
 
 static unsigned rnd(unsigned long long &s)
 {
@@ -83,6 +110,7 @@ template <typename F> static std::vector<float> epoch_ms(cudaStream_t s, int epo
 
 int main(int argc, char **argv)
 {
+	int mismatches = 0; // PDL variants whose weights differ from plain launches'
 	const int epochs = argc > 1 ? atoi(argv[1]) : 5;
 	const int count = 60000, batch = 64, w[4] = {784, 64, 32, 10}, L = 3;
 	int sms;
@@ -229,10 +257,95 @@ int main(int argc, char **argv)
 		CHECK(cudaGraphExecDestroy(chunk));
 		CHECK(cudaGraphExecDestroy(rest));
 	}
+
+	// Programmatic dependent launch (see the top of this file): the
+	// chained epoch with mlp_params.pdl and, but for the first, the
+	// launch attribute.
+	struct pdl_variant {
+		const char *name;
+		int pdl;
+		bool attr;
+	} pdl_variants[] = {
+		{"chained, early loads", 1, false}, {"chained, PDL", 1, true}, {"chained, PDL, early trigger", 2, true},
+	};
+	for (const pdl_variant &v : pdl_variants) {
+		cudaError_t err = cudaSuccess;
+		CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+		for (int st = 0; st < steps && err == cudaSuccess; ++st) {
+			p.rows = batch, p.start = st * batch, p.pdl = v.pdl;
+			p.prepare = st + 1 < steps;
+			if (st == 0)
+				err = launch(mlp_first_f32, gfirst, block, s, p, false);
+			if (err == cudaSuccess)
+				err = launch(mlp_rows_f32, dim3(batch), dim3(MLP_ROWS_THREADS), s, p, v.attr);
+			if (err == cudaSuccess)
+				err = launch(mlp_update_f32, dim3(update_blocks), block, s, p, v.attr);
+		}
+		cudaGraph_t g = nullptr;
+		const cudaError_t end = cudaStreamEndCapture(s, &g);
+		cudaGraphExec_t exec = nullptr;
+		if (err == cudaSuccess)
+			err = end;
+		if (err == cudaSuccess)
+			err = cudaGraphInstantiate(&exec, g, nullptr, nullptr, 0);
+		if (g)
+			cudaGraphDestroy(g);
+		if (err != cudaSuccess) {
+			printf("%s: refused: %s\n", v.name, cudaGetErrorString(err));
+			(void)cudaGetLastError();
+			continue;
+		}
+		const std::vector<float> ms = epoch_ms(s, epochs, [&](int) { CHECK(cudaGraphLaunch(exec, s)); });
+		printf("%-28s %7.2f ms per epoch (min %.2f, max %.2f)  %5.2f µs per step\n", v.name, ms[ms.size() / 2],
+		       ms.front(), ms.back(), 1000 * ms[ms.size() / 2] / steps);
+		CHECK(cudaGraphExecDestroy(exec));
+	}
+	p.pdl = 0;
+
+	// The weights the variants end with agree: the same epochs from the
+	// same start, with and without pdl (and the launch attribute), give the
+	// same bits (an overlap that read or wrote too early would not).
+	{
+		std::vector<float> start(nparams), ref, got;
+		CHECK(cudaMemcpy(start.data(), (void *)p.params, nparams * sizeof(float), cudaMemcpyDeviceToHost));
+		for (const pdl_variant &v : {pdl_variant{"plain", 0, false}, pdl_variants[1], pdl_variants[2]}) {
+			CHECK(cudaMemcpy((void *)p.params, start.data(), nparams * sizeof(float), cudaMemcpyHostToDevice));
+			cudaError_t err = cudaSuccess;
+			for (int e = 0; e < 2 && err == cudaSuccess; ++e)
+				for (int st = 0; st < steps && err == cudaSuccess; ++st) {
+					p.rows = batch, p.start = st * batch, p.pdl = v.pdl, p.prepare = st + 1 < steps;
+					if (st == 0)
+						err = launch(mlp_first_f32, gfirst, block, s, p, false);
+					if (err == cudaSuccess)
+						err = launch(mlp_rows_f32, dim3(batch), dim3(MLP_ROWS_THREADS), s, p, v.attr);
+					if (err == cudaSuccess)
+						err = launch(mlp_update_f32, dim3(update_blocks), block, s, p, v.attr);
+				}
+			if (err == cudaSuccess)
+				err = cudaStreamSynchronize(s);
+			if (err != cudaSuccess) {
+				printf("same weights, %s: refused: %s\n", v.name, cudaGetErrorString(err));
+				(void)cudaGetLastError();
+				continue;
+			}
+			std::vector<float> &w = v.pdl == 0 ? ref : got;
+			w.resize(nparams);
+			CHECK(cudaMemcpy(w.data(), (void *)p.params, nparams * sizeof(float), cudaMemcpyDeviceToHost));
+			if (v.pdl != 0) {
+				size_t diff = 0;
+				for (size_t i = 0; i < nparams; ++i)
+					diff += memcmp(&ref[i], &got[i], sizeof(float)) != 0;
+				printf("same weights, %s: %s (%zu of %zu differ after 2 epochs)\n", v.name, diff ? "NO" : "yes", diff, nparams);
+				if (diff)
+					mismatches++;
+			}
+		}
+		p.pdl = 0;
+	}
 	uint32_t status;
 	CHECK(cudaMemcpy(&status, (void *)p.status, 4, cudaMemcpyDeviceToHost));
 	float loss;
 	CHECK(cudaMemcpy(&loss, (void *)p.loss, 4, cudaMemcpyDeviceToHost));
 	printf("status %u, last loss %.4f\n", status, loss);
-	return status != 0;
+	return status != 0 || mismatches != 0;
 }

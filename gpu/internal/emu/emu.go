@@ -22,12 +22,16 @@ typedef int (*launch_fn)(const char *, unsigned, unsigned, unsigned, unsigned, u
 typedef void (*reverse_fn)(int);
 typedef void (*order_fn)(int, unsigned);
 typedef size_t (*layout_fn)(const char *, size_t *, int);
+typedef void (*pdl_fn)(const uint64_t *, int, int, int, uint64_t);
 
 static int call_launch(void *f, const char *name, unsigned gx, unsigned gy, unsigned gz,
 	unsigned bx, unsigned by, unsigned bz, const void *params, size_t size, char *err, size_t errlen, uint64_t *fault) {
 	return ((launch_fn)f)(name, gx, gy, gz, bx, by, bz, params, size, err, errlen, fault);
 }
 static void call_reverse(void *f, int on) { ((reverse_fn)f)(on); }
+static void call_pdl(void *f, const uint64_t *regions, int n, int waits, int rerun, uint64_t status) {
+	((pdl_fn)f)(regions, n, waits, rerun, status);
+}
 static void call_order(void *f, int order, unsigned seed) { ((order_fn)f)(order, seed); }
 static size_t call_layout(void *f, const char *which, size_t *offs, int max) {
 	return ((layout_fn)f)(which, offs, max);
@@ -38,6 +42,7 @@ import "C"
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -47,6 +52,10 @@ import (
 	"syscall"
 	"unsafe"
 )
+
+// ErrPDL is wrapped by Launch's error when a block broke a rule of
+// programmatic dependent launch (CheckPDL).
+var ErrPDL = errors.New("the kernel touched memory too early for programmatic dependent launch")
 
 // Guard is the size in bytes of the bands before and after every allocation.
 const Guard = 256
@@ -60,6 +69,7 @@ type Lib struct {
 	reverse unsafe.Pointer
 	order   unsafe.Pointer
 	layout  unsafe.Pointer
+	pdl     unsafe.Pointer
 
 	mu     sync.Mutex
 	allocs map[uint64]allocation // by device address
@@ -167,7 +177,7 @@ func load() (*Lib, error) {
 		return nil, fmt.Errorf("emu: dlopen %s: %s", so, C.GoString(C.dlerror()))
 	}
 	l := &Lib{handle: handle, allocs: map[uint64]allocation{}}
-	for name, dst := range map[string]*unsafe.Pointer{"emu_launch": &l.launch, "emu_set_reverse": &l.reverse, "emu_set_block_order": &l.order, "emu_layout": &l.layout} {
+	for name, dst := range map[string]*unsafe.Pointer{"emu_launch": &l.launch, "emu_set_reverse": &l.reverse, "emu_set_block_order": &l.order, "emu_layout": &l.layout, "emu_pdl_check": &l.pdl} {
 		cname := C.CString(name)
 		*dst = C.dlsym(handle, cname)
 		C.free(unsafe.Pointer(cname))
@@ -186,6 +196,37 @@ func (l *Lib) SetReverse(on bool) {
 		v = 1
 	}
 	C.call_reverse(l.reverse, C.int(v))
+}
+
+// CheckPDL makes the next Launch check the rules of programmatic dependent
+// launch (emu_runtime.cpp, emu_pdl_check) over the allocations at ptrs:
+// with waits, that its blocks neither write (but to the page of status)
+// nor read what the launch before wrote until they call emu_grid_wait;
+// rerun says the launch is the one before again. Every launch over the
+// same allocations must be checked for the launch after it to be, since
+// the checker learns what a launch writes by watching it.
+func (l *Lib) CheckPDL(ptrs []uint64, waits, rerun bool, status uint64) {
+	regions := make([]C.uint64_t, 0, 2*len(ptrs))
+	l.mu.Lock()
+	for _, p := range ptrs {
+		if a, ok := l.allocs[p]; ok {
+			data := len(a.region) - os.Getpagesize() // all but the guard page after
+			regions = append(regions, C.uint64_t(uintptr(unsafe.Pointer(&a.region[0]))), C.uint64_t(data))
+		}
+	}
+	l.mu.Unlock()
+	var first *C.uint64_t
+	if len(regions) > 0 {
+		first = &regions[0]
+	}
+	C.call_pdl(l.pdl, first, C.int(len(regions)/2), C.int(b2i(waits)), C.int(b2i(rerun)), C.uint64_t(status))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // BlockOrder is the order in which Launch runs a grid's blocks.
@@ -258,6 +299,9 @@ func (l *Lib) Launch(name string, grid, block [3]uint32, params unsafe.Pointer, 
 		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), params, C.size_t(size), &msg[0], C.size_t(len(msg)), &fault); r != 0 {
 		if r == -2 {
 			return fmt.Errorf("emu: %s: %s", C.GoString(&msg[0]), l.describe(uint64(fault)))
+		}
+		if r == -3 {
+			return fmt.Errorf("emu: %s: %w", C.GoString(&msg[0]), ErrPDL)
 		}
 		return fmt.Errorf("emu: %s", C.GoString(&msg[0]))
 	}

@@ -37,6 +37,11 @@ extern dim3 blockDim, gridDim;
 #define __shared__ static
 
 void __syncthreads();
+// emu_grid_wait stands for griddepcontrol.wait (kernels/mlp.cu's
+// mlp_grid_wait): a barrier of the block, after which, when the emulator
+// checks programmatic dependent launch (emu_pdl_check), the kernel may
+// touch what the kernel before it wrote.
+void emu_grid_wait();
 // Blocks run one after another, so memory is always coherent between them.
 inline void __threadfence() {}
 float __shfl_xor_sync(unsigned mask, float v, int lane_mask);

@@ -15,6 +15,10 @@
 #include <cstring>
 #include <mutex>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <unordered_set>
 #include <vector>
 
 #include "cuda_emu.h"
@@ -209,6 +213,101 @@ bool run_block(int nt)
 
 } // namespace
 
+// The programmatic dependent launch checker (emu_pdl_check). On a GPU a
+// kernel launched with programmatic dependent launch may run while the
+// kernel before it still runs, until it executes griddepcontrol.wait
+// (emu_grid_wait here). So before its wait a block must not write device
+// memory (but for the sticky status word's page, which kernels only OR
+// bits into) nor read what the kernel before wrote. While checking, every
+// launch runs with the device memory read-only: the first write to a page
+// faults, the handler notes the page as written by this launch and makes
+// it writable, and the write goes on. A block of a kernel that waits starts
+// with the pages the launch before wrote not readable at all and the rest
+// read-only; at its wait it goes over to the tracking just described.
+// Either fault before the wait stops the launch with what was touched.
+// (Host copies need writable memory: everything is writable again between
+// launches.)
+namespace {
+struct Region {
+	uintptr_t start;
+	size_t len;
+};
+std::vector<Region> pdl_regions; // every allocation's data pages
+bool pdl_checking;               // emu_pdl_check armed this launch
+bool pdl_waits;                  // this launch's blocks wait (emu_grid_wait)
+bool pdl_before_wait;            // the running block has not waited yet
+uintptr_t pdl_status_page;       // writable before the wait too
+std::unordered_set<uintptr_t> pdl_prev, pdl_last, pdl_cur; // pages written: by the launch this one checks against, the last launch, this one
+const uintptr_t page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+bool in_regions(uintptr_t a)
+{
+	for (const Region &r : pdl_regions)
+		if (a >= r.start && a < r.start + r.len)
+			return true;
+	return false;
+}
+
+void protect_all(int prot)
+{
+	for (const Region &r : pdl_regions)
+		mprotect((void *)r.start, r.len, prot);
+}
+
+// pdl_tracking: read-only memory but for the pages this launch wrote.
+void pdl_tracking()
+{
+	protect_all(PROT_READ);
+	for (uintptr_t p : pdl_cur)
+		mprotect((void *)p, page_size, PROT_READ | PROT_WRITE);
+	pdl_before_wait = false;
+}
+
+// pdl_block_start sets the protection a block starts with.
+void pdl_block_start()
+{
+	if (!pdl_checking)
+		return;
+	if (!pdl_waits) {
+		if (pdl_before_wait) // once a launch: later blocks find it set
+			pdl_tracking();
+		return;
+	}
+	protect_all(PROT_READ);
+	for (uintptr_t p : pdl_prev)
+		mprotect((void *)p, page_size, PROT_NONE);
+	if (pdl_status_page)
+		mprotect((void *)pdl_status_page, page_size, PROT_READ | PROT_WRITE);
+	pdl_before_wait = true;
+}
+} // namespace
+
+// emu_pdl_check arms the checker for the next launch: regions are the n
+// allocations' data pages (start, length pairs, page-aligned); waits, that
+// the kernel's blocks wait for the kernel before (emu_grid_wait) and are
+// to be checked before it; rerun, that the launch is the one before run
+// again (in another block order), to be checked against the same launch
+// before it; status, the address of the status word (0 for none).
+extern "C" void emu_pdl_check(const uint64_t *regions, int n, int waits, int rerun, uint64_t status)
+{
+	std::lock_guard<std::mutex> lock(mu);
+	pdl_regions.clear();
+	for (int i = 0; i < n; ++i)
+		pdl_regions.push_back(Region{(uintptr_t)regions[2 * i], (size_t)regions[2 * i + 1]});
+	pdl_checking = true;
+	pdl_waits = waits != 0;
+	if (!rerun)
+		pdl_prev = pdl_last;
+	pdl_status_page = (uintptr_t)status & ~(page_size - 1);
+}
+
+void emu_grid_wait()
+{
+	__syncthreads(); // every thread of the block waits, then one goes over
+	if (pdl_checking && pdl_before_wait)
+		pdl_tracking();
+}
+
 // A kernel that touches the page after a buffer (see emu.Alloc) faults: the
 // handler, installed for the launch, takes the thread back to emu_launch
 // with the address, which then reports it. Faults elsewhere (another
@@ -221,9 +320,22 @@ pthread_t launch_thread;
 void *volatile fault_addr;
 struct sigaction prev_segv, prev_bus;
 
+volatile sig_atomic_t pdl_fault; // 1: written before the wait, 2: read what the kernel before wrote
+
 void on_fault(int sig, siginfo_t *info, void *ctx)
 {
 	if (in_kernel && pthread_equal(pthread_self(), launch_thread)) {
+		const uintptr_t a = (uintptr_t)info->si_addr;
+		if (sig == SIGSEGV && pdl_checking && in_regions(a)) {
+			const bool write = (((ucontext_t *)ctx)->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+			const uintptr_t page = a & ~(page_size - 1);
+			if (write && !pdl_before_wait) {
+				pdl_cur.insert(page); // the first write to a page of this launch
+				mprotect((void *)page, page_size, PROT_READ | PROT_WRITE);
+				return;
+			}
+			pdl_fault = write ? 1 : 2;
+		}
 		in_kernel = 0;
 		fault_addr = info->si_addr;
 		siglongjmp(fault_jump, 1);
@@ -331,16 +443,25 @@ extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned g
 	sigaction(SIGSEGV, &sa, &prev_segv);
 	sigaction(SIGBUS, &sa, &prev_bus);
 	int rc = 0;
+	pdl_fault = 0;
+	pdl_cur.clear();
+	pdl_before_wait = true; // (pdl_block_start: a launch that does not wait goes over once)
 	if (sigsetjmp(fault_jump, 1) != 0) {
 		*fault = (uint64_t)(uintptr_t)fault_addr;
-		snprintf(err, errlen, "%s: block (%u,%u,%u) thread (%u,%u,%u) touched memory at %p", name, blockIdx.x,
-			 blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z, fault_addr);
-		rc = -2;
+		if (pdl_fault)
+			snprintf(err, errlen, "%s: block (%u,%u,%u) thread (%u,%u,%u) %s memory at %p%s before its wait (griddepcontrol.wait)",
+				 name, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z,
+				 pdl_fault == 1 ? "wrote" : "read", fault_addr, pdl_fault == 1 ? "" : ", which the kernel before wrote,");
+		else
+			snprintf(err, errlen, "%s: block (%u,%u,%u) thread (%u,%u,%u) touched memory at %p", name, blockIdx.x,
+				 blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z, fault_addr);
+		rc = pdl_fault ? -3 : -2;
 	} else {
 		in_kernel = 1;
 		for (size_t b : order) {
 			const unsigned x = b % gx, y = b / gx % gy, z = b / ((size_t)gx * gy);
 			blockIdx = uint3{x, y, z};
+			pdl_block_start();
 			if (!run_block((int)nt)) {
 				snprintf(err, errlen, "%s: block (%u,%u,%u) deadlocks: threads wait at different barriers",
 					 name, x, y, z);
@@ -352,6 +473,11 @@ extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned g
 	}
 	sigaction(SIGSEGV, &prev_segv, nullptr);
 	sigaction(SIGBUS, &prev_bus, nullptr);
+	if (pdl_checking) {
+		protect_all(PROT_READ | PROT_WRITE);
+		pdl_last = pdl_cur;
+		pdl_checking = false;
+	}
 	return rc;
 }
 

@@ -198,7 +198,7 @@ extern "C" size_t emu_layout(const char *which, size_t *offs, int max)
 		OFF(mlp_params, beta2);
 		OFF(mlp_params, eps);
 		OFF(mlp_params, prepare);
-		OFF(mlp_params, unused);
+		OFF(mlp_params, pdl);
 		return sizeof(mlp_params);
 	}
 #undef OFF
