@@ -5,6 +5,7 @@ package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,20 +14,54 @@ import (
 )
 
 // pending holds the temporary files of writes in progress, so that a
-// process that must exit at once (a second Ctrl-C) can remove them first.
-var pending sync.Map // temporary path → struct{}
+// process that must exit at once (a second Ctrl-C) can remove them first;
+// exiting, set by RemovePending, makes later writes fail before they
+// create one. A temporary file is created and registered under mu, so none
+// exists unregistered.
+var (
+	mu      sync.Mutex
+	pending = map[string]struct{}{}
+	exiting bool
+)
+
+// ErrExiting is wrapped by the error of a Write that starts after
+// RemovePending.
+var ErrExiting = errors.New("the process is exiting")
 
 // RemovePending deletes the temporary files of every write in progress and
-// returns how many there were. Call it only just before the process exits:
-// those writes then fail. Files at their final paths are never touched.
+// returns how many there were; writes started after it fail with
+// ErrExiting. Call it only just before the process exits: the writes in
+// progress then fail too. Files at their final paths are never touched.
 func RemovePending() int {
-	n := 0
-	pending.Range(func(k, _ any) bool {
-		os.Remove(k.(string))
-		n++
-		return true
-	})
-	return n
+	mu.Lock()
+	defer mu.Unlock()
+	exiting = true
+	for name := range pending {
+		os.Remove(name)
+	}
+	return len(pending)
+}
+
+// createTemp creates and registers the temporary file of a write of base
+// in dir, unless the process is exiting.
+func createTemp(dir, base string) (*os.File, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if exiting {
+		return nil, ErrExiting
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err == nil {
+		pending[f.Name()] = struct{}{}
+	}
+	return f, err
+}
+
+// forget unregisters a temporary file: renamed, or removed.
+func forget(name string) {
+	mu.Lock()
+	defer mu.Unlock()
+	delete(pending, name)
 }
 
 // Write creates or replaces path with what write produces. It writes to a
@@ -39,12 +74,11 @@ func Write(path string, write func(w io.Writer) error) (err error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := createTemp(dir, base)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	pending.Store(f.Name(), struct{}{})
-	defer pending.Delete(f.Name())
+	defer forget(f.Name())
 	defer func() {
 		if err != nil {
 			f.Close()

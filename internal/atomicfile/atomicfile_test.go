@@ -56,9 +56,17 @@ func TestRemovePendingAndStale(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Error("a write whose temporary file was removed succeeded")
 	}
+	// A write that starts after RemovePending, while the process is on
+	// its way out, creates nothing (it would outlive the exit).
+	if err := WriteBytes(path, []byte("late")); !errors.Is(err, ErrExiting) {
+		t.Errorf("a write after RemovePending: %v, want ErrExiting", err)
+	}
 	if names := list(t, dir); len(names) != 0 {
 		t.Errorf("left %q", names)
 	}
+	mu.Lock()
+	exiting = false // this process goes on
+	mu.Unlock()
 
 	// What a killed process leaves behind, and a file that only looks similar.
 	for _, name := range []string{".m[1].ckpt.safetensors.tmp-123", ".m[1].ckpt.safetensors.tmp-9", ".other.tmp-1", "m[1].ckpt.safetensors"} {

@@ -152,11 +152,8 @@ func (w *Writer) Path() string { return w.path }
 func (w *Writer) WriteEvent(e Event) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
-		return fmt.Errorf("tfevents: write %s: writer is closed", w.path)
-	}
-	if w.err != nil {
-		return w.err
+	if err := w.refusesLocked(); err != nil {
+		return err
 	}
 	if e.WallTime == 0 {
 		e.WallTime = float64(w.now().UnixNano()) / 1e9
@@ -172,6 +169,15 @@ func (w *Writer) WriteEvent(e Event) error {
 	return nil
 }
 
+// refusesLocked returns why w takes no more events (it is closed, or a
+// write failed before), or nil; w.mu is held.
+func (w *Writer) refusesLocked() error {
+	if w.closed {
+		return fmt.Errorf("tfevents: write %s: writer is closed", w.path)
+	}
+	return w.err
+}
+
 // Scalar writes one scalar value. TensorBoard stores it as float32.
 func (w *Writer) Scalar(tag string, step int64, v float64) error {
 	return w.WriteEvent(Event{Step: step, Values: []Value{{Tag: tag, Kind: KindScalar, Scalar: v}}})
@@ -184,11 +190,8 @@ func (w *Writer) Scalar(tag string, step int64, v float64) error {
 func (w *Writer) Scalars(tag string, first int64, values []float32) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
-		return fmt.Errorf("tfevents: write %s: writer is closed", w.path)
-	}
-	if w.err != nil {
-		return w.err
+	if err := w.refusesLocked(); err != nil {
+		return err
 	}
 	wall := float64(w.now().UnixNano()) / 1e9
 	for i, v := range values {
