@@ -275,7 +275,8 @@ void pdl_block_start()
 	}
 	protect_all(PROT_READ);
 	for (uintptr_t p : pdl_prev)
-		mprotect((void *)p, page_size, PROT_NONE);
+		if (in_regions(p)) // not a page freed since, which the host may use again
+			mprotect((void *)p, page_size, PROT_NONE);
 	if (pdl_status_page)
 		mprotect((void *)pdl_status_page, page_size, PROT_READ | PROT_WRITE);
 	pdl_before_wait = true;
