@@ -282,7 +282,14 @@ int main(int argc, char **argv)
 		}
 		return err;
 	};
+	// Only sm_90 code has the wait: elsewhere a dependent launch would race.
+	const bool hopper = prop.major == 9;
+	if (!hopper)
+		printf("PDL variants skipped: compute capability %d.%d (this build's wait is in its sm_90 code)\n", prop.major,
+		       prop.minor);
 	for (const pdl_variant &v : pdl_variants) {
+		if (v.attr && !hopper)
+			continue;
 		CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
 		cudaError_t err = queue_epoch(v);
 		cudaGraph_t g = nullptr;
@@ -309,7 +316,7 @@ int main(int argc, char **argv)
 	// The weights the variants end with agree: the same epochs from the
 	// same start, with and without pdl (and the launch attribute), give the
 	// same bits (an overlap that read or wrote too early would not).
-	{
+	if (hopper) {
 		std::vector<float> start(nparams), ref, got;
 		CHECK(cudaMemcpy(start.data(), (void *)p.params, nparams * sizeof(float), cudaMemcpyDeviceToHost));
 		for (const pdl_variant &v : {pdl_variant{"plain", 0, false}, pdl_variants[1], pdl_variants[2]}) {
