@@ -428,7 +428,7 @@ func (t *Trainer) beginEpoch() error {
 		t.maps, t.ahead.maps = t.ahead.maps, t.maps
 		t.ahead.epoch = -1
 	} else {
-		t.epochInputs(t.perm, t.maps, t.Pos.Epoch)
+		t.makeEpochInputs(t.perm, t.maps, t.Pos.Epoch)
 	}
 	if err := t.Model.Backend.Upload(t.order, t.perm); err != nil {
 		return err
@@ -450,9 +450,9 @@ type epochInputs struct {
 	maps  []float32
 }
 
-// epochInputs fills perm with epoch's visiting order and, with Augment,
+// makeEpochInputs fills perm with epoch's visiting order and, with Augment,
 // maps with its maps.
-func (t *Trainer) epochInputs(perm []int32, maps []float32, epoch int) {
+func (t *Trainer) makeEpochInputs(perm []int32, maps []float32, epoch int) {
 	if t.Config.Shuffle {
 		mnist.Permutation(perm, t.Config.Seed, epoch)
 	} else {
@@ -469,10 +469,10 @@ func (t *Trainer) epochInputs(perm []int32, maps []float32, epoch int) {
 // shuffleAhead makes the next epoch's order (and maps) for beginEpoch. It
 // is called once the epoch's steps are queued and before their results
 // are waited for, so that on a backend that runs ops asynchronously (cuda)
-// the host's shuffle — a quarter of a millisecond for MNIST — overlaps the
-// device's training instead of holding up the next epoch's first step.
-// The order depends only on the seed and the epoch, so making it early
-// changes nothing else.
+// the host's shuffle (about 0.2 ms for MNIST) overlaps the device's
+// training instead of holding up the next epoch's first step. The order
+// depends only on the seed and the epoch, so making it early changes
+// nothing else.
 func (t *Trainer) shuffleAhead() {
 	next := t.Pos.Epoch + 1
 	if t.ahead.epoch == next {
@@ -484,7 +484,7 @@ func (t *Trainer) shuffleAhead() {
 			t.ahead.maps = make([]float32, len(t.maps))
 		}
 	}
-	t.epochInputs(t.ahead.perm, t.ahead.maps, next)
+	t.makeEpochInputs(t.ahead.perm, t.ahead.maps, next)
 	t.ahead.epoch = next
 }
 
