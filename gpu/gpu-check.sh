@@ -57,9 +57,9 @@ START=$(date +%s)
 declare -A LIMIT=(
 	[device]=5 [probe]=10
 	[tests-ops]=15 [tests-training]=25 [tests-conformance]=30 [tests-misc]=15 [tests-pdl]=10
-	[memcheck]=20 [racecheck]=25
+	[memcheck]=20 [racecheck]=30
 	[mlp-default]=30 [mlp-cpu]=20 [mlp-tutorial]=25 [mlp-pdl1]=10 [mlp-pdl2]=10 [mlp-adam]=15 [mlp-kernels]=10
-	[cnn-99]=35 [pytorch]=35 [formats]=15
+	[cnn-99]=30 [pytorch]=35 [formats]=15
 )
 ORDER=(device probe tests-ops tests-training tests-conformance tests-misc tests-pdl memcheck racecheck
 	mlp-default mlp-cpu mlp-tutorial mlp-pdl1 mlp-pdl2 mlp-adam mlp-kernels cnn-99 pytorch formats)

@@ -478,6 +478,8 @@ extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned g
 		protect_all(PROT_READ | PROT_WRITE);
 		pdl_last = pdl_cur;
 		pdl_checking = false;
+	} else {
+		pdl_last.clear(); // what an unwatched launch wrote is not known
 	}
 	return rc;
 }
