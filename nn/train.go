@@ -611,6 +611,21 @@ func (t *Trainer) replayChunks() (k, chunks, tail int) {
 // reads the losses back; with ahead, the next epoch's order is made while
 // the replays run (shuffleAhead).
 func (t *Trainer) replayEpoch(rec Recorder, lr float32, ahead bool) error {
+	if err := t.queueReplays(rec, lr); err != nil {
+		return err
+	}
+	steps := t.StepsPerEpoch()
+	t.Pos.Step = steps
+	t.Pos.Updates += steps
+	if ahead {
+		t.shuffleAhead()
+	}
+	return t.readLosses(0, steps)
+}
+
+// queueReplays queues the replays of every step of the epoch in progress
+// at learning rate lr, recording them first when needed.
+func (t *Trainer) queueReplays(rec Recorder, lr float32) error {
 	steps := t.StepsPerEpoch()
 	if hr, ok := rec.(HyperRecorder); ok {
 		k, chunks, tail := t.replayChunks()
@@ -650,16 +665,9 @@ func (t *Trainer) replayEpoch(rec Recorder, lr float32, ahead bool) error {
 			}
 		}
 		if tail > 0 {
-			if err := t.tailRec.(HyperRecording).ReplayAt(Replay{LR: lr, UpdateBase: t.Pos.Updates}); err != nil {
-				return err
-			}
+			return t.tailRec.(HyperRecording).ReplayAt(Replay{LR: lr, UpdateBase: t.Pos.Updates})
 		}
-		t.Pos.Step = steps
-		t.Pos.Updates += steps
-		if ahead {
-			t.shuffleAhead()
-		}
-		return t.readLosses(0, steps)
+		return nil
 	}
 	if t.epochRec == nil || t.epochRecLR != lr {
 		if t.epochRec != nil {
@@ -677,15 +685,7 @@ func (t *Trainer) replayEpoch(rec Recorder, lr float32, ahead bool) error {
 		}
 		t.epochRec, t.epochRecLR = r, lr
 	}
-	if err := t.epochRec.Replay(); err != nil {
-		return err
-	}
-	t.Pos.Step = steps
-	t.Pos.Updates += steps
-	if ahead {
-		t.shuffleAhead()
-	}
-	return t.readLosses(0, steps)
+	return t.epochRec.Replay()
 }
 
 // readLosses downloads the losses of steps [from, to) of the current epoch,

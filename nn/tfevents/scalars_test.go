@@ -10,11 +10,12 @@ import (
 	"time"
 )
 
-// TestScalarsMatchScalar: a batch written by Scalars is, byte for byte, the
-// events Scalar writes one at a time with the batch's wall time, for
+// TestScalarsMatchWriteEvent: a batch written by Scalars is, byte for byte,
+// the scalar events WriteEvent encodes one at a time (appendEvent) with the
+// batch's wall time, for
 // awkward tags, steps and values (zero, negative, NaN, -0, long tags whose
 // lengths take two-byte varints), across the flush threshold.
-func TestScalarsMatchScalar(t *testing.T) {
+func TestScalarsMatchWriteEvent(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	wall := time.Unix(1700000000, 123456789)
 	clock := func() time.Time { return wall }
@@ -27,7 +28,8 @@ func TestScalarsMatchScalar(t *testing.T) {
 			var one, batch bytes.Buffer
 			w1 := newWriter(&one, "one", config{now: clock})
 			for i, v := range values {
-				if err := w1.Scalar(tag, first+int64(i), float64(v)); err != nil {
+				e := Event{Step: first + int64(i), Values: []Value{{Tag: tag, Kind: KindScalar, Scalar: float64(v)}}}
+				if err := w1.WriteEvent(e); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -45,7 +47,7 @@ func TestScalarsMatchScalar(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(one.Bytes(), batch.Bytes()) {
-				t.Fatalf("tag %q, first step %d: Scalars wrote %d bytes unlike Scalar's %d", tag, first, batch.Len(), one.Len())
+				t.Fatalf("tag %q, first step %d: Scalars wrote %d bytes unlike WriteEvent's %d", tag, first, batch.Len(), one.Len())
 			}
 			r := NewReader(bytes.NewReader(batch.Bytes()), "batch")
 			for i := range values {
@@ -76,11 +78,11 @@ func BenchmarkScalars(b *testing.B) {
 	for i := range losses {
 		losses[i] = 2.3 / float32(i+1)
 	}
-	b.Run("Scalar", func(b *testing.B) {
+	b.Run("WriteEvent", func(b *testing.B) { // an event at a time, built and encoded
 		w := newWriter(io.Discard, "b", config{now: time.Now})
 		for b.Loop() {
 			for i, v := range losses {
-				w.Scalar("train/loss", int64(i+1), float64(v))
+				w.WriteEvent(Event{Step: int64(i + 1), Values: []Value{{Tag: "train/loss", Kind: KindScalar, Scalar: float64(v)}}})
 			}
 		}
 	})

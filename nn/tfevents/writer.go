@@ -180,13 +180,14 @@ func (w *Writer) refusesLocked() error {
 
 // Scalar writes one scalar value. TensorBoard stores it as float32.
 func (w *Writer) Scalar(tag string, step int64, v float64) error {
-	return w.WriteEvent(Event{Step: step, Values: []Value{{Tag: tag, Kind: KindScalar, Scalar: v}}})
+	return w.Scalars(tag, step, []float32{float32(v)})
 }
 
 // Scalars writes values[i] as the scalar tag at step first+i, all with one
 // wall time: for values that reach the host together (the cuda backend
 // reads a whole epoch's losses back at once), with one lock and no
-// allocation where Scalar builds an event each.
+// allocation. The records are WriteEvent's for the same events, encoded
+// without building them (appendScalarEvent).
 func (w *Writer) Scalars(tag string, first int64, values []float32) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
