@@ -421,11 +421,11 @@ type cudaDevice struct {
 // cannot load (with its JIT log), an earlier sticky fault in this process,
 // or out of memory.
 func Open() (*Backend, error) {
-	info, err := Probe()
+	mode, err := pdlMode(os.Getenv(PDLEnv)) // a bad value is said whether or not a GPU answers
 	if err != nil {
 		return nil, err
 	}
-	mode, err := pdlMode(os.Getenv(PDLEnv))
+	info, err := Probe()
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ func pdlMode(v string) (int32, error) {
 	case "2":
 		return 2, nil
 	}
-	return 0, fmt.Errorf("cuda: %s=%q: want 0 (off), 1 or 2 (programmatic dependent launch; see gpu.PDLEnv)", PDLEnv, v)
+	return 0, fmt.Errorf("%s=%q: want 0 or unset (off), 1 or 2 (the fused MLP step's programmatic dependent launch; README, GPU workstations)", PDLEnv, v)
 }
 
 // Priority is the backend's registry priority: above the CPU backend, so
